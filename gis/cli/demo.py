@@ -1,0 +1,41 @@
+"""``gis demo load``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy import text
+
+from gis.cli import db
+from gis.cli.common import console, progress_bar
+from gis.config import get_settings
+from gis.db import get_engine
+
+app = typer.Typer(help="The synthetic demo city.")
+
+
+@app.command("load")
+def load(
+    parcels: Annotated[int, typer.Option(min=10, help="How many parcels to generate.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same city.")] = 42,
+) -> None:
+    """Generate the synthetic demo city and load it, replacing the previous one."""
+    from gis.demo.generator import generate_city
+    from gis.demo.load import load_city
+
+    settings = get_settings()
+    db.up()
+    with progress_bar() as progress:
+        gen = progress.add_task("generating parcels", total=parcels)
+        city = generate_city(
+            parcels, seed=seed, srid=settings.srid, progress=lambda n: progress.update(gen, completed=n)
+        )
+        progress.update(gen, completed=parcels)
+        task = progress.add_task("loading parcels", total=parcels)
+        with get_engine(settings).begin() as conn:
+            written = load_city(conn, city, progress=lambda n: progress.advance(task, n))
+        progress.add_task("analysing", total=None)
+        with get_engine(settings).connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+    console.print(", ".join(f"{k} {v}" for k, v in written.items()))
