@@ -1,0 +1,1 @@
+"""The synthetic demo city: committed district and project layers, and a deterministic parcel generator."""
