@@ -1,0 +1,76 @@
+"""Projects with their progress, and the parcels still blocking each one."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
+
+from api.auth import Principal, Role, require
+from api.deps import get_conn, get_settings, get_today, get_tolerance
+from gis.blockers import MAX_LIMIT, BlockerFilter, Tolerance, find_blockers
+from gis.config import Settings
+from gis.projects import get_project, list_projects
+
+router = APIRouter(prefix="/projects", tags=["projects"], dependencies=[Depends(require(Role.viewer))])
+
+Conn = Annotated[Connection, Depends(get_conn)]
+Tol = Annotated[Tolerance, Depends(get_tolerance)]
+Today = Annotated[date, Depends(get_today)]
+
+
+@router.get("")
+def projects(conn: Conn, tolerance: Tol, today: Today,
+             geometry: Annotated[bool, Query(description="Include footprints (GeoJSON, WGS 84).")] = False) -> dict:
+    """Every project with parcels in its footprint, cleared, still blocking, and days to the deadline."""
+    return {"tolerance": tolerance.as_dict(), "date": today.isoformat(),
+            "projects": list_projects(conn, tolerance, today, with_geometry=geometry)}
+
+
+@router.get("/{project_id}")
+def project(project_id: int, conn: Conn, tolerance: Tol, today: Today) -> dict:
+    """One project with its footprint (GeoJSON, WGS 84) and progress."""
+    return get_project(conn, project_id, tolerance, today)
+
+
+def blocker_filter(
+    district: Annotated[list[str] | None, Query(description="District code, name or id; repeatable.")] = None,
+    stage: Annotated[list[str] | None, Query(description="Stage; repeatable.")] = None,
+    kind: Annotated[Literal["house", "land"] | None, Query()] = None,
+    holdout: Annotated[bool | None, Query(description="Only holdouts (true) or only others (false).")] = None,
+    min_overlap: Annotated[float | None, Query(ge=0, description="Only overlaps of at least this many m².")] = None,
+    as_of: Annotated[date | None, Query(description="Answer as of the end of this day (YYYY-MM-DD).")] = None,
+    sort: Annotated[str, Query(description="overlap_m2, share, days_in_stage, code, district or stage; "
+                                           "prefix - for descending.")] = "-overlap_m2",
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    geometry: Annotated[bool, Query(description="Include parcel geometries (WGS 84).")] = False,
+) -> BlockerFilter:
+    return BlockerFilter(
+        districts=tuple(district or ()), stages=tuple(stage or ()), kind=kind, holdout=holdout,
+        min_overlap_m2=min_overlap, as_of=as_of, sort=sort, limit=limit, offset=offset, with_geometry=geometry,
+    )
+
+
+@router.get("/{project_id}/blockers")
+def blockers(
+    project_id: int,
+    conn: Conn,
+    tolerance: Tol,
+    today: Today,
+    settings: Annotated[Settings, Depends(get_settings)],
+    query: Annotated[BlockerFilter, Depends(blocker_filter)],
+    principal: Annotated[Principal, Depends(require(Role.viewer))],
+    format: Annotated[Literal["json", "geojson"], Query(description="json, or geojson (RFC 7946).")] = "json",
+) -> JSONResponse:
+    """The parcels overlapping the footprint beyond the tolerance and not yet cleared."""
+    if format == "geojson":
+        query = BlockerFilter(**{**query.__dict__, "with_geometry": True})
+    page = find_blockers(conn, project_id, query, tolerance, tz=settings.city_timezone, today=today,
+                         reveal_personal=principal.reveal_personal)
+    if format == "geojson":
+        return JSONResponse(page.as_geojson(), media_type="application/geo+json")
+    return JSONResponse(page.as_dict())

@@ -1,0 +1,92 @@
+"""Blockers of each demo project on a large city: latency through the API against the same SQL in psql.
+
+    python -m bench.blockers --parcels 1000000 [--requests 200]
+
+The API is a real uvicorn process over HTTP with a bearer token (auth included); psql runs the very
+statements the library builds (gis.blockers.blocker_statements: the page and the total), timed by
+psql's own \\timing, in one session. Both sides are measured in the same run, alternating.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
+
+from bench.common import DEFAULT_DATA_DIR, Latency, admin_token, api_server, bench_settings, ensure_city
+from gis.blockers import BlockerFilter, Tolerance, blocker_statements
+from gis.db import get_engine
+from gis.stages import today_in
+
+_TIME = re.compile(r"^Time: ([\d.]+) ms", re.M)
+ROUNDS = 10
+
+
+def literal_sql(conn: psycopg.Connection, sql: str, params: dict) -> str:
+    """The statement with its parameters rendered as literals by psycopg, for psql."""
+    compiled = text(sql).compile(dialect=postgresql.psycopg.dialect())
+    return psycopg.ClientCursor(conn).mogrify(str(compiled), {k: params[k] for k in compiled.params})
+
+
+def psql_latency(settings, statements: list[str], repeat: int) -> Latency:
+    """Each round runs every statement once; a round's time is the sum of psql's \\timing for them."""
+    script = "\\timing on\n\\o /dev/null\n" + "".join(s.strip().rstrip(";") + ";\n" for s in statements) * repeat
+    out = subprocess.run(
+        ["psql", "-X", "-q", "-h", str(settings.socket_dir), "-p", str(settings.pg_port), "-U", "postgres",
+         "-d", settings.database_name],
+        input=script, capture_output=True, text=True, check=True,
+    ).stdout
+    times = [float(t) for t in _TIME.findall(out)]
+    k = len(statements)
+    return Latency([sum(times[i:i + k]) for i in range(0, len(times), k)])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--parcels", type=int, default=1_000_000)
+    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    args = ap.parse_args()
+    settings = bench_settings(Path(args.data_dir))
+    loaded = ensure_city(settings, args.parcels)
+    if loaded:
+        print(f"demo city of {args.parcels:,} parcels: " + ", ".join(f"{k} {v:.1f}" for k, v in loaded.items()))
+    token = admin_token(settings)
+    tolerance = Tolerance.from_settings(settings)
+    today = today_in(settings.city_timezone)
+    with get_engine(settings).connect() as conn:
+        projects = conn.execute(text("SELECT id, code FROM projects ORDER BY id")).all()
+    print(f"blockers, default page (100), {args.requests} requests each; API over HTTP with auth vs psql")
+    print("| project | total | API p50 | API p95 | psql p50 | psql p95 | p50 ratio |")
+    print("|---|---|---|---|---|---|---|")
+    pg = psycopg.connect(host=str(settings.socket_dir), port=settings.pg_port, user="postgres",
+                         dbname=settings.database_name)
+    with api_server(settings) as base, httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"},
+                                                     timeout=60) as client, pg:
+        for pid, code in projects:
+            st = blocker_statements(pid, BlockerFilter(), tolerance, day=today, tz=settings.city_timezone)
+            sqls = [literal_sql(pg, st.page_sql, st.params), literal_sql(pg, st.project_sql, st.params)]
+            total = client.get(f"/projects/{pid}/blockers").json()["total"]  # warm-up
+            psql_latency(settings, sqls, 5)
+            api, raw = [], []
+            # Alternate batches so that both sides see the same load from whatever else the machine runs.
+            for _ in range(ROUNDS):
+                for _ in range(args.requests // ROUNDS):
+                    t0 = time.perf_counter()
+                    client.get(f"/projects/{pid}/blockers").raise_for_status()
+                    api.append((time.perf_counter() - t0) * 1000)
+                raw += psql_latency(settings, sqls, args.requests // ROUNDS).samples_ms
+            api_l, raw = Latency(api), Latency(raw)
+            print(f"| {code} | {total} | {api_l.p50:.2f} ms | {api_l.p95:.2f} ms | {raw.p50:.2f} ms | "
+                  f"{raw.p95:.2f} ms | {api_l.p50 / raw.p50:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

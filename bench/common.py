@@ -1,0 +1,120 @@
+"""What the benchmarks share: a cluster with an N-parcel demo city, a real API server, a token.
+
+Benchmarks are commands, not tests: ``python -m bench.<name> --help``. The city is kept in
+``--data-dir`` between runs (loading 1,000,000 parcels takes minutes), reloaded when N differs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+
+from gis import cluster, migrate
+from gis.config import Settings
+from gis.db import get_engine
+
+DEFAULT_DATA_DIR = Path(os.environ.get("GIS_BENCH_DIR", "/var/tmp/parcel-blocker-bench"))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench_settings(data_dir: Path = DEFAULT_DATA_DIR) -> Settings:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o755)
+    return Settings(data_dir=data_dir, database_url=None, database_name="bench")
+
+
+def loaded_parcels(settings: Settings) -> int | None:
+    with get_engine(settings).connect() as conn:
+        value = conn.execute(text("SELECT value->>'parcels' FROM dataset_notes WHERE key = 'demo'")).scalar()
+    return int(value) if value else None
+
+
+def ensure_city(settings: Settings, parcels: int, seed: int = 42) -> dict[str, float]:
+    """The N-parcel demo city loaded (timed when it had to be loaded: generate, load, analyse)."""
+    cluster.start(settings)
+    migrate.upgrade(settings)
+    if loaded_parcels(settings) == parcels:
+        return {}
+    from gis.demo.generator import generate_city
+    from gis.demo.load import load_city
+
+    t0 = time.perf_counter()
+    city = generate_city(parcels, seed=seed, srid=settings.srid)
+    t1 = time.perf_counter()
+    with get_engine(settings).begin() as conn:
+        load_city(conn, city)
+    t2 = time.perf_counter()
+    with get_engine(settings).connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+    t3 = time.perf_counter()
+    return {"generate_s": t1 - t0, "load_s": t2 - t1, "analyse_s": t3 - t2, "total_s": t3 - t0}
+
+
+def admin_token(settings: Settings, name: str = "bench-admin") -> str:
+    from gis.auth import Role, add_user
+
+    with get_engine(settings).begin() as conn:
+        conn.execute(text("DELETE FROM auth_tokens WHERE user_id IN (SELECT id FROM users WHERE name = :n)"),
+                     {"n": name})
+        conn.execute(text("DELETE FROM users WHERE name = :n"), {"n": name})
+        return add_user(conn, name, Role.admin).token
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def api_server(settings: Settings, workers: int = 1) -> Iterator[str]:
+    """The service under uvicorn in its own process, as deployed; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "GIS_DATA_DIR": str(settings.data_dir), "GIS_DATABASE_NAME": settings.database_name}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
+        cwd=ROOT, env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("the API did not come up")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@dataclass
+class Latency:
+    samples_ms: list[float]
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.samples_ms)
+
+    @property
+    def p95(self) -> float:
+        return statistics.quantiles(self.samples_ms, n=20)[-1]
+
+    def row(self) -> str:
+        return f"p50 {self.p50:.2f} ms, p95 {self.p95:.2f} ms (n={len(self.samples_ms)})"

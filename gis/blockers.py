@@ -1,0 +1,269 @@
+"""Which parcels still block a project: overlapping its footprint and not cleared.
+
+A parcel that only touches the footprint, or overlaps it by less than the
+tolerance (an absolute area and a share of the parcel), is a survey sliver and
+not a blocker. With ``as_of`` the stages are replayed from the history, so the
+question is answered for any past day.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import geopandas as gpd
+import shapely.geometry
+from sqlalchemy import Connection, text
+
+from gis.config import SQM_PER_MU, Settings
+from gis.errors import InvalidInput, NotFound
+from gis.privacy import mask_name
+from gis.stages import STAGE_AT_SQL, STAGE_SINCE_AT_SQL, STAGES, end_of_day, today_in
+
+MAX_LIMIT = 10_000
+SORT_KEYS = {
+    "overlap_m2": "o.overlap_m2",
+    "share": "o.share",
+    "days_in_stage": "days_in_stage",
+    "code": "pa.code",
+    "district": "d.name",
+    "stage": "array_position(CAST(:stage_order AS text[]), st.stage)",
+}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Overlaps smaller than both of these are survey slivers, not blockers."""
+
+    min_overlap_m2: float
+    min_share: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Tolerance:
+        return cls(settings.blocker_min_m2, settings.blocker_min_share)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"min_overlap_m2": self.min_overlap_m2, "min_share": self.min_share}
+
+
+@dataclass(frozen=True)
+class BlockerFilter:
+    districts: tuple[str, ...] = ()
+    stages: tuple[str, ...] = ()
+    kind: str | None = None
+    holdout: bool | None = None
+    min_overlap_m2: float | None = None
+    as_of: date | None = None
+    sort: str = "-overlap_m2"
+    limit: int = 100
+    offset: int = 0
+    with_geometry: bool = False
+
+    def validated(self) -> BlockerFilter:
+        bad = [s for s in self.stages if s not in STAGES]
+        if bad:
+            raise InvalidInput(f"unknown stage {bad[0]!r}; stages are {', '.join(STAGES)}", "stage")
+        if "cleared" in self.stages:
+            raise InvalidInput("a cleared parcel is not a blocker", "stage")
+        if self.kind not in (None, "house", "land"):
+            raise InvalidInput("kind must be house or land", "kind")
+        if self.sort.lstrip("-") not in SORT_KEYS:
+            raise InvalidInput(f"cannot sort by {self.sort!r}; use one of {', '.join(SORT_KEYS)} (prefix - for "
+                               "descending)", "sort")
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", "limit")
+        if self.offset < 0:
+            raise InvalidInput("offset must not be negative", "offset")
+        return self
+
+
+@dataclass
+class BlockerPage:
+    project: dict[str, Any]
+    tolerance: Tolerance
+    as_of: date | None
+    today: date
+    total: int
+    limit: int
+    offset: int
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "tolerance": self.tolerance.as_dict(),
+            "total": self.total,
+            "limit": self.limit,
+            "offset": self.offset,
+            "items": [{k: v for k, v in item.items() if k != "geometry"} | _geometry_member(item)
+                      for item in self.items],
+        }
+
+    def as_geojson(self) -> dict[str, Any]:
+        """RFC 7946 FeatureCollection in WGS 84; paging facts as foreign members."""
+        return {
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "id": item["parcel_id"], "geometry": item.get("geometry"),
+                 "properties": {k: v for k, v in item.items() if k != "geometry"}}
+                for item in self.items
+            ],
+            "project": self.project,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "tolerance": self.tolerance.as_dict(),
+            "total": self.total,
+            "limit": self.limit,
+            "offset": self.offset,
+        }
+
+
+    def to_geodataframe(self) -> gpd.GeoDataFrame:
+        """The page as a GeoDataFrame in WGS 84 (geometry present when the filter asked for it)."""
+        rows = [{k: v for k, v in item.items() if k != "geometry"} for item in self.items]
+        geoms = [shapely.geometry.shape(item["geometry"]) if item.get("geometry") else None for item in self.items]
+        return gpd.GeoDataFrame(rows, geometry=geoms, crs=4326)
+
+
+def _geometry_member(item: dict[str, Any]) -> dict[str, Any]:
+    return {"geometry": item["geometry"]} if "geometry" in item else {}
+
+
+def _state_columns(as_of: date | None) -> tuple[str, str]:
+    """SQL for a parcel's stage and the day it was reached: now, or replayed to the end of ``as_of``."""
+    if as_of is None:
+        return "pa.stage", "pa.stage_since"
+    stage = STAGE_AT_SQL.format(parcel="o.parcel_id", end=":as_of_end")
+    since = STAGE_SINCE_AT_SQL.format(parcel="o.parcel_id", end=":as_of_end")
+    return stage, f"CAST(timezone(:tz, {since}) AS date)"
+
+
+def blocker_from_sql(as_of: date | None) -> str:
+    """FROM and WHERE of the parcels overlapping a project beyond the tolerance, not cleared (at ``as_of``).
+
+    Aliases: ``o`` the kept overlap, ``pa`` the parcel, ``d`` its district, ``st`` its stage and the day
+    it was reached. Parameters: project_id, min_m2, min_share (and as_of_end, tz for ``as_of``).
+    """
+    stage, since = _state_columns(as_of)
+    return f"""
+    FROM project_parcel_overlaps o
+    JOIN parcels pa ON pa.id = o.parcel_id
+    JOIN districts d ON d.id = pa.district_id
+    CROSS JOIN LATERAL (SELECT {stage} AS stage, {since} AS stage_since) st
+    WHERE o.project_id = :project_id
+      AND o.overlap_m2 >= :min_m2 AND o.share >= :min_share
+      AND st.stage IS NOT NULL AND st.stage <> 'cleared'
+    """
+
+
+def _filter_sql(f: BlockerFilter) -> tuple[str, dict[str, Any]]:
+    clauses, params = [], {}
+    if f.districts:
+        clauses.append("(d.code = ANY(:districts) OR d.name = ANY(:districts) OR CAST(d.id AS text) = ANY(:districts))")
+        params["districts"] = list(f.districts)
+    if f.stages:
+        clauses.append("st.stage = ANY(:stages)")
+        params["stages"] = list(f.stages)
+    if f.kind:
+        clauses.append("pa.kind = :kind")
+        params["kind"] = f.kind
+    if f.holdout is not None:
+        clauses.append("pa.holdout = :holdout")
+        params["holdout"] = f.holdout
+    if f.min_overlap_m2 is not None:
+        clauses.append("o.overlap_m2 >= :min_overlap")
+        params["min_overlap"] = f.min_overlap_m2
+    return "".join(" AND " + c for c in clauses), params
+
+
+@dataclass(frozen=True)
+class BlockerStatements:
+    """The two statements a blockers page runs and their bound parameters: the page, and the project
+    with the total (no row: no such project)."""
+
+    page_sql: str
+    project_sql: str
+    params: dict[str, Any]
+
+
+def blocker_statements(project_id: int, query: BlockerFilter, tolerance: Tolerance, *, day: date,
+                       tz: str = "Asia/Shanghai") -> BlockerStatements:
+    """The SQL for a page of blockers; the benchmark runs the very same statements in psql."""
+    query = query.validated()
+    where, params = _filter_sql(query)
+    order = SORT_KEYS[query.sort.lstrip("-")] + (" DESC" if query.sort.startswith("-") else "")
+    geometry = ", ST_AsGeoJSON(ST_Transform(pa.geom, 4326), 7) AS geometry" if query.with_geometry else ""
+    from_where = blocker_from_sql(query.as_of) + where
+    page_sql = f"""
+    SELECT o.parcel_id, pa.code, pa.kind, d.code AS district_code, d.name AS district_name,
+           st.stage, st.stage_since, (CAST(:day AS date) - st.stage_since) AS days_in_stage,
+           pa.holdout, pa.legacy, pa.holdout_note, pa.households, pa.floor_area_m2, pa.land_area_mu,
+           o.overlap_m2, o.share, ST_Area(pa.geom) AS parcel_m2, pa.owner_name {geometry}
+    {from_where}
+    ORDER BY {order} NULLS LAST, pa.code
+    LIMIT :limit OFFSET :offset
+    """
+    params |= {
+        "project_id": project_id, "min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share,
+        "day": day, "limit": query.limit, "offset": query.offset, "stage_order": list(STAGES),
+    }
+    if query.as_of:
+        params |= {"as_of_end": end_of_day(query.as_of, tz), "tz": tz}
+    project_sql = f"""
+    SELECT p.id, p.code, p.name, p.kind, (SELECT count(*) {from_where}) AS total
+    FROM projects p WHERE p.id = :project_id
+    """
+    return BlockerStatements(page_sql, project_sql, params)
+
+
+def find_blockers(
+    conn: Connection,
+    project_id: int,
+    query: BlockerFilter,
+    tolerance: Tolerance,
+    *,
+    tz: str = "Asia/Shanghai",
+    today: date | None = None,
+    reveal_personal: bool = False,
+) -> BlockerPage:
+    """A page of the parcels blocking ``project_id`` (at ``query.as_of`` when given)."""
+    query = query.validated()
+    today = today or today_in(tz)
+    st = blocker_statements(project_id, query, tolerance, day=query.as_of or today, tz=tz)
+    head = conn.execute(text(st.project_sql), st.params).mappings().first()
+    if head is None:
+        raise NotFound(f"no project with id {project_id}")
+    project, total = {k: head[k] for k in ("id", "code", "name", "kind")}, head["total"]
+    rows = conn.execute(text(st.page_sql), st.params).mappings().all()
+    items = [_item(r, reveal_personal) for r in rows]
+    return BlockerPage(project=project, tolerance=tolerance, as_of=query.as_of, today=today, total=total,
+                       limit=query.limit, offset=query.offset, items=items)
+
+
+def _item(row: Any, reveal_personal: bool) -> dict[str, Any]:
+    item = {
+        "parcel_id": row["parcel_id"],
+        "code": row["code"],
+        "kind": row["kind"],
+        "district": row["district_code"],
+        "district_name": row["district_name"],
+        "stage": row["stage"],
+        "stage_since": row["stage_since"].isoformat() if row["stage_since"] else None,
+        "days_in_stage": row["days_in_stage"],
+        "holdout": row["holdout"],
+        "legacy": row["legacy"],
+        "holdout_note": row["holdout_note"],
+        "households": row["households"],
+        "floor_area_m2": row["floor_area_m2"],
+        "land_area_mu": row["land_area_mu"],
+        "overlap_m2": round(row["overlap_m2"], 3),
+        "overlap_mu": round(row["overlap_m2"] / SQM_PER_MU, 6),
+        "share": round(row["share"], 6),
+        "parcel_area_m2": round(row["parcel_m2"], 3),
+        "owner_name": row["owner_name"] if reveal_personal else mask_name(row["owner_name"]),
+    }
+    if "geometry" in row.keys():
+        item["geometry"] = json.loads(row["geometry"])
+    return item

@@ -1,0 +1,234 @@
+"""Ad hoc overlap queries: what would a line or polygon hit, near-and-far bands, and alignment comparison.
+
+Compensation is estimated from the standards in force: a house hit at all is
+taken whole (floor area × the house rate), land only for the part inside the
+footprint (overlap mu × the land rate).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import shapely
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Connection, text
+
+from gis.blockers import Tolerance
+from gis.config import SQM_PER_MU
+from gis.errors import InvalidInput
+from gis.geometry_input import QueryGeometry
+from gis.privacy import mask_name
+from gis.project_overlaps import measured_overlaps_sql
+
+_QUERY_FOOTPRINT = "SELECT 0 AS key, ST_GeomFromWKB(:wkb, :srid) AS footprint"
+_STANDARD_JOIN = """
+LEFT JOIN LATERAL (
+    SELECT s.rate_yuan FROM compensation_standards s
+    WHERE s.district_id = pa.district_id AND s.kind = pa.kind
+      AND s.valid_from <= :today AND (s.valid_to IS NULL OR s.valid_to >= :today)
+    ORDER BY s.valid_from DESC LIMIT 1
+) std ON true
+"""
+_HIT_SQL = """
+SELECT m.parcel_id, pa.code, pa.kind, d.code AS district, d.name AS district_name, pa.stage, pa.holdout,
+       pa.legacy, pa.households, pa.floor_area_m2, pa.land_area_mu, pa.owner_name,
+       m.parcel_m2, m.overlap_m2, std.rate_yuan {geometry}
+FROM measured m
+JOIN parcels pa ON pa.id = m.parcel_id
+JOIN districts d ON d.id = pa.district_id
+""" + _STANDARD_JOIN + """
+WHERE m.overlap_m2 >= :min_m2 AND m.overlap_m2 >= :min_share * m.parcel_m2
+ORDER BY pa.code
+"""
+_BANDS_SQL = """
+WITH line AS (SELECT ST_GeomFromWKB(:wkb, :srid) AS g),
+near AS (
+    SELECT pa.id, ST_Distance(pa.geom, line.g) AS distance_m
+    FROM parcels pa, line
+    WHERE ST_DWithin(pa.geom, line.g, :max_distance)
+)
+SELECT n.id AS parcel_id, n.distance_m, width_bucket(n.distance_m, CAST(:edges AS double precision[])) AS band,
+       pa.code, pa.kind, d.code AS district, d.name AS district_name, pa.stage, pa.holdout, pa.legacy,
+       pa.households, pa.floor_area_m2, pa.land_area_mu, ST_Area(pa.geom) AS parcel_m2, pa.owner_name
+FROM near n
+JOIN parcels pa ON pa.id = n.id
+JOIN districts d ON d.id = pa.district_id
+WHERE n.distance_m < :max_distance
+ORDER BY n.distance_m, pa.code
+"""
+
+
+@dataclass(frozen=True)
+class Totals:
+    parcels: int
+    households: int
+    house_m2: float
+    land_mu: float
+    overlap_m2: float
+    holdouts: int
+    estimated_compensation_yuan: float | None
+
+    @classmethod
+    def of(cls, hits: Sequence[dict[str, Any]]) -> Totals:
+        comp = [h["estimated_compensation_yuan"] for h in hits]
+        return cls(
+            parcels=len(hits),
+            households=sum(h["households"] or 0 for h in hits),
+            house_m2=round(sum(h["floor_area_m2"] or 0 for h in hits if h["kind"] == "house"), 2),
+            land_mu=round(sum(h["overlap_mu"] for h in hits if h["kind"] == "land"), 4),
+            overlap_m2=round(sum(h["overlap_m2"] for h in hits), 2),
+            holdouts=sum(1 for h in hits if h["holdout"]),
+            estimated_compensation_yuan=round(sum(c for c in comp if c is not None), 2) if hits else 0.0,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _hit(row: Any, reveal_personal: bool) -> dict[str, Any]:
+    overlap_mu = row["overlap_m2"] / SQM_PER_MU
+    rate = float(row["rate_yuan"]) if row["rate_yuan"] is not None else None
+    if rate is None:
+        estimate = None
+    elif row["kind"] == "house":
+        estimate = round((row["floor_area_m2"] or 0) * rate, 2)
+    else:
+        estimate = round(overlap_mu * rate, 2)
+    hit = {
+        "parcel_id": row["parcel_id"], "code": row["code"], "kind": row["kind"], "district": row["district"],
+        "district_name": row["district_name"], "stage": row["stage"], "holdout": row["holdout"],
+        "legacy": row["legacy"], "households": row["households"], "floor_area_m2": row["floor_area_m2"],
+        "land_area_mu": row["land_area_mu"], "parcel_area_m2": round(row["parcel_m2"], 3),
+        "overlap_m2": round(row["overlap_m2"], 3), "overlap_mu": round(overlap_mu, 6),
+        "share": round(row["overlap_m2"] / row["parcel_m2"], 6) if row["parcel_m2"] else 0.0,
+        "standard_rate_yuan": rate, "estimated_compensation_yuan": estimate,
+        "owner_name": row["owner_name"] if reveal_personal else mask_name(row["owner_name"]),
+    }
+    if "geometry" in row.keys():
+        hit["geometry"] = json.loads(row["geometry"])
+    return hit
+
+
+def _by_district(hits: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for h in hits:
+        groups.setdefault(h["district"], []).append(h)
+    return [{"district": k, "district_name": v[0]["district_name"]} | Totals.of(v).as_dict()
+            for k, v in sorted(groups.items())]
+
+
+def _geom_params(geom: BaseGeometry, srid: int) -> dict[str, Any]:
+    return {"wkb": shapely.to_wkb(geom), "srid": srid}
+
+
+def _footprint_geojson(conn: Connection, footprint: BaseGeometry, srid: int) -> dict[str, Any]:
+    gj = conn.execute(text("SELECT ST_AsGeoJSON(ST_Transform(ST_GeomFromWKB(:wkb, :srid), 4326), 7)"),
+                      _geom_params(footprint, srid)).scalar_one()
+    return json.loads(gj)
+
+
+def overlap_hits(conn: Connection, query: QueryGeometry, srid: int, tolerance: Tolerance, today: date, *,
+                 reveal_personal: bool = False, with_geometry: bool = False) -> list[dict[str, Any]]:
+    """Every parcel the query footprint overlaps beyond the tolerance, with area, share and estimate."""
+    geometry = ", ST_AsGeoJSON(ST_Transform(pa.geom, 4326), 7) AS geometry" if with_geometry else ""
+    sql = measured_overlaps_sql(_QUERY_FOOTPRINT) + _HIT_SQL.format(geometry=geometry)
+    params = _geom_params(query.footprint, srid) | {
+        "min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share, "today": today}
+    return [_hit(r, reveal_personal) for r in conn.execute(text(sql), params).mappings()]
+
+
+def overlap_report(conn: Connection, query: QueryGeometry, srid: int, tolerance: Tolerance, today: date, *,
+                   reveal_personal: bool = False, with_geometry: bool = False) -> dict[str, Any]:
+    """The overlap query's answer: the parcels, the totals, and the totals by district."""
+    hits = overlap_hits(conn, query, srid, tolerance, today, reveal_personal=reveal_personal,
+                        with_geometry=with_geometry)
+    return {
+        "query": _query_facts(conn, query, srid),
+        "tolerance": tolerance.as_dict(),
+        "totals": Totals.of(hits).as_dict(),
+        "by_district": _by_district(hits),
+        "parcels": hits,
+    }
+
+
+def _query_facts(conn: Connection, query: QueryGeometry, srid: int) -> dict[str, Any]:
+    return {
+        "type": query.geometry.geom_type,
+        "width_m": query.width_m,
+        "crs": f"EPSG:{query.source_srid}",
+        "footprint_m2": round(query.footprint.area, 2),
+        "footprint_mu": round(query.footprint.area / SQM_PER_MU, 4),
+        "footprint": _footprint_geojson(conn, query.footprint, srid),
+    }
+
+
+def parse_bands(edges: Sequence[float]) -> list[float]:
+    """Band edges in metres from the centre line, strictly increasing and starting at 0."""
+    values = [float(e) for e in edges]
+    if len(values) < 2:
+        raise InvalidInput("give at least two band edges, for example 0,30,60,120,300", "bands")
+    if values[0] != 0 or any(b <= a for a, b in zip(values, values[1:])):
+        raise InvalidInput("band edges must start at 0 and increase strictly", "bands")
+    if values[-1] > 5000:
+        raise InvalidInput("the outermost band may reach at most 5000 m", "bands")
+    return values
+
+
+def distance_bands(conn: Connection, query: QueryGeometry, srid: int, edges: Sequence[float], *,
+                   reveal_personal: bool = False) -> dict[str, Any]:
+    """Parcels near a line, by their distance from the centre line, in bands with totals.
+
+    A parcel belongs to the band of its nearest point; one crossing the line is at distance 0.
+    """
+    if not query.is_line:
+        raise InvalidInput("distance bands are measured from a centre line: give a LineString", "geometry")
+    edges = parse_bands(edges)
+    params = _geom_params(query.geometry, srid) | {"max_distance": edges[-1], "edges": edges}
+    bands: list[list[dict[str, Any]]] = [[] for _ in edges[:-1]]
+    for row in conn.execute(text(_BANDS_SQL), params).mappings():
+        item = {
+            "parcel_id": row["parcel_id"], "code": row["code"], "kind": row["kind"], "district": row["district"],
+            "district_name": row["district_name"], "stage": row["stage"], "holdout": row["holdout"],
+            "households": row["households"], "floor_area_m2": row["floor_area_m2"],
+            "land_area_mu": row["land_area_mu"], "parcel_area_m2": round(row["parcel_m2"], 3),
+            "distance_m": round(row["distance_m"], 3),
+            "owner_name": row["owner_name"] if reveal_personal else mask_name(row["owner_name"]),
+        }
+        bands[row["band"] - 1].append(item)
+    return {
+        "bands": [
+            {"from_m": lo, "to_m": hi, "parcels": len(items),
+             "households": sum(i["households"] or 0 for i in items),
+             "house_m2": round(sum(i["floor_area_m2"] or 0 for i in items if i["kind"] == "house"), 2),
+             "land_mu": round(sum(i["parcel_area_m2"] for i in items if i["kind"] == "land") / SQM_PER_MU, 4),
+             "holdouts": sum(1 for i in items if i["holdout"]),
+             "items": items}
+            for lo, hi, items in zip(edges, edges[1:], bands)
+        ],
+    }
+
+
+def compare_alignments(conn: Connection, candidates: Sequence[tuple[str, QueryGeometry]], srid: int,
+                       tolerance: Tolerance, today: date, *, reveal_personal: bool = False) -> dict[str, Any]:
+    """Candidate alignments side by side (比选): totals, holdouts hit, and the parcels every one hits."""
+    if len(candidates) < 2:
+        raise InvalidInput("compare at least two candidates", "candidates")
+    results, code_sets = [], []
+    for name, query in candidates:
+        hits = overlap_hits(conn, query, srid, tolerance, today, reveal_personal=reveal_personal)
+        code_sets.append({h["code"] for h in hits})
+        results.append({
+            "name": name,
+            "query": _query_facts(conn, query, srid),
+            "totals": Totals.of(hits).as_dict(),
+            "by_district": _by_district(hits),
+            "holdouts": [{k: h[k] for k in ("code", "district_name", "stage", "owner_name", "overlap_m2")}
+                         for h in hits if h["holdout"]],
+        })
+    common = sorted(set.intersection(*code_sets))
+    return {"tolerance": tolerance.as_dict(), "candidates": results, "hit_by_all": common,
+            "hit_by_all_count": len(common)}

@@ -1,0 +1,91 @@
+"""District against district (比拼): parcels in project footprints cleared, per district and project.
+
+The change over the last 1, 3 and 7 days replays the stage history to the end
+of those days, so the ranking is the one a leader would have seen then.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from gis.blockers import Tolerance
+from gis.stages import STAGE_AT_SQL, end_of_day
+
+CHANGE_DAYS = (1, 3, 7)
+
+_FROM = """
+FROM project_parcel_overlaps o
+JOIN parcels pa ON pa.id = o.parcel_id
+JOIN districts d ON d.id = pa.district_id
+JOIN projects p ON p.id = o.project_id
+WHERE o.overlap_m2 >= :min_m2 AND o.share >= :min_share
+"""
+
+
+def _cleared_then(days: int) -> str:
+    return (f"count(DISTINCT pa.id) FILTER (WHERE {STAGE_AT_SQL.format(parcel='pa.id', end=f':end_{days}')}"
+            f" = 'cleared') AS cleared_{days}d_ago")
+
+
+def _sql(columns: tuple[str, ...], only_project: bool, replay: bool = False) -> str:
+    then = ",\n       ".join(_cleared_then(n) for n in CHANGE_DAYS)
+    positions = ", ".join(str(i) for i in range(1, len(columns) + 1))
+    # Replayed (reports): the stage at the end of the day itself, and only parcels recorded by then.
+    stage_then = STAGE_AT_SQL.format(parcel="pa.id", end=":end_0")
+    total = f"count(DISTINCT pa.id) FILTER (WHERE {stage_then} IS NOT NULL)" if replay else "count(DISTINCT pa.id)"
+    cleared = f"{stage_then} = 'cleared'" if replay else "pa.stage = 'cleared'"
+    return f"""
+SELECT {", ".join(columns)},
+       {total} AS total,
+       count(DISTINCT pa.id) FILTER (WHERE {cleared}) AS cleared,
+       {then}
+{_FROM} {"AND p.id = :project_id" if only_project else ""}
+GROUP BY {positions}
+ORDER BY {positions}
+"""
+
+
+_DISTRICT_COLUMNS = ("d.code AS district", "d.name AS district_name")
+_PROJECT_COLUMNS = _DISTRICT_COLUMNS + ("p.id AS project_id", "p.code AS project_code", "p.name AS project_name")
+
+
+def _figures(row: Any) -> dict[str, Any]:
+    total, cleared = row["total"], row["cleared"]
+    return {
+        "total": total,
+        "cleared": cleared,
+        "remaining": total - cleared,
+        "percent_cleared": round(100.0 * cleared / total, 2) if total else None,
+        "change": {f"{n}d": cleared - row[f"cleared_{n}d_ago"] for n in CHANGE_DAYS},
+    }
+
+
+def district_progress(conn: Connection, tolerance: Tolerance, today: date, *, tz: str = "Asia/Shanghai",
+                      project_id: int | None = None, replay: bool = False) -> dict[str, Any]:
+    """Per district (overall and per project): total, cleared, remaining, percent, change, and rank.
+
+    ``replay``: ``today``'s own figures are replayed from the history too (parcels recorded by the end
+    of that day, their stage then), so a past day's ranking does not move when the data does.
+    """
+    params: dict[str, Any] = {"min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share}
+    params |= {f"end_{n}": end_of_day(today - timedelta(days=n), tz) for n in (0, *CHANGE_DAYS)}
+    one = project_id is not None
+    if one:
+        params["project_id"] = project_id
+    by_project = conn.execute(text(_sql(_PROJECT_COLUMNS, one, replay)), params).mappings().all()
+    overall = conn.execute(text(_sql(_DISTRICT_COLUMNS, one, replay)), params).mappings().all()
+    districts = []
+    for row in overall:
+        projects = [
+            {k: r[k] for k in ("project_id", "project_code", "project_name")} | _figures(r)
+            for r in by_project if r["district"] == row["district"]
+        ]
+        districts.append({"district": row["district"], "district_name": row["district_name"]} | _figures(row)
+                         | {"projects": projects})
+    ranked = sorted(districts, key=lambda d: (-(d["percent_cleared"] or 0), -d["cleared"], d["district"]))
+    for rank, d in enumerate(ranked, start=1):
+        d["rank"] = rank
+    return {"date": today.isoformat(), "tolerance": tolerance.as_dict(), "districts": ranked}

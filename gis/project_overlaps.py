@@ -1,0 +1,79 @@
+"""Kept overlaps of project footprints with parcels (table project_parcel_overlaps).
+
+Computed once per project and refreshed for the parcels or projects whose geometry
+changes, so that a blockers query is a join and a filter rather than a clip.
+The footprint is cut into small pieces (ST_Subdivide) so each clip handles a few
+hundred vertices instead of the whole corridor; parcels wholly inside the
+footprint skip the clip, their overlap is their own area.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, text
+
+# A line's corridor: the full width, half on each side of the centre line, flat ends.
+FOOTPRINT_SQL = """
+UPDATE projects
+SET footprint = ST_Multi(ST_Buffer(centerline, corridor_width_m / 2.0, 'endcap=flat join=round'))
+WHERE centerline IS NOT NULL AND id = ANY(:project_ids)
+"""
+
+
+def measured_overlaps_sql(footprints: str, parcel_filter: str = "") -> str:
+    """CTEs ending in ``measured(key, parcel_id, parcel_m2, overlap_m2)``.
+
+    ``footprints`` is a SELECT yielding ``(key, footprint)`` rows; ``parcel_filter`` an optional
+    WHERE clause on ``pa`` (parcels). Both are SQL written in this package, never caller text.
+    """
+    return f"""
+WITH footprints AS ({footprints}),
+pieces AS (
+    SELECT f.key, ST_Subdivide(f.footprint, 128) AS piece FROM footprints f
+),
+hits AS (
+    SELECT DISTINCT pc.key, pa.id AS parcel_id
+    FROM pieces pc
+    JOIN parcels pa ON pa.geom && pc.piece AND ST_Intersects(pa.geom, pc.piece)
+    {parcel_filter}
+),
+measured AS (
+    SELECT h.key, h.parcel_id, ST_Area(pa.geom) AS parcel_m2,
+           CASE WHEN ST_CoveredBy(pa.geom, f.footprint) THEN ST_Area(pa.geom)
+                ELSE (SELECT coalesce(sum(ST_Area(ST_Intersection(pa.geom, pc.piece))), 0)
+                      FROM pieces pc WHERE pc.key = h.key AND pc.piece && pa.geom)
+           END AS overlap_m2
+    FROM hits h
+    JOIN parcels pa ON pa.id = h.parcel_id
+    JOIN footprints f ON f.key = h.key
+)"""
+
+
+_PROJECT_FOOTPRINTS = "SELECT id AS key, footprint FROM projects WHERE id = ANY(:project_ids)"
+_INSERT = """
+INSERT INTO project_parcel_overlaps (parcel_id, project_id, overlap_m2, share)
+SELECT parcel_id, key, overlap_m2, CASE WHEN parcel_m2 > 0 THEN overlap_m2 / parcel_m2 ELSE 0 END
+FROM measured
+WHERE overlap_m2 > 0
+"""
+
+
+def refresh_projects(conn: Connection, project_ids: Sequence[int] | None = None) -> int:
+    """Recompute footprints of line projects and every overlap of the given projects (all when None)."""
+    ids = list(project_ids) if project_ids is not None else list(conn.execute(text("SELECT id FROM projects")).scalars())
+    conn.execute(text(FOOTPRINT_SQL), {"project_ids": ids})
+    conn.execute(text("DELETE FROM project_parcel_overlaps WHERE project_id = ANY(:ids)"), {"ids": ids})
+    return conn.execute(text(measured_overlaps_sql(_PROJECT_FOOTPRINTS) + _INSERT), {"project_ids": ids}).rowcount
+
+
+def refresh_parcels(conn: Connection, parcel_ids: Sequence[int]) -> int:
+    """Recompute the overlaps of the given parcels with every project (after a geometry change or import)."""
+    ids = list(parcel_ids)
+    if not ids:
+        return 0
+    conn.execute(text("DELETE FROM project_parcel_overlaps WHERE parcel_id = ANY(:ids)"), {"ids": ids})
+    all_projects = list(conn.execute(text("SELECT id FROM projects")).scalars())
+    stmt = text(measured_overlaps_sql(_PROJECT_FOOTPRINTS, "WHERE pa.id = ANY(:parcel_ids)") + _INSERT)
+    return conn.execute(stmt, {"project_ids": all_projects, "parcel_ids": ids}).rowcount
+
