@@ -1,0 +1,229 @@
+"""Who may call what: every route declares its roles with ``Depends(require(Role.X))``.
+
+``require(Role.viewer)`` admits viewers and every higher role (viewer < district_editor < inspector
+< admin); ``require_any(Role.district_editor, Role.admin)`` admits exactly those. Both return a
+``RoleDependency`` carrying ``.roles``, so the declared roles of each route can be read back
+(``route_roles``) and checked by a test over the whole route list. The dependency returns the
+``Principal``; put it in the handler's signature to use it (``principal.reveal_personal``), or in
+the route's ``dependencies=[...]`` when the handler does not need it.
+
+Credentials: ``Authorization: Bearer <token>`` (scripts, GIS clients) or the HttpOnly session cookie
+set by the login page (browsers). No valid credential → 401; a role not admitted → 403.
+
+Also here, installed with ``install(app)``: keeping personal data out of logs and error messages
+(access-log lines without query strings, validation errors without the rejected input, unhandled
+errors logged without their message details and answered with a bare 500).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from html import escape
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.encoders import jsonable_encoder
+from sqlalchemy import Connection
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.deps import get_conn
+from gis.auth import ROLE_RANK, Principal, Role, principal_for_token
+from gis.errors import Forbidden, Unauthenticated
+
+__all__ = ["Principal", "Role", "RoleDependency", "RouteInfo", "app_routes", "install", "require", "require_any",
+           "route_roles"]
+
+SESSION_COOKIE = "pb_session"
+# Paths anyone may call; everything else must declare its roles (a test walks app.routes).
+PUBLIC_PATHS = frozenset({"/health", "/login", "/logout", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+PUBLIC_PREFIXES = ("/public/", "/static/")
+log = logging.getLogger("api.errors")
+
+
+def is_public_path(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def authenticate(request: Request, conn: Connection) -> Principal:
+    """The caller from the bearer token, else from the session cookie; 401 when neither is valid."""
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("use 'Authorization: Bearer <token>'")
+        principal = principal_for_token(conn, token.strip(), "api")
+        if principal is None:
+            raise Unauthenticated("the token is not valid (revoked, mistyped or for another server)")
+        return principal
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        principal = principal_for_token(conn, cookie, "session")
+        if principal is None:
+            raise Unauthenticated("the session has expired: sign in again at /login")
+        return principal
+    raise Unauthenticated("sign in at /login, or send 'Authorization: Bearer <token>'")
+
+
+class RoleDependency:
+    """A FastAPI dependency admitting the roles in ``.roles``; it returns the calling Principal."""
+
+    def __init__(self, roles: Iterable[Role]) -> None:
+        self.roles = frozenset(roles)
+
+    def __repr__(self) -> str:
+        return f"RoleDependency({', '.join(sorted(r.value for r in self.roles))})"
+
+    def __call__(self, request: Request, conn: Annotated[Connection, Depends(get_conn)]) -> Principal:
+        principal = authenticate(request, conn)
+        if principal.role not in self.roles:
+            allowed = ", ".join(r.value for r in sorted(self.roles, key=ROLE_RANK.get))
+            raise Forbidden(f"this needs the role {allowed}; you are {principal.role.value}")
+        request.state.principal = principal
+        return principal
+
+
+@lru_cache
+def require(minimum: Role) -> RoleDependency:
+    """``minimum`` and every role above it. Cached: one object per role, so FastAPI runs it once a request."""
+    return RoleDependency(r for r in Role if ROLE_RANK[r] >= ROLE_RANK[minimum])
+
+
+@lru_cache
+def require_any(*roles: Role) -> RoleDependency:
+    """Exactly these roles."""
+    return RoleDependency(roles)
+
+
+def route_roles(route: Any) -> frozenset[Role] | None:
+    """The roles a route (anything with a ``dependant``) admits: the intersection if it declares several
+    (router and route), None if it declares none."""
+    found: list[frozenset[Role]] = []
+    stack = [route.dependant] if getattr(route, "dependant", None) is not None else []
+    while stack:
+        dep = stack.pop()
+        if isinstance(dep.call, RoleDependency):
+            found.append(dep.call.roles)
+        stack.extend(dep.dependencies)
+    if not found:
+        return None
+    return frozenset.intersection(*found)
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """One route as served: its full path, methods and declared roles (None: declares none)."""
+
+    path: str
+    methods: frozenset[str]
+    roles: frozenset[Role] | None
+    is_api: bool
+    path_params: dict[str, Any]  # name → annotated type
+
+
+def app_routes(app: FastAPI) -> list[RouteInfo]:
+    """Every route of the app with the dependencies it really runs (routers' included), flattened."""
+    try:  # FastAPI ≥ 0.150 keeps included routers nested and resolves their routes lazily
+        from fastapi.routing import iter_route_contexts
+
+        routes: Iterable[Any] = iter_route_contexts(app.routes)
+    except ImportError:
+        routes = app.routes
+    out = []
+    for route in routes:
+        original = getattr(route, "original_route", route)
+        dependant = getattr(route, "dependant", None) if isinstance(original, APIRoute) else None
+        params = {p.name: p.field_info.annotation for p in dependant.path_params} if dependant else {}
+        out.append(RouteInfo(path=route.path, methods=frozenset(getattr(route, "methods", None) or ()),
+                             roles=route_roles(route) if dependant else None, is_api=dependant is not None,
+                             path_params=params))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Responses and logs without personal data
+
+
+def _unauthenticated(request: Request, exc: Unauthenticated) -> Any:
+    headers = {"WWW-Authenticate": "Bearer"}
+    if "text/html" in request.headers.get("accept", "") and request.method == "GET":
+        target = escape("/login?next=" + request.url.path, quote=True)
+        page = (f'<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>请先登录</title>'
+                f'<meta http-equiv="refresh" content="0; url={target}">'
+                f'<p>请先<a href="{target}">登录</a>。</p></html>')
+        return HTMLResponse(page, status_code=401, headers=headers)
+    return JSONResponse({"detail": str(exc)}, status_code=401, headers=headers)
+
+
+def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 without the rejected ``input`` (it may be an ID number or a phone)."""
+    errors = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in exc.errors()]
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
+
+_DETAIL_LINES = re.compile(r"^\s*(DETAIL|CONTEXT|HINT|QUERY|LINE \d+|\[parameters|\[SQL).*$", re.M)
+
+
+def scrub(message: str) -> str:
+    """A database error message without the lines that quote row values or statements."""
+    return _DETAIL_LINES.sub("", message).strip()
+
+
+class ScrubbedErrors:
+    """ASGI middleware: an unhandled error is logged as its type, scrubbed first line and stack frames,
+    and answered 500 ``{"detail": "internal error"}`` (so no server logs the raw exception text)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # noqa: BLE001 - the last line before the server's own logging
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            first = scrub(str(exc)).splitlines()[:1]
+            log.error("unhandled %s on %s %s: %s\n%s", type(exc).__name__, scope["method"], scope["path"],
+                      first[0][:300] if first else "", frames)
+            if started:
+                return
+            await JSONResponse({"detail": "internal error"}, status_code=500)(scope, receive, send)
+
+
+class _AccessLogWithoutQuery(logging.Filter):
+    """uvicorn's access line is (client, method, path?query, http version, status): drop the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0] + "?…", *args[3:])
+        return True
+
+
+_ACCESS_FILTER = _AccessLogWithoutQuery()
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(Unauthenticated, _unauthenticated)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(ScrubbedErrors)
+    access = logging.getLogger("uvicorn.access")
+    if _ACCESS_FILTER not in access.filters:
+        access.addFilter(_ACCESS_FILTER)

@@ -1,0 +1,41 @@
+"""Sunshine expropriation (阳光征迁): the published record of a project, no token needed.
+
+Only what gis.disclosure publishes: per parcel code, kind, area, stage, compensation paid and the
+owner's masked name. Nothing else in the service is public.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse
+from sqlalchemy import Connection
+
+from api.deps import get_conn, get_settings
+from gis import disclosure
+from gis.blockers import Tolerance
+from gis.config import Settings
+
+router = APIRouter(prefix="/public", tags=["public"])
+Conn = Annotated[Connection, Depends(get_conn)]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def _tolerance(settings: AppSettings) -> Tolerance:
+    """The configured tolerance only: the public cannot widen what is published."""
+    return Tolerance.from_settings(settings)
+
+
+Tol = Annotated[Tolerance, Depends(_tolerance)]
+
+
+@router.get("/projects/{project_id}")
+def public_project(project_id: int, conn: Conn, tolerance: Tol) -> dict[str, Any]:
+    return disclosure.public_project(conn, project_id, tolerance)
+
+
+@router.get("/projects/{project_id}/map", response_class=HTMLResponse)
+def public_project_map(project_id: int, conn: Conn, tolerance: Tol, settings: AppSettings) -> HTMLResponse:
+    """The same record as an offline map page: parcels by stage, their public fields on hover."""
+    return HTMLResponse(disclosure.public_map_html(conn, project_id, tolerance, settings))

@@ -1,0 +1,103 @@
+"""Browser sign-in: the login page (Chinese labels) sets an HttpOnly, SameSite=Lax session cookie.
+
+The cookie holds a random session token; the database keeps only its SHA-256 and expiry. Pages
+and maps then work as with a bearer token. ``/me`` says who the caller is.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import Connection
+
+from api.auth import SESSION_COOKIE, Principal, Role, require
+from api.deps import get_conn, get_settings
+from gis import auth
+from gis.config import Settings
+
+router = APIRouter(tags=["sign-in"])
+
+_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>登录 · 征收征迁</title>
+<style>
+body {{ font-family: system-ui, "Noto Sans CJK SC", sans-serif; background: #f4f5f7; margin: 0; }}
+form {{ max-width: 22rem; margin: 12vh auto; background: #fff; padding: 2rem; border-radius: 6px;
+       box-shadow: 0 1px 4px rgba(0,0,0,.15); }}
+h1 {{ font-size: 1.3rem; margin: 0 0 1.2rem; }}
+label {{ display: block; margin: .8rem 0 .3rem; }}
+input[type=text], input[type=password] {{ width: 100%; box-sizing: border-box; padding: .5rem; font-size: 1rem; }}
+button {{ margin-top: 1.2rem; width: 100%; padding: .6rem; font-size: 1rem; }}
+.error {{ color: #b00020; }}
+</style></head>
+<body><form method="post" action="/login">
+<h1>征收征迁信息系统 · 登录</h1>
+{error}
+<label for="username">用户名</label><input id="username" name="username" type="text" autocomplete="username" required>
+<label for="password">密码</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<input type="hidden" name="next" value="{next}">
+<button type="submit">登录</button>
+</form></body></html>
+"""
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: no scheme, no host, no protocol-relative //."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _page(next_path: str, error: str = "") -> str:
+    return _PAGE.format(next=escape(_safe_next(next_path), quote=True),
+                        error=f'<p class="error">{escape(error)}</p>' if error else "")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(next: str = "/") -> HTMLResponse:  # noqa: A002 - the conventional parameter name
+    return HTMLResponse(_page(next))
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    conn: Annotated[Connection, Depends(get_conn)],
+    settings: Annotated[Settings, Depends(get_settings)],
+    next: Annotated[str, Form()] = "/",  # noqa: A002
+) -> Any:
+    token = auth.login(conn, username.strip(), password, settings.session_hours)
+    if token is None:
+        return HTMLResponse(_page(next, "用户名或密码错误"), status_code=401)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=int(settings.session_hours * 3600), httponly=True, samesite="lax",
+        secure=settings.session_cookie_secure, path="/",
+    )
+    return response
+
+
+@router.api_route("/logout", methods=["GET", "POST"])
+def logout(request: Request, conn: Annotated[Connection, Depends(get_conn)]) -> RedirectResponse:
+    """End the browser session (the token is deleted server-side) and go back to the login page."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        auth.logout(conn, token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/me")
+def me(principal: Annotated[Principal, Depends(require(Role.viewer))]) -> dict[str, Any]:
+    return {
+        "name": principal.name,
+        "role": principal.role.value,
+        "role_label": auth.ROLE_LABELS_ZH[principal.role],
+        "district_ids": sorted(principal.district_ids),
+        "reveal_personal": principal.reveal_personal,
+    }

@@ -1,0 +1,47 @@
+"""Users and their API tokens (admin only). A token is shown once, when it is made."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection
+
+from api.auth import Role, require
+from api.deps import get_conn
+from gis import auth
+
+router = APIRouter(tags=["users"], dependencies=[Depends(require(Role.admin))])
+Conn = Annotated[Connection, Depends(get_conn)]
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+    role: Role
+    districts: list[str] = Field(default_factory=list, description="District ids, codes or names (editors only).")
+    password: str | None = Field(None, min_length=8, max_length=256, description="For the login page.")
+
+
+@router.get("/users")
+def get_users(conn: Conn) -> list[dict[str, Any]]:
+    return auth.list_users(conn)
+
+
+@router.post("/users", status_code=201)
+def post_user(body: UserIn, conn: Conn) -> dict[str, Any]:
+    """Create a user; the answer holds their API token, which is not stored and not shown again."""
+    cred = auth.add_user(conn, body.name, body.role, body.districts, body.password)
+    return {"name": cred.name, "role": cred.role.value, "districts": list(cred.districts), "token": cred.token}
+
+
+@router.post("/users/{name}/tokens", status_code=201)
+def post_token(name: str, conn: Conn) -> dict[str, str]:
+    return {"name": name, "token": auth.new_api_token(conn, name)}
+
+
+@router.delete("/users/{name}/tokens")
+def delete_tokens(name: str, conn: Conn) -> dict[str, Any]:
+    """Revoke every token and session of the user."""
+    return {"name": name, "revoked": auth.revoke_tokens(conn, name)}
