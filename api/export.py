@@ -1,0 +1,81 @@
+"""Any parcel list as a download: ``export_response(rows, "blockers_hsr", fmt, ...)`` for every ``?format=``.
+
+CSV and GeoJSON stream to the client as the rows arrive. The other formats need a finished file
+(XLSX and GeoPackage are zip or SQLite containers), so they are written to a temporary file first,
+batch by batch, and that file is streamed and then deleted; an error while writing (an XLSX over
+Excel's row limit) is still an ordinary 422. Call it from a ``def`` handler (the file formats write
+synchronously) and pass rows that outlive the request's transaction for big lists: a list, or
+``gis.io.export.query_rows(engine, ...)``, which reads on a connection of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from fastapi.responses import StreamingResponse
+
+from gis.io.export import (
+    PARCEL_COLUMNS,
+    Column,
+    check_format,
+    content_disposition,
+    export_filename,
+    stream_csv,
+    stream_geojson,
+    write_export,
+)
+
+CHUNK_BYTES = 1024 * 1024
+
+
+def _file_chunks(path: Path, folder: Path) -> Iterator[bytes]:
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(CHUNK_BYTES):
+                yield chunk
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def export_response(
+    rows: Iterable[Mapping[str, Any]],
+    base_name: str,
+    fmt: str,
+    *,
+    srid: int,
+    today: date,
+    columns: Sequence[Column] = PARCEL_COLUMNS,
+    reveal_personal: bool = False,
+    crs: int | None = None,
+    title: str = "地块清单",
+    tz: str = "Asia/Shanghai",
+) -> StreamingResponse:
+    """The rows as a file download named ``<base_name>_<today>.<ext>`` with the format's media type.
+
+    ``rows`` hold each column's key and, for the GIS formats, ``geom`` (WKB in ``srid``).
+    """
+    spec = check_format(fmt)
+    filename = export_filename(base_name, fmt=fmt, on=today)
+    headers = {"Content-Disposition": content_disposition(filename)}
+    if fmt == "csv":
+        body: Iterator[bytes] = stream_csv(rows, columns, reveal_personal=reveal_personal, tz=tz)
+    elif fmt == "geojson":
+        body = stream_geojson(rows, columns, srid=srid, reveal_personal=reveal_personal, tz=tz)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="pb-export-"))
+        path = folder / filename
+        try:
+            write_export(rows, columns, fmt, path, srid=srid, crs=crs, reveal_personal=reveal_personal,
+                         title=title, layer=base_name, tz=tz)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        headers["Content-Length"] = str(os.path.getsize(path))
+        body = _file_chunks(path, folder)
+    return StreamingResponse(body, media_type=spec.media_type, headers=headers)

@@ -1,0 +1,45 @@
+"""``GET /parcels/export?format=``: the parcel list (filtered) as a file."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from api.auth import Principal, Role, require
+from api.deps import get_settings, get_today
+from api.export import export_response
+from gis.config import Settings
+from gis.io import crs as crs_mod
+from gis.io.export import FORMATS, PARCEL_COLUMNS, parcel_query, query_rows
+
+router = APIRouter(tags=["exports"])
+
+ExportFormat = Literal[tuple(FORMATS)]  # type: ignore[valid-type]
+
+
+@router.get("/parcels/export", response_class=StreamingResponse)
+def export_parcels(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(Role.viewer))],
+    settings: Annotated[Settings, Depends(get_settings)],
+    today: Annotated[date, Depends(get_today)],
+    format: Annotated[ExportFormat, Query(description="csv, xlsx, geojson, gpkg, shp (zipped), fgb or kml")] = "xlsx",
+    district: Annotated[list[str] | None, Query(description="District code or name; repeat for several")] = None,
+    stage: Annotated[list[str] | None, Query(description="Stage; repeat for several")] = None,
+    kind: Annotated[Literal["house", "land"] | None, Query()] = None,
+    holdout: Annotated[bool | None, Query()] = None,
+    crs: Annotated[int | None, Query(description="EPSG code for GeoPackage, Shapefile and FlatGeobuf; default the "
+                                                 "working CRS (GeoJSON and KML are always EPSG:4326)")] = None,
+) -> StreamingResponse:
+    """Parcels as a download named ``parcels[_district]_<date>.<ext>``; personal data masked unless the role
+    may see it. Large lists stream: rows are read from a server-side cursor in batches."""
+    if crs is not None:
+        crs_mod.check(crs, settings.srid)
+    statement, params = parcel_query(districts=district or (), stages=stage or (), kind=kind, holdout=holdout)
+    rows = query_rows(request.app.state.engine, statement, params)
+    base = "_".join(["parcels", *(district or [])])
+    return export_response(rows, base, format, srid=settings.srid, today=today, columns=PARCEL_COLUMNS,
+                           reveal_personal=principal.reveal_personal, crs=crs, tz=settings.city_timezone)
