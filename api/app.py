@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import errors
-from api.routers import health
+from api import auth, errors
+from api.limits import BodyLimit
+from api.routers import districts, health, overlaps, projects
+from api.routers import imagery
+from api.routers import exports, imports
+from api.routers import parcels, public, session, users
+from api.routers import checks, reports
+from api.routers import maps, tiles
+from api.routers import ogc
 from gis.config import Settings, get_settings
-from gis.db import get_engine
+from gis.db import get_app_engine
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -15,7 +22,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="征收征迁 parcel-blocker", version="0.1.0")
     app.state.settings = settings
-    app.state.engine = get_engine(settings)
+    app.state.engine = get_app_engine(settings)  # the service's own login, not the schema owner
     errors.install(app)
+    auth.install(app)
+    app.add_middleware(BodyLimit, json_limit=settings.max_json_body_bytes, upload_limit=settings.max_upload_bytes)
     app.include_router(health.router)
+    app.include_router(projects.router)
+    app.include_router(overlaps.router)
+    app.include_router(districts.router)
+    app.include_router(imagery.router)
+    app.include_router(imports.router)
+    app.include_router(exports.router)  # before parcels.router: /parcels/export is not /parcels/{parcel_id}
+    app.include_router(checks.router)
+    app.include_router(reports.router)
+    app.include_router(maps.router)
+    app.include_router(tiles.router)
+    app.include_router(ogc.router)  # OGC API - Features and Tiles for GIS clients, under /ogc
+    app.mount("/static/vendor", maps.vendor_files(settings), name="vendor")  # the maps' scripts, offline
+    for router in (parcels.router, session.router, users.router, public.router):
+        app.include_router(router)
     return app

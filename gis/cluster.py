@@ -36,6 +36,8 @@ _SERVER_CONF = {
     # Statements and their bound values stay out of the log: they carry personal data.
     "log_min_error_statement": "panic",
     "log_statement": "none",
+    # Errors without DETAIL/CONTEXT lines: a failed constraint's DETAIL quotes the row, owner names included.
+    "log_error_verbosity": "terse",
 }
 
 
@@ -101,9 +103,10 @@ def _prepare_dirs(settings: Settings) -> None:
         )
 
 
-def connection_url(settings: Settings, database: str | None = None) -> str:
+def connection_url(settings: Settings, database: str | None = None, user: str = SERVER_USER) -> str:
+    """The URL over the unix socket; ``user`` is the owner by default, the service's login for normal work."""
     db = database or settings.database_name
-    return f"postgresql+psycopg://{SERVER_USER}@/{db}?host={settings.socket_dir}&port={settings.pg_port}"
+    return f"postgresql+psycopg://{user}@/{db}?host={settings.socket_dir}&port={settings.pg_port}"
 
 
 def _libpq_kwargs(settings: Settings, database: str) -> dict[str, object]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +45,41 @@ class Settings(BaseSettings):
     port: int = 8000
     blocker_min_m2: float = 1.0
     blocker_min_share: float = 0.005
+    max_json_body_bytes: int = Field(default=5 * 1024 * 1024, description="Larger JSON bodies get 413.")
+    max_upload_bytes: int = Field(default=1024 * 1024 * 1024, description="Larger uploads get 413.")
+    import_max_offset_m: float = Field(
+        default=5000.0, gt=0, description="Imported parcels farther than this beyond the districts' extent are refused."
+    )
+    # Access control (gis.auth, gis.db): the service works as a non-owner login, so the database itself
+    # can refuse what the service must never do (rewrite history); migrations run as the owner.
+    app_db_user: str = Field(default="gis_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+                             description="The service's own database login (created by the migrations).")
+    app_database_url: str | None = Field(
+        default=None, description="External database only: URL logging in as app_db_user; unset uses database_url."
+    )
+    session_hours: float = Field(default=12.0, gt=0, description="Browser sign-in lifetime.")
+    session_cookie_secure: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
+    document_max_bytes: int = Field(default=50 * 1024 * 1024, gt=0, description="Largest archive upload.")
+    workflow_require_documents: bool = Field(
+        default=False, description="Refuse a stage change while documents the current stage requires are missing."
+    )
+    # Imagery (gis.imagery): what counts as change after a project's freeze, and what gets flagged.
+    imagery_height_threshold_m: float = Field(default=2.0, description="Height above which a pixel counts as raised.")
+    imagery_change_threshold_m: float = Field(default=2.0, description="Height gain that counts as change.")
+    imagery_flag_min_m2: float = Field(default=20.0, description="Changed area a parcel needs to be flagged.")
+    imagery_flag_min_share: float = Field(default=0.01, description="Changed share a parcel needs to be flagged.")
+    imagery_built_classes: tuple[int, ...] = (50,)  # classification codes: ESA WorldCover's built-up
+    imagery_vegetation_classes: tuple[int, ...] = (10, 20, 30, 40)  # tree, shrub, grass, cropland
+    # Maps (gis.maps): no basemap unless one is configured; the pages load their scripts from map_assets_dir.
+    basemap_url: str | None = Field(default=None, description="XYZ basemap template, e.g. an internal tile server "
+                                    "or Tianditu with its key; unset: no basemap.")
+    basemap_crs: Literal["wgs84", "gcj02"] = Field(
+        default="wgs84", description="gcj02 for Gaode/AMap or Tencent tiles: the overlays are shifted to match, "
+        "for display only.")
+    basemap_attribution: str = Field(default="底图", description="Attribution shown for the basemap.")
+    basemap_max_zoom: int = Field(default=18, ge=0, le=22)
+    map_assets_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parents[1] / "node_modules",
+                                 description="The npm packages (npm ci) served under /static/vendor/.")
 
     @property
     def cluster_dir(self) -> Path:

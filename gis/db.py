@@ -1,7 +1,13 @@
-"""Database access: one engine per URL, the embedded cluster started on demand."""
+"""Database access: one engine per URL, the embedded cluster started on demand.
+
+Two logins: the owner (``get_engine``: migrations, the demo loader, tests' set-up) and the
+service's own non-owner login (``get_app_engine``, ``connect``: the API and the CLI's normal work),
+which the database refuses, for instance, any UPDATE or DELETE of the parcel history.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -14,20 +20,38 @@ from gis.config import Settings, get_settings
 from gis.errors import DatabaseUnavailable
 
 SEARCH_PATH = "public, postgis"
+# SQLAlchemy logs statements at INFO and result rows at DEBUG whenever its logger is enabled, as
+# it is under a root logger at DEBUG; rows carry owner names and ID numbers, so it stays at WARNING.
+logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+
+
+def _with_driver(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
 
 
 def database_url(settings: Settings) -> str:
-    """The configured URL, or the embedded cluster's (started if it is not running)."""
+    """The owner's URL: the configured one, or the embedded cluster's (started if it is not running)."""
     if settings.database_url:
-        url = settings.database_url
-        return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+        return _with_driver(settings.database_url)
     cluster.start(settings)
     return cluster.connection_url(settings)
 
 
-@lru_cache(maxsize=8)
+def app_database_url(settings: Settings) -> str:
+    """The service's own login: GIS_APP_DATABASE_URL, else GIS_DATABASE_URL, else the embedded cluster's
+    socket as ``app_db_user`` (trust authentication there, so only the user name differs)."""
+    if settings.app_database_url:
+        return _with_driver(settings.app_database_url)
+    if settings.database_url:
+        return _with_driver(settings.database_url)
+    cluster.start(settings)
+    return cluster.connection_url(settings, user=settings.app_db_user)
+
+
+@lru_cache(maxsize=32)  # two logins per database
 def _engine_for(url: str) -> Engine:
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # hide_parameters: bound values (owner names, ID numbers) stay out of exception texts and logs.
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _set_search_path(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI hook
@@ -39,14 +63,20 @@ def _engine_for(url: str) -> Engine:
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
+    """The owner's engine: schema changes and bulk loads only."""
     return _engine_for(database_url(settings or get_settings()))
+
+
+def get_app_engine(settings: Settings | None = None) -> Engine:
+    """The service's engine, for everything the API and the CLI do on behalf of a user."""
+    return _engine_for(app_database_url(settings or get_settings()))
 
 
 @contextmanager
 def connect(settings: Settings | None = None) -> Iterator[Connection]:
-    """A connection in a transaction, committed on success."""
+    """A connection (the service's login) in a transaction, committed on success."""
     try:
-        with get_engine(settings).begin() as conn:
+        with get_app_engine(settings).begin() as conn:
             yield conn
     except OperationalError as exc:
         raise DatabaseUnavailable("the database is not reachable") from exc

@@ -33,3 +33,27 @@ class InvalidInput(GisError):
 
 class PayloadTooLarge(GisError):
     status_code = 413
+
+
+class Unauthenticated(GisError):
+    """No valid token or session."""
+
+    status_code = 401
+
+
+class Forbidden(GisError):
+    """The caller's role or district does not allow this."""
+
+    status_code = 403
+
+
+class VersionConflict(GisError):
+    """An edit based on a version that is no longer current (optimistic concurrency)."""
+
+    status_code = 412
+
+
+class VersionRequired(GisError):
+    """An edit that does not say which version it was based on."""
+
+    status_code = 428

@@ -20,6 +20,7 @@ def _config(conn: Connection, settings: Settings) -> Config:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = conn
     cfg.attributes["srid"] = settings.srid
+    cfg.attributes["app_db_user"] = settings.app_db_user
     return cfg
 
 

@@ -41,3 +41,11 @@ if [ "$(cat .venv/.bootstrap-stamp 2>/dev/null)" != "$stamp" ]; then
   .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'
   echo "$stamp" > .venv/.bootstrap-stamp
 fi
+
+# The maps' scripts, stylesheets and fonts (Leaflet, VectorGrid, folium's page template), pinned in
+# package-lock.json, installed into node_modules/ and served by the service under /static/vendor/.
+if ! cmp -s package-lock.json node_modules/.bootstrap-lock 2>/dev/null; then
+  echo "installing the map assets (npm ci)"
+  npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+  cp package-lock.json node_modules/.bootstrap-lock
+fi

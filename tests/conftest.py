@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -70,10 +71,179 @@ def demo_city(settings: Settings, engine: Engine):
 
 
 @pytest.fixture(scope="session")
-def client(settings: Settings, demo_city):
+def client(settings: Settings, demo_city, role_tokens):
+    """The API over the demo city, signed in as an admin (Authorization: Bearer) unless a request says otherwise."""
     from fastapi.testclient import TestClient
 
     from api.app import create_app
 
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=bearer(role_tokens["admin"])) as c:
         yield c
+
+
+# ---------------------------------------------------------------------------------------------
+# Roles: one test user per role, and a client without credentials.
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def make_role_tokens(engine: Engine, editor_districts: list[str], prefix: str = "test") -> dict[str, str]:
+    """Create ``<prefix>-<role>`` users (the district editor bound to ``editor_districts``): role name → token."""
+    from gis.auth import Role, add_user
+
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM users WHERE name LIKE :p"), {"p": f"{prefix}-%"})
+        return {
+            role.value: add_user(conn, f"{prefix}-{role.value}", role,
+                                 editor_districts if role == Role.district_editor else []).token
+            for role in Role
+        }
+
+
+@pytest.fixture(scope="session")
+def role_tokens(engine: Engine, demo_city) -> dict[str, str]:
+    """Role name → API token in the demo database; the district editor edits the first demo district only."""
+    return make_role_tokens(engine, [str(int(demo_city.districts["id"].iloc[0]))])
+
+
+@pytest.fixture(scope="session")
+def role_headers(role_tokens: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Role name → request headers, e.g. ``client.get(url, headers=role_headers["viewer"])``."""
+    return {role: bearer(token) for role, token in role_tokens.items()}
+
+
+@pytest.fixture(scope="session")
+def anon_client(client):
+    """The same app as ``client`` with no credentials (401 everywhere but the public paths)."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(client.app)
+
+
+# ---------------------------------------------------------------------------------------------
+# A small world of its own for tests that edit parcels (the demo city stays untouched).
+
+WORLD_ORIGIN = (400_000.0, 3_388_000.0)  # EPSG:4549 metres, near the demo city
+
+
+@pytest.fixture(scope="session")
+def workflow_db(pg_dir: Path, settings: Settings):
+    """Database 'workflow': districts A (id 1) and B (id 2), 1 km squares side by side, a zone project (id 1)
+    over their common edge, document requirements, and users per role (``.tokens``; the editor edits A only).
+    Add parcels with ``add_parcel``."""
+    from types import SimpleNamespace
+
+    s = settings_for(pg_dir, database_name="workflow")
+    cluster.start(s)
+    migrate.upgrade(s)
+    x, y = WORLD_ORIGIN
+    with get_engine(s).begin() as conn:
+        conn.execute(text("TRUNCATE users, project_parcel_overlaps, documents, payments, parcel_events, parcels, "
+                          "projects, document_requirements, districts CASCADE"))
+        conn.execute(text(
+            "INSERT INTO districts (id, code, name, geom) VALUES "
+            "(1, 'a', '甲区', ST_Multi(ST_MakeEnvelope(:x, :y, :x + 1000, :y + 1000, :srid))), "
+            "(2, 'b', '乙区', ST_Multi(ST_MakeEnvelope(:x + 1000, :y, :x + 2000, :y + 1000, :srid)))"
+        ), {"x": x, "y": y, "srid": s.srid})
+        conn.execute(text(
+            "INSERT INTO projects (id, code, name, kind, boundary, footprint, freeze_date, deadline) VALUES "
+            "(1, 'Z1', '测试园区', 'zone', ST_Multi(ST_MakeEnvelope(:x + 500, :y, :x + 1500, :y + 1000, :srid)), "
+            "ST_Multi(ST_MakeEnvelope(:x + 500, :y, :x + 1500, :y + 1000, :srid)), '2025-06-01', '2027-06-30')"
+        ), {"x": x, "y": y, "srid": s.srid})
+        conn.execute(text("INSERT INTO document_requirements (stage, kind) VALUES ('surveyed', 'survey_record'), "
+                          "('appraised', 'appraisal_report'), ('signed', 'contract')"))
+    tokens = make_role_tokens(get_engine(s), ["a"])
+    return SimpleNamespace(settings=s, tokens=tokens, headers={r: bearer(t) for r, t in tokens.items()})
+
+
+_next_cell = iter(range(10**6))
+
+
+def add_parcel(s: Settings, district_id: int, *, stage: str = "surveyed", owner: str = "测试户主",
+               paid_yuan: float | None = None, inside_project: bool = True) -> int:
+    """A 20 m square house parcel in ``district_id`` (1 = A, 2 = B) at ``stage`` of the main path, with its
+    'created' and stage events and dates 30 days back (and a payment when ``paid_yuan``); returns its id."""
+    from datetime import timedelta
+
+    from gis.project_overlaps import refresh_parcels
+    from gis.stages import STAGES, today_in
+
+    n = next(_next_cell)
+    x0, y0 = WORLD_ORIGIN
+    # A 20 m cell on a 40 m lattice (12 x 24 cells) in the half of the district inside or outside the project.
+    base = 520 if (district_id == 1) == inside_project else 20
+    x = x0 + (district_id - 1) * 1000 + base + n % 12 * 40
+    y = y0 + 20 + n // 12 % 24 * 40
+    day = today_in(s.city_timezone) - timedelta(days=30)
+    reached = STAGES[: STAGES.index(stage) + 1]
+    with get_engine(s).begin() as conn:
+        pid = conn.execute(text(
+            "INSERT INTO parcels (code, kind, district_id, owner_name, owner_id_number, owner_phone, floor_area_m2, "
+            "stage, stage_since, geom) VALUES (:code, 'house', :d, :owner, '341881199001011234', '13800000000', 400, "
+            ":stage, :day, ST_Multi(ST_MakeEnvelope(:x, :y, :x + 20, :y + 20, :srid))) RETURNING id"
+        ), {"code": f"T{n:05d}", "d": district_id, "owner": owner, "stage": stage, "day": day, "x": x, "y": y,
+            "srid": s.srid}).scalar_one()
+        for k, st in enumerate(reached):
+            conn.execute(text(f"UPDATE parcels SET {st}_on = :day WHERE id = :id"), {"day": day, "id": pid})
+            conn.execute(text(
+                "INSERT INTO parcel_events (parcel_id, at, actor, kind, stage_from, stage_to) "
+                "VALUES (:id, now() - interval '30 days', 'fixture', :kind, :f, :t)"
+            ), {"id": pid, "kind": "created" if k == 0 else "stage", "f": reached[k - 1] if k else None, "t": st})
+        if paid_yuan:
+            conn.execute(text("INSERT INTO payments (parcel_id, paid_on, amount_yuan, item) "
+                              "VALUES (:id, :day, :a, 'house_value')"), {"id": pid, "day": day, "a": paid_yuan})
+        refresh_parcels(conn, [pid])
+    return pid
+
+
+@contextmanager
+def live_server(app) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port in a thread (real HTTP, real concurrency);
+    yields the base URL. Logging is left to the test's configuration (caplog sees the access log)."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off", access_log=True))
+    started = threading.Event()
+    original_startup = server.startup
+
+    async def startup(sockets=None):  # noqa: ANN001 - uvicorn's signature
+        await original_startup(sockets=sockets)
+        started.set()
+
+    server.startup = startup
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    if not started.wait(30):
+        raise RuntimeError("uvicorn did not start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def io_city(pg_dir: Path, settings: Settings):
+    """Database 'imports': a 300-parcel demo city of its own for the import and export tests
+    (``.settings``, ``.engine`` (owner), ``.city``); tests that change it restore it."""
+    from types import SimpleNamespace
+
+    from gis.demo.generator import generate_city
+    from gis.demo.load import load_city
+
+    s = settings_for(pg_dir, database_name="imports")
+    cluster.start(s)
+    migrate.upgrade(s)
+    city = generate_city(300, seed=11, srid=s.srid)
+    with get_engine(s).begin() as conn:
+        load_city(conn, city)
+    return SimpleNamespace(settings=s, engine=get_engine(s), city=city)

@@ -9,14 +9,30 @@ import sys
 
 import typer
 
-from gis.cli import db, demo, serve
+from gis.cli import analysis, db, demo, serve
+from gis.cli import imagery
+from gis.cli import user
+from gis.cli import export, imports
+from gis.cli import checks, reports
+from gis.cli import maps
 from gis.cli.common import console
 from gis.errors import GisError
 
 app = typer.Typer(help="征收征迁 parcel-blocker: which parcels still block each project.", no_args_is_help=True)
 app.add_typer(db.app, name="db")
 app.add_typer(demo.app, name="demo")
+app.add_typer(imagery.app, name="imagery")
+app.add_typer(user.app, name="user")
 app.command("serve")(serve.serve)
+app.command("blockers")(analysis.blockers)
+app.command("overlaps")(analysis.overlaps)
+app.command("progress")(analysis.progress)
+app.command("map")(maps.map_command)
+app.command("import")(imports.import_command)
+app.add_typer(imports.profiles_app, name="profiles")
+app.add_typer(export.app, name="export")
+app.add_typer(checks.app, name="check")
+app.command("report")(reports.report)
 
 
 def main() -> None:

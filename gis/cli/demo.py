@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from gis.cli import db
 from gis.cli.common import console, progress_bar
-from gis.config import get_settings
+from gis.config import Settings, get_settings
 from gis.db import get_engine
 
 app = typer.Typer(help="The synthetic demo city.")
@@ -39,3 +39,27 @@ def load(
         with get_engine(settings).connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
     console.print(", ".join(f"{k} {v}" for k, v in written.items()))
+    from gis.errors import InvalidInput
+    from gis.imagery.demo import write_demo_imagery  # two synthetic height epochs around one project
+
+    try:
+        with get_engine(settings).begin() as conn:
+            shot = write_demo_imagery(conn, settings.data_dir / "imagery" / "demo", settings, seed=seed)
+        console.print(f"demo imagery over {shot['project_code']}: layers {[v['id'] for v in shot['layers'].values()]}")
+    except InvalidInput as exc:  # a city too small to fly over is still a city
+        console.print(f"no demo imagery: {exc}")
+    _demo_users(settings)
+
+
+def _demo_users(settings: Settings) -> None:
+    """One user per role, with a token and a login; printed once and kept in a mode-600 file."""
+    from gis.auth import create_demo_users, write_credentials
+
+    with get_engine(settings).begin() as conn:
+        creds = create_demo_users(conn)
+    base = f"http://{settings.host}:{settings.port}"
+    path = settings.data_dir / "demo-credentials.txt"
+    write_credentials(path, creds, base)
+    console.print(f"demo users (also in {path}, mode 600); sign in at {base}/login")
+    for c in creds:
+        typer.echo(f"{c.role.value:16} login {c.name} / {c.password}   token {c.token}")

@@ -1,0 +1,105 @@
+"""Map pages: the landing page, each project's blocker map (HTML and PNG), the district progress map;
+and ``vendor_files``, the Leaflet/folium scripts and stylesheets under ``/static/vendor/`` that make them work offline.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import HTTPException
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Connection
+from starlette.types import Scope
+
+from api.auth import Principal, Role, require
+from api.deps import get_conn, get_settings, get_today, get_tolerance
+from gis.blockers import Tolerance
+from gis.config import Settings
+from gis.imagery import imagery_basemaps
+from gis.maps.assets import VENDOR_PACKAGES, ensure_assets
+from gis.maps.blocker_map import blocker_map_html
+from gis.maps.district_map import district_map_html
+from gis.maps.landing import landing_html
+from gis.maps.page import Basemap, MapContext
+from gis.maps.static import render_blocker_png
+from gis.projects import list_projects
+
+router = APIRouter(tags=["maps"])
+
+Conn = Annotated[Connection, Depends(get_conn)]
+Tol = Annotated[Tolerance, Depends(get_tolerance)]
+Today = Annotated[date, Depends(get_today)]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+Viewer = Annotated[Principal, Depends(require(Role.viewer))]
+Lang = Annotated[Literal["zh", "en"], Query(description="Labels: zh (default) or en.")]
+# The pages show live progress: a browser may keep them only briefly.
+PAGE_CACHE = {"Cache-Control": "private, max-age=60"}
+
+
+def _context(request: Request, settings: Settings, lang: str) -> MapContext:
+    ensure_assets(settings.map_assets_dir)
+    return MapContext(lang=lang, basemap=Basemap.from_settings(settings), base_url=request.scope.get("root_path", ""))
+
+
+@router.get("/", response_class=HTMLResponse)
+def landing(request: Request, conn: Conn, tolerance: Tol, today: Today, _principal: Viewer) -> HTMLResponse:
+    """The projects with their progress, linking to their maps; the district map; the API docs."""
+    projects = list_projects(conn, tolerance, today)
+    return HTMLResponse(landing_html(projects, today=today, base_url=request.scope.get("root_path", "")),
+                        headers=PAGE_CACHE)
+
+
+@router.get("/projects/{project_id}/map", response_class=HTMLResponse)
+def project_map(project_id: int, request: Request, conn: Conn, tolerance: Tol, today: Today,
+                settings: AppSettings, principal: Viewer, lang: Lang = "zh") -> HTMLResponse:
+    """The blocker map: footprint, blockers by stage, holdouts, every parcel as vector tiles. Works offline."""
+    ctx = _context(request, settings, lang)
+    html = blocker_map_html(conn, project_id, tolerance=tolerance, ctx=ctx, tz=settings.city_timezone, today=today,
+                            reveal_personal=principal.reveal_personal, imagery=imagery_basemaps(conn))
+    return HTMLResponse(html, headers=PAGE_CACHE)
+
+
+@router.get("/projects/{project_id}/map.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}})
+def project_map_png(
+    project_id: int, conn: Conn, tolerance: Tol, today: Today, settings: AppSettings, _principal: Viewer,
+    lang: Lang = "zh",
+    width: Annotated[int, Query(ge=200, le=6000, description="Pixels.")] = 1600,
+    height: Annotated[int, Query(ge=200, le=6000, description="Pixels.")] = 1200,
+) -> Response:
+    """A static map of the project's blockers (PNG) for reports."""
+    png = render_blocker_png(conn, project_id, tolerance=tolerance, today=today, tz=settings.city_timezone,
+                             lang=lang, width=width, height=height)
+    return Response(png, media_type="image/png", headers=PAGE_CACHE)
+
+
+@router.get("/districts/map", response_class=HTMLResponse)
+def districts_map(request: Request, conn: Conn, tolerance: Tol, today: Today, settings: AppSettings,
+                  _principal: Viewer, lang: Lang = "zh",
+                  project_id: Annotated[int | None, Query(description="Only this project.")] = None) -> HTMLResponse:
+    """Districts coloured by the share of their parcels cleared (per project, or over all)."""
+    ctx = _context(request, settings, lang)
+    html = district_map_html(conn, tolerance=tolerance, ctx=ctx, tz=settings.city_timezone, today=today,
+                             project_id=project_id)
+    return HTMLResponse(html, headers=PAGE_CACHE)
+
+
+class VendorFiles(StaticFiles):
+    """node_modules, but only the packages the pages load (not their build-time dependencies)."""
+
+    def __init__(self, directory: str, packages: tuple[str, ...]) -> None:
+        super().__init__(directory=directory, check_dir=False)
+        self.prefixes = tuple(p + "/" for p in packages)
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if not path.startswith(self.prefixes):
+            raise HTTPException(status_code=404)
+        return await super().get_response(path, scope)
+
+
+def vendor_files(settings: Settings) -> StaticFiles:
+    """The app mounts this at /static/vendor (public: scripts and stylesheets only)."""
+    return VendorFiles(str(settings.map_assets_dir), VENDOR_PACKAGES)

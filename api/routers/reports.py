@@ -1,0 +1,46 @@
+"""Daily report, three-day summary, weekly dispatch: ``GET /reports/{daily|three-day|weekly}?date=D&format=...``."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import Connection
+
+from api.auth import Principal, Role, require
+from api.deps import get_conn, get_settings, get_today, get_tolerance
+from gis import reports
+from gis.blockers import Tolerance
+from gis.config import Settings
+from gis.io.export import FORMATS, content_disposition
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+
+@router.get("/{kind}")
+def report(
+    kind: Literal["daily", "three-day", "weekly"],
+    principal: Annotated[Principal, Depends(require(Role.viewer))],
+    conn: Annotated[Connection, Depends(get_conn)],
+    settings: Annotated[Settings, Depends(get_settings)],
+    tolerance: Annotated[Tolerance, Depends(get_tolerance)],
+    today: Annotated[date, Depends(get_today)],
+    day: Annotated[date | None, Query(alias="date", description="The report's day (YYYY-MM-DD, city time); "
+                                                                "default today.")] = None,
+    format: Annotated[Literal["html", "xlsx", "json"], Query(description="html (a page with charts and maps), "
+                                                                         "xlsx or json.")] = "html",
+) -> Response:
+    """The report as of the end of the day, replayed from the history: the same data gives the same file.
+    Owner names are masked unless the caller may see personal data."""
+    day = day or today
+    built = reports.build_report(conn, kind, day, tolerance=tolerance, tz=settings.city_timezone,
+                                 reveal_personal=principal.reveal_personal, pictures=format != "json")
+    if format == "json":
+        return JSONResponse(built.as_dict())
+    if format == "xlsx":
+        name = f"report_{kind}_{day.isoformat()}.xlsx"
+        return Response(reports.render_xlsx(built), media_type=FORMATS["xlsx"].media_type,
+                        headers={"Content-Disposition": content_disposition(name)})
+    return HTMLResponse(reports.render_html(built))

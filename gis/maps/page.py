@@ -1,0 +1,240 @@
+"""What the map pages share: the basemap, labels in two languages, colours, and offline rendering.
+
+A page has no basemap unless one is configured (planners on an intranet have none): the survey
+polygons on a plain background are the map. A GCJ-02 basemap (Gaode/AMap, Tencent) gets every
+overlay drawn in GCJ-02 (``MapContext.display``); what is stored never changes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from html import escape
+from typing import Any, Literal
+
+import folium
+import numpy as np
+import shapely
+from branca.element import Element, MacroElement
+from folium.template import Template
+from shapely.geometry import mapping, shape
+from sqlalchemy import Connection, text
+
+from gis.config import Settings
+from gis.maps.assets import SYSTEM_FONTS, VENDOR_PATH, check_offline, localize
+from gis.maps.gcj02 import shift_geometry
+from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH, STAGES
+
+Lang = Literal["zh", "en"]
+PRECISION = 6  # decimal degrees: about 0.1 m, finer than any survey the maps show
+
+# Stage colours, from "nothing done" (red) to "cleared" (green); the legend, the vector tiles and the PNG share them.
+STAGE_COLOURS = {
+    "surveyed": "#d73027",
+    "appraised": "#fc8d59",
+    "signed": "#fee08b",
+    "paid": "#91bfdb",
+    "demolished": "#4575b4",
+    "cleared": "#1a9850",
+}
+HOLDOUT_COLOUR = "#67001f"
+FOOTPRINT_COLOUR = "#e7298a"
+DISTRICT_COLOUR = "#525252"
+
+STAGE_LABELS_EN = {s: s.capitalize() for s in STAGES}
+KIND_LABELS_EN = {"house": "house", "land": "land"}
+
+LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "blockers": "阻碍地块", "holdouts": "钉子户", "holdout_outline": "钉子户（粗框）", "parcels": "全部地块",
+        "districts": "片区界线", "footprint": "项目红线", "basemap": "底图", "legend_stage": "征迁阶段",
+        "code": "编号", "kind": "类型", "stage": "阶段", "days": "本阶段天数", "overlap_m2": "重叠面积（m²）",
+        "overlap_mu": "重叠面积（亩）", "district": "片区", "owner": "权利人", "holdout": "钉子户",
+        "note": "备注", "yes": "是", "no": "否", "as_of": "截至", "blocking": "阻碍地块", "unit": "宗",
+        "of_which_holdouts": "其中钉子户", "cleared_pct": "已交地", "progress_map": "各片区征迁进度",
+        "percent_cleared": "已交地比例", "no_data": "无数据", "rank": "排名", "total": "地块总数",
+        "cleared": "已交地", "remaining": "未交地", "change_7d": "近7日新交地", "project": "项目",
+        "all_projects": "全部项目", "projects": "项目红线", "zoom_in": "放大后显示全部地块",
+    },
+    "en": {
+        "blockers": "Blocking parcels", "holdouts": "Holdouts", "holdout_outline": "Holdout (thick outline)",
+        "parcels": "All parcels", "districts": "District boundaries", "footprint": "Project footprint",
+        "basemap": "Basemap", "legend_stage": "Stage", "code": "Code", "kind": "Kind", "stage": "Stage",
+        "days": "Days in stage", "overlap_m2": "Overlap (m²)", "overlap_mu": "Overlap (mu)", "district": "District",
+        "owner": "Owner", "holdout": "Holdout", "note": "Note", "yes": "yes", "no": "no", "as_of": "as of",
+        "blocking": "Blocking parcels", "unit": "", "of_which_holdouts": "holdouts", "cleared_pct": "cleared",
+        "progress_map": "District progress", "percent_cleared": "Share cleared", "no_data": "no data",
+        "rank": "Rank", "total": "Parcels", "cleared": "Cleared", "remaining": "Remaining",
+        "change_7d": "Cleared in 7 days", "project": "Project", "all_projects": "all projects",
+        "projects": "Project footprints", "zoom_in": "zoom in to see every parcel",
+    },
+}
+
+
+def labels(lang: Lang) -> dict[str, str]:
+    return LABELS[lang]
+
+
+def stage_label(stage: str, lang: Lang) -> str:
+    return (STAGE_LABELS_ZH if lang == "zh" else STAGE_LABELS_EN).get(stage, stage)
+
+
+def kind_label(kind: str, lang: Lang) -> str:
+    return (KIND_LABELS_ZH if lang == "zh" else KIND_LABELS_EN).get(kind, kind)
+
+
+@dataclass(frozen=True)
+class Basemap:
+    """A configured XYZ basemap; ``crs`` gcj02 for Gaode/AMap or Tencent tiles."""
+
+    url: str
+    crs: Literal["wgs84", "gcj02"] = "wgs84"
+    attribution: str = "底图"
+    max_zoom: int = 18
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Basemap | None:
+        if not settings.basemap_url:
+            return None
+        return cls(settings.basemap_url, settings.basemap_crs, settings.basemap_attribution or "底图",
+                   settings.basemap_max_zoom)
+
+
+@dataclass(frozen=True)
+class MapContext:
+    """How a page reaches the service (``base_url``: its root path, "" at the root) and what it draws on."""
+
+    lang: Lang = "zh"
+    basemap: Basemap | None = None
+    base_url: str = ""
+
+    @property
+    def gcj02(self) -> bool:
+        return self.basemap is not None and self.basemap.crs == "gcj02"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return LABELS[self.lang]
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+    def display(self, geometry: dict[str, Any]) -> dict[str, Any]:
+        """A GeoJSON geometry (WGS 84) as drawn: shifted to GCJ-02 when the basemap is, rounded to 6 decimals."""
+        if self.gcj02:
+            geometry = shift_geometry(geometry)
+        rounded = shapely.transform(shape(geometry), lambda xy: np.round(xy, PRECISION))
+        return mapping(rounded)
+
+
+def leaflet_bounds(geometries: list[dict[str, Any]]) -> list[list[float]] | None:
+    """[[south, west], [north, east]] around GeoJSON geometries, or None when there are none."""
+    shapes = [shape(g) for g in geometries if g]
+    if not shapes:
+        return None
+    west, south, east, north = shapely.total_bounds(shapes)
+    return [[float(south), float(west)], [float(north), float(east)]]
+
+
+def district_shapes(conn: Connection) -> list[dict[str, Any]]:
+    """Every district with its boundary (GeoJSON, WGS 84)."""
+    rows = conn.execute(text(
+        "SELECT id, code, name, ST_AsGeoJSON(ST_Transform(geom, 4326), 7) AS geometry FROM districts ORDER BY id"
+    )).mappings().all()
+    return [{"id": r["id"], "code": r["code"], "name": r["name"], "geometry": json.loads(r["geometry"])}
+            for r in rows]
+
+
+_CSS = """
+<style>
+html, body, .leaflet-container {{ font-family: {fonts}; }}
+.pb-box {{ background: rgba(255,255,255,0.92); padding: 6px 10px; border-radius: 4px;
+          box-shadow: 0 1px 4px rgba(0,0,0,0.3); font-size: 13px; line-height: 1.5; }}
+.pb-box h1 {{ font-size: 16px; margin: 0 0 2px 0; }}
+.pb-legend i {{ display: inline-block; width: 16px; height: 12px; margin-right: 6px; vertical-align: -1px;
+               border: 1px solid #333; }}
+.pb-legend b {{ display: block; margin-bottom: 2px; }}
+.foliumpopup th {{ padding-right: 8px; white-space: nowrap; }}
+</style>
+"""
+
+
+class _Box(MacroElement):
+    """A fixed box (title or legend): plain HTML in the page, moved into a Leaflet control."""
+
+    _template = Template("""
+        {% macro html(this, kwargs) %}
+        <div id="{{ this.get_name() }}" class="{{ this.css_class }}">{{ this.html }}</div>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        (function() {
+            var box = L.control({position: {{ this.position|tojson }}});
+            box.onAdd = function() {
+                var div = document.getElementById({{ this.get_name()|tojson }});
+                L.DomEvent.disableClickPropagation(div);
+                return div;
+            };
+            box.addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, html: str, position: str, css_class: str) -> None:
+        super().__init__()
+        self._name = "Box"
+        self.html = html
+        self.position = position
+        self.css_class = css_class
+
+
+class _MetricScale(MacroElement):
+    """Leaflet's scale bar in metres only (folium's also shows feet)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        L.control.scale({imperial: false, maxWidth: 160}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+
+def new_map(ctx: MapContext, title: str) -> folium.Map:
+    """An empty page: no basemap unless configured, a scale bar, the system fonts."""
+    m = folium.Map(location=[0, 0], zoom_start=2, tiles=None, max_zoom=22)
+    root = m.get_root()
+    root.header.add_child(Element(f"<title>{escape(title)}</title>"), name="title")
+    root.header.add_child(Element('<link rel="icon" href="data:,">'), name="no_favicon")  # no request for one
+    _MetricScale().add_to(m)
+    root.header.add_child(Element(_CSS.format(fonts=SYSTEM_FONTS)), name="pb_css")
+    if ctx.basemap:
+        folium.TileLayer(ctx.basemap.url, attr=escape(ctx.basemap.attribution), name=ctx.labels["basemap"],
+                         max_zoom=ctx.basemap.max_zoom, max_native_zoom=ctx.basemap.max_zoom, overlay=False,
+                         control=True).add_to(m)
+    return m
+
+
+def add_title(m: folium.Map, html: str) -> None:
+    _Box(html, "topright", "pb-box pb-title").add_to(m)
+
+
+def add_legend(m: folium.Map, title: str, rows: list[tuple[str, str]]) -> None:
+    """``rows``: (the swatch's inline CSS, label) pairs; labels are escaped here."""
+    body = "".join(f'<div><i style="{style}"></i>{escape(label)}</div>' for style, label in rows)
+    _Box(f"<b>{escape(title)}</b>{body}", "bottomright", "pb-box pb-legend").add_to(m)
+
+
+def fill_swatch(colour: str, outline: str = "#333", width: int = 1) -> str:
+    return f"background:{colour};border-color:{outline};border-width:{width}px"
+
+
+def line_swatch(colour: str, dashed: bool = False) -> str:
+    return (f"height:0;background:none;border-width:3px 0 0 0;border-color:{colour};"
+            f"border-style:{'dashed' if dashed else 'solid'}")
+
+
+def render(m: folium.Map, ctx: MapContext) -> str:
+    """The page's HTML, loading scripts and stylesheets from the service only."""
+    root = m.get_root()
+    localize(root, ctx.url(VENDOR_PATH))
+    html = root.render()
+    html = html.replace("<html>", f'<html lang="{"zh-CN" if ctx.lang == "zh" else "en"}">', 1)
+    return check_offline(html, allowed=[ctx.basemap.url] if ctx.basemap else [])
