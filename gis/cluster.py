@@ -128,7 +128,7 @@ def _initdb(settings: Settings) -> None:
     initdb = str(find_bin_dir(settings) / "initdb")
     _run([
         initdb, "-D", str(settings.cluster_dir), "-U", SERVER_USER, "-E", "UTF8", "--locale=C.UTF-8",
-        "--auth-local=trust", "--auth-host=reject",
+        "--auth-local=trust", "--auth-host=reject", *([] if settings.pg_fsync else ["--no-sync"]),
     ])
     conf = dict(_SERVER_CONF)
     conf["port"] = str(settings.pg_port)

@@ -262,3 +262,24 @@ def test_district_progress_and_ranking(client, demo_city):
     percents = [d["percent_cleared"] for d in body["districts"]]
     assert percents == sorted(percents, reverse=True)
     assert [d["rank"] for d in body["districts"]] == list(range(1, len(percents) + 1))
+
+
+def test_line_along_parcel_edges(client, demo_city):
+    """A thin corridor along a parcel's boundary: the parcels on both sides overlap it; parcels that only
+    touch it (at a corner, or along the flat end) are not in the answer."""
+    parcels = demo_city.parcels
+    target = parcels[parcels["kind"] == "land"].iloc[20]
+    ring = shapely.get_exterior_ring(shapely.get_geometry(target.geometry, 0))
+    line = shapely.LineString(shapely.get_coordinates(ring)[:3])
+    body = client.post("/overlaps", json={"geometry": shapely.geometry.mapping(line), "crs": 4549,
+                                          "width_m": 2}).json()
+    footprint = shapely.buffer(line, 1, cap_style="flat", join_style="round")
+    expected = overlaps_with(parcels, footprint)
+    touching = {c for c, g in zip(parcels["code"], parcels.geometry)
+                if g.intersects(footprint) and g.intersection(footprint).area < 1e-6}
+    got = {p["code"]: p for p in body["parcels"]}
+    assert set(got) == set(expected)
+    assert target["code"] in got and len(got) >= 2
+    assert not touching & set(got)
+    for c, (area, _) in expected.items():
+        assert got[c]["overlap_m2"] == pytest.approx(area, rel=1e-3)
