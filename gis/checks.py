@@ -110,7 +110,7 @@ class CheckParams:
         return dataclasses.asdict(self)
 
     def stated_zh(self) -> str:
-        """``付款后期限(天)=30``: the parameters as the output states them."""
+        """``付款后拆除期限(天)=30``: the parameters as the output states them."""
         return "，".join(f"{f.metadata['label']}={getattr(self, f.name)}" for f in dataclasses.fields(self))
 
 
@@ -152,9 +152,10 @@ class Stalled(CheckParams):
     days: int = _param(90, "停滞天数", "A parcel in a footprint whose stage has not changed for more than this "
                        "many days is stalled.")
     min_overlap_m2: float = _param(_SETTINGS_DEFAULTS["blocker_min_m2"].default, "占用面积容差(㎡)",
-                                   "A parcel is in a footprint when it overlaps it by at least this area ...")
+                                   "In a footprint: overlapping it by at least this area (and min_share).")
     min_share: float = _param(_SETTINGS_DEFAULTS["blocker_min_share"].default, "占用比例容差",
-                              "... and at least this share of the parcel.", le=1)
+                              "In a footprint: overlapping it by at least this share of the parcel (and "
+                              "min_overlap_m2).", le=1)
 
 
 @dataclass
@@ -237,7 +238,7 @@ HEADER_KEYS = ("parcel_id", "code", "kind", "district", "district_name", "stage"
 HEADER_COLUMNS = (
     Column("code", "地块编号", width=14),
     Column("kind", "类型", values=KIND_LABELS_ZH, width=6),
-    Column("district_name", "片区", width=8),
+    Column("district_name", "片区", width=8, shp="dist_name"),
     Column("stage", "阶段", values=STAGE_LABELS_ZH, width=12),
     Column("owner_name", "权利人", width=10),
 )
@@ -261,7 +262,6 @@ def _findings(conn: Connection, inner: str, params: dict[str, Any], order: str, 
               with_geometry: bool) -> list[dict[str, Any]]:
     sql = _FINDINGS_SQL.format(inner=inner, order=order, stage=_stage_at("f.parcel_id"),
                                geom=", ST_AsBinary(pa.geom) AS geom" if with_geometry else "")
-    no_jit(conn)
     out = []
     for row in conn.execute(text(sql), params).mappings():
         item = {k: row[k] for k in HEADER_KEYS}
@@ -270,12 +270,6 @@ def _findings(conn: Connection, inner: str, params: dict[str, Any], order: str, 
         item |= {k: _plain(v) for k, v in row.items() if k not in item}
         out.append(item)
     return out
-
-
-def no_jit(conn: Connection) -> None:
-    """JIT off for the rest of the transaction: these queries run many small subplans, which the
-    planner prices high enough to JIT-compile, and compiling them costs seconds while saving nothing."""
-    conn.execute(text("SET LOCAL jit = off"))
 
 
 def _plain(value: Any) -> Any:
@@ -299,9 +293,9 @@ WHERE CAST(:as_of AS date) - lp.last_paid_on > :days
   AND {_stage_at("lp.parcel_id")} = ANY(:before)
 """
 PAID_NOT_DEMOLISHED_COLUMNS = (
-    Column("last_paid_on", "最后付款日期", "date"),
-    Column("days_since_payment", "付款后天数", "int"),
-    Column("days_overdue", "逾期天数", "int"),
+    Column("last_paid_on", "最后付款日期", "date", shp="last_paid"),
+    Column("days_since_payment", "付款后天数", "int", shp="days_since"),
+    Column("days_overdue", "逾期天数", "int", shp="overdue"),
     Column("payments", "付款笔数", "int"),
     Column("paid_yuan", "已付金额(元)", "float", total=True),
 )
@@ -328,8 +322,10 @@ def paid_not_demolished(conn: Connection, params: PaidNotDemolished = PaidNotDem
 _SAME_ITEM_TWICE = """
 SELECT pm.parcel_id, 'same_item_twice' AS rule, pm.item, count(*) AS payments, sum(pm.amount_yuan) AS amount_yuan,
        min(pm.paid_on) AS paid_on, max(pm.paid_on) AS again_on,
-       NULL AS other_code, CAST(NULL AS double precision) AS overlap_m2, CAST(NULL AS double precision) AS overlap_share,
-       (SELECT code FROM projects WHERE id = pm.project_id) AS project_code, NULL AS earlier_project, CAST(NULL AS date) AS acquired_on
+       NULL AS other_code, CAST(NULL AS double precision) AS overlap_m2,
+       CAST(NULL AS double precision) AS overlap_share,
+       (SELECT code FROM projects WHERE id = pm.project_id) AS project_code, NULL AS earlier_project,
+       CAST(NULL AS date) AS acquired_on
 FROM payments pm
 WHERE pm.paid_on <= :as_of
 GROUP BY pm.parcel_id, pm.item, pm.project_id
@@ -394,15 +390,15 @@ DOUBLE_COMPENSATION_COLUMNS = (
     Column("rule", "问题类型", values=DOUBLE_RULES_ZH, width=26),
     Column("item", "补偿科目", values=ITEM_LABELS_ZH, width=12),
     Column("payments", "付款笔数", "int"),
-    Column("amount_yuan", "涉及金额(元)", "float", total=True),
+    Column("amount_yuan", "涉及金额(元)", "float", total=True, shp="amount"),
     Column("paid_on", "付款日期", "date"),
     Column("again_on", "再次付款日期", "date"),
     Column("other_code", "重叠地块", width=14),
     Column("overlap_m2", "重叠面积(㎡)", "m2"),
-    Column("overlap_share", "重叠比例", "share"),
-    Column("project_code", "付款项目", width=12),
-    Column("earlier_project", "先前征收项目", width=12),
-    Column("acquired_on", "先前征收日期", "date"),
+    Column("overlap_share", "重叠比例", "share", shp="ovl_share"),
+    Column("project_code", "付款项目", width=12, shp="project"),
+    Column("earlier_project", "先前征收项目", width=12, shp="earlier"),
+    Column("acquired_on", "先前征收日期", "date", shp="acquired"),
 )
 
 
@@ -472,12 +468,12 @@ ABOVE_STANDARD_COLUMNS = (
     Column("item", "补偿科目", values=ITEM_LABELS_ZH, width=12),
     Column("basis_area", "计价面积", "float"),
     Column("basis_unit", "单位", values=UNIT_LABELS_ZH, width=6),
-    Column("standard_rate", "标准单价(元)", "float"),
+    Column("standard_rate", "标准单价(元)", "float", shp="std_rate"),
     Column("paid_rate", "实付单价(元)", "float"),
-    Column("standard_amount", "按标准金额(元)", "float", total=True),
-    Column("amount_yuan", "实付金额(元)", "float", total=True),
-    Column("excess_yuan", "超标金额(元)", "float", total=True),
-    Column("excess_share", "超标比例", "share"),
+    Column("standard_amount", "按标准金额(元)", "float", total=True, shp="std_amount"),
+    Column("amount_yuan", "实付金额(元)", "float", total=True, shp="amount"),
+    Column("excess_yuan", "超标金额(元)", "float", total=True, shp="excess"),
+    Column("excess_share", "超标比例", "share", shp="excess_shr"),
 )
 
 
@@ -532,8 +528,8 @@ SELECT parcel_id, array_agg(kind ORDER BY position, kind) AS missing_kinds, coun
 FROM missing GROUP BY parcel_id
 """
 INCOMPLETE_ARCHIVES_COLUMNS = (
-    Column("missing_labels", "缺少的档案", width=30),
-    Column("missing_count", "缺少件数", "int", total=True),
+    Column("missing_labels", "缺少的档案", width=30, shp="missing"),
+    Column("missing_count", "缺少件数", "int", total=True, shp="n_missing"),
     Column("due_since", "应归档日期", "date"),
 )
 
@@ -593,7 +589,7 @@ INCIDENTAL_AREA_COLUMNS = (
     Column("inside_m2", "红线内面积(㎡)", "m2", total=True),
     Column("outside_m2", "红线外面积(㎡)", "m2", total=True),
     Column("outside_mu", "红线外面积(亩)", "mu", total=True),
-    Column("outside_share", "红线外比例", "share"),
+    Column("outside_share", "红线外比例", "share", shp="out_share"),
     Column("projects", "涉及项目", width=14),
 )
 
@@ -683,22 +679,22 @@ WHERE (projects IS NOT NULL AND CAST(:as_of AS date) - stage_since > :days) OR h
 """
 STALLED_COLUMNS = (
     Column("projects", "涉及项目", width=14),
-    Column("stage_since", "本阶段起始", "date"),
-    Column("days_in_stage", "停滞天数", "int"),
+    Column("stage_since", "本阶段起始", "date", shp="stage_date"),
+    Column("days_in_stage", "停滞天数", "int", shp="days"),
     Column("stalled", "停滞", "bool"),
     Column("holdout", "钉子户", "bool"),
-    Column("holdout_since", "标记日期", "date"),
-    Column("holdout_days", "钉子户天数", "int"),
+    Column("holdout_since", "标记日期", "date", shp="hold_since"),
+    Column("holdout_days", "钉子户天数", "int", shp="hold_days"),
     Column("legacy", "历史遗留", "bool"),
-    Column("surveyed_on", "调查登记日期", "date"),
-    Column("legacy_days", "遗留天数", "int"),
-    Column("holdout_note", "难点说明", width=30),
+    Column("surveyed_on", "调查登记日期", "date", shp="surveyed"),
+    Column("legacy_days", "遗留天数", "int", shp="legacy_day"),
+    Column("holdout_note", "难点说明", width=30, shp="hold_note"),
 )
 
 
 def stalled(conn: Connection, params: Stalled = Stalled(), *, as_of: date | None = None, tz: str = "Asia/Shanghai",
             reveal_personal: bool = False, with_geometry: bool = False) -> CheckResult:
-    """久拖未决: parcels in footprints with no stage change for N days; open holdout and legacy cases, with their age."""
+    """久拖未决: parcels in footprints with no stage change for N days; open holdout and legacy cases, with age."""
     params, day = params.validated(), _day(as_of, tz)
     values = day.params | {"days": params.days, "min_m2": params.min_overlap_m2, "min_share": params.min_share}
     findings = _findings(conn, _STALLED, values, "f.legacy DESC, f.holdout DESC, f.days_in_stage DESC, pa.code",

@@ -54,9 +54,12 @@ def _engine_for(url: str) -> Engine:
     engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
-    def _set_search_path(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI hook
+    def _session_defaults(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI hook
         with dbapi_conn.cursor() as cur:
             cur.execute(f"SET search_path = {SEARCH_PATH}")
+            # JIT compiles for seconds to save milliseconds on these short analytical queries
+            # (the stalled-parcels check: 6 s with it, 0.14 s without).
+            cur.execute("SET jit = off")
         dbapi_conn.commit()
 
     return engine

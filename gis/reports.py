@@ -147,7 +147,6 @@ def build_report(conn: Connection, kind: str, day: date, *, tolerance: Tolerance
     ``pictures``: draw the progress charts and blocker maps (the HTML and XLSX show them; JSON does not).
     """
     rk = get_kind(kind)
-    checks.no_jit(conn)
     previous = day - timedelta(days=rk.days)
     params = {"end": end_of_day(day, tz), "previous_end": end_of_day(previous, tz), "tz": tz,
               "min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share,
@@ -301,7 +300,8 @@ def progress_chart(project: dict[str, Any], points: list[dict[str, Any]]) -> byt
 
 _CSS = """
 body{font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;margin:24px;color:#222;max-width:1200px}
-h1{font-size:22px;margin-bottom:4px} h2{font-size:18px;border-bottom:2px solid #1565c0;padding-bottom:4px;margin-top:28px}
+h1{font-size:22px;margin-bottom:4px}
+h2{font-size:18px;border-bottom:2px solid #1565c0;padding-bottom:4px;margin-top:28px}
 h3{font-size:15px;margin:16px 0 6px} .sub{color:#666;font-size:13px}
 table{border-collapse:collapse;margin:6px 0 12px;font-size:13px} th,td{border:1px solid #ccc;padding:3px 8px}
 th{background:#e3f2fd} td.n{text-align:right}
@@ -388,6 +388,7 @@ def render_html(report: Report) -> str:
                      f"钉子户 {b['holdouts']} 户</h3>")
         if b["project"] in r.maps:
             parts.append(_img(r.maps[b["project"]], f"{b['name']}阻碍地块分布图"))
+            parts.append('<p class="sub">分布图按生成报告时数据库中的地块阶段绘制。</p>')
         parts.append(_table(
             ["地块编号", "类型", "片区", "阶段", "本阶段天数", "钉子户", "占用面积(㎡)", "权利人", "难点说明"],
             [f"<tr>{_td(i['code'])}{_td(_label('kind', i['kind']))}{_td(i['district_name'])}"
@@ -460,7 +461,8 @@ def render_xlsx(report: Report) -> bytes:
     summary.set_column(0, 0, 16)
     summary.set_column(1, 1, 90)
     summary.write(0, 0, report.heading, title)
-    facts = [("报告类型", f"{report.kind.title}（{report.kind.motto}）"), ("数据截至", f"{report.day} 日终（{report.tz}）"),
+    facts = [("报告类型", f"{report.kind.title}（{report.kind.motto}）"),
+             ("数据截至", f"{report.day} 日终（{report.tz}）"),
              ("上期", f"{report.previous} 日终（{report.kind.days} 天前）"),
              ("容差", f"占用面积 {report.tolerance.min_overlap_m2}㎡，占用比例 {report.tolerance.min_share}"),
              ("说明", "全部数字按历史记录回放至当日日终计算，同一数据重新生成结果相同。")]
@@ -468,8 +470,8 @@ def render_xlsx(report: Report) -> bytes:
         summary.write_string(i, 0, k, header)
         summary.write_string(i, 1, v)
 
-    sheet("项目进度", ["项目代码", "项目", "红线内地块", "已交地", "上期已交地", "本期新增", "完成率", "剩余阻碍", "本期阶段变动",
-                   "钉子户", "节点日期", "距节点天数"],
+    sheet("项目进度", ["项目代码", "项目", "红线内地块", "已交地", "上期已交地", "本期新增", "完成率", "剩余阻碍",
+                   "本期阶段变动", "钉子户", "节点日期", "距节点天数"],
           [[p["code"], p["name"], p["total"], p["cleared"], p["cleared_before"], p["change"],
             (p["percent_cleared"] or 0) / 100, p["blocking"], p["stage_changes"], p["holdouts"], p["deadline"],
             p["days_to_deadline"]] for p in report.projects], {1: 18}, shares=(6,))
@@ -482,13 +484,13 @@ def render_xlsx(report: Report) -> bytes:
           {1: 18}, shares=(5,))
     sheet("阻碍地块", ["项目", "阶段", "地块数"],
           [[b["name"], STAGE_LABELS_ZH[s], n] for b in report.blockers for s, n in b["by_stage"].items()], {0: 18})
-    sheet("久滞阻碍地块", ["项目", "地块编号", "类型", "片区", "阶段", "阶段起始", "本阶段天数", "钉子户", "占用面积(㎡)", "权利人",
-                     "难点说明"],
+    sheet("久滞阻碍地块", ["项目", "地块编号", "类型", "片区", "阶段", "阶段起始", "本阶段天数", "钉子户",
+                     "占用面积(㎡)", "权利人", "难点说明"],
           [[b["name"], i["code"], _label("kind", i["kind"]), i["district_name"], _label("stage", i["stage"]),
             i["stage_since"], i["days_in_stage"], i["holdout"], round(i["overlap_m2"], 2), i["owner_name"],
             i["holdout_note"]] for b in report.blockers for i in b["longest"]], {0: 18, 10: 30})
-    sheet("钉子户", ["地块编号", "类型", "片区", "阶段", "权利人", "涉及项目", "钉子户", "标记日期", "钉子户天数", "历史遗留",
-                  "调查登记日期", "遗留天数", "难点说明"],
+    sheet("钉子户", ["地块编号", "类型", "片区", "阶段", "权利人", "涉及项目", "钉子户", "标记日期", "钉子户天数",
+                  "历史遗留", "调查登记日期", "遗留天数", "难点说明"],
           [[h["code"], _label("kind", h["kind"]), h["district_name"], _label("stage", h["stage"]), h["owner_name"],
             h["projects"], h["holdout"], h["holdout_since"], h["holdout_days"], h["legacy"], h["surveyed_on"],
             h["legacy_days"], h["holdout_note"]] for h in report.holdouts], {12: 30})
