@@ -27,10 +27,10 @@ from html import escape
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
-from fastapi.encoders import jsonable_encoder
 from sqlalchemy import Connection
 from starlette.types import ASGIApp, Receive, Scope, Send
 

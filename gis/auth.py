@@ -33,7 +33,9 @@ class Role(StrEnum):
 
 
 ROLE_RANK = {Role.viewer: 0, Role.district_editor: 1, Role.inspector: 2, Role.admin: 3}
-ROLE_LABELS_ZH = {Role.viewer: "查看", Role.district_editor: "片区编辑", Role.inspector: "纪检监察", Role.admin: "管理员"}
+ROLE_LABELS_ZH = {
+    Role.viewer: "查看", Role.district_editor: "片区编辑", Role.inspector: "纪检监察", Role.admin: "管理员",
+}
 TOKEN_PREFIX = "pbt_"  # recognisable in a leaked config file or a secret scanner
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -150,9 +152,9 @@ def add_user(
         {"name": name, "role": role.value, "d": district_ids, "pw": hash_password(password) if password else None},
     ).scalar_one()
     token = issue_token(conn, user_id)
-    codes = tuple(
-        conn.execute(text("SELECT code FROM districts WHERE id = ANY(:ids) ORDER BY id"), {"ids": district_ids}).scalars()
-    )
+    codes = tuple(conn.execute(
+        text("SELECT code FROM districts WHERE id = ANY(:ids) ORDER BY id"), {"ids": district_ids}
+    ).scalars())
     return Credential(name=name, role=role, token=token, password=password, districts=codes)
 
 

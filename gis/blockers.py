@@ -20,7 +20,7 @@ from sqlalchemy import Connection, text
 from gis.config import SQM_PER_MU, Settings
 from gis.errors import InvalidInput, NotFound
 from gis.privacy import mask_name
-from gis.stages import STAGE_AT_SQL, STAGE_SINCE_AT_SQL, STAGES, end_of_day, today_in
+from gis.stages import ALL_STAGES, STAGE_AT_SQL, STAGE_SINCE_AT_SQL, end_of_day, today_in
 
 MAX_LIMIT = 10_000
 SORT_KEYS = {
@@ -62,9 +62,9 @@ class BlockerFilter:
     with_geometry: bool = False
 
     def validated(self) -> BlockerFilter:
-        bad = [s for s in self.stages if s not in STAGES]
+        bad = [s for s in self.stages if s not in ALL_STAGES]
         if bad:
-            raise InvalidInput(f"unknown stage {bad[0]!r}; stages are {', '.join(STAGES)}", "stage")
+            raise InvalidInput(f"unknown stage {bad[0]!r}; stages are {', '.join(ALL_STAGES)}", "stage")
         if "cleared" in self.stages:
             raise InvalidInput("a cleared parcel is not a blocker", "stage")
         if self.kind not in (None, "house", "land"):
@@ -207,7 +207,7 @@ def blocker_statements(project_id: int, query: BlockerFilter, tolerance: Toleran
     """
     params |= {
         "project_id": project_id, "min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share,
-        "day": day, "limit": query.limit, "offset": query.offset, "stage_order": list(STAGES),
+        "day": day, "limit": query.limit, "offset": query.offset, "stage_order": list(ALL_STAGES),
     }
     if query.as_of:
         params |= {"as_of_end": end_of_day(query.as_of, tz), "tz": tz}

@@ -36,10 +36,6 @@ JOIN parcels pa ON pa.id = o.parcel_id
 WHERE o.project_id = :id AND o.overlap_m2 >= :min_m2 AND o.share >= :min_share
 ORDER BY pa.code
 """
-PUBLIC_COLUMNS_ZH = {
-    "code": "地块编号", "kind": "类型", "area": "面积", "area_unit": "单位", "stage": "进度",
-    "compensation_paid_yuan": "已发放补偿款(元)", "owner": "权利人",
-}
 
 
 _GEOMETRY = "ST_AsGeoJSON(ST_Transform(pa.geom, 4326), 7) AS geometry,"
@@ -101,8 +97,17 @@ def public_map_html(conn: Connection, project_id: int, tolerance: Tolerance, set
     import folium
 
     from gis.maps.page import (
-        FOOTPRINT_COLOUR, STAGE_COLOURS, Basemap, MapContext, add_legend, add_title, fill_swatch, leaflet_bounds,
-        line_swatch, new_map, render,
+        FOOTPRINT_COLOUR,
+        STAGE_COLOURS,
+        Basemap,
+        MapContext,
+        add_legend,
+        add_title,
+        fill_swatch,
+        leaflet_bounds,
+        line_swatch,
+        new_map,
+        render,
     )
 
     ctx = MapContext(lang="zh", basemap=Basemap.from_settings(settings))
@@ -112,7 +117,8 @@ def public_map_html(conn: Connection, project_id: int, tolerance: Tolerance, set
     footprint = ctx.display(project["footprint"])
     folium.GeoJson(footprint, name="项目红线", style_function=lambda _: {
         "color": FOOTPRINT_COLOUR, "weight": 2, "fill": False, "dashArray": "6 4"}).add_to(m)
-    fields = {"code": "地块编号", "kind": "类型", "area": "面积", "stage": "进度", "paid": "已发放补偿款", "owner": "权利人"}
+    fields = {"code": "地块编号", "kind": "类型", "area": "面积", "stage": "进度", "paid": "已发放补偿款",
+              "owner": "权利人"}
     features = [{
         "type": "Feature",
         "geometry": ctx.display(p["geometry"]),

@@ -32,7 +32,7 @@ from gis.blockers import BlockerFilter, Tolerance, find_blockers
 from gis.errors import InvalidInput
 from gis.io.export import Column
 from gis.progress import district_progress
-from gis.stages import KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, STAGES, end_of_day
+from gis.stages import ALL_STAGES, KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, end_of_day
 
 TOP = 10
 SERIES_MAX_DAYS = 730
@@ -188,7 +188,7 @@ def _projects(conn: Connection, meta: list[Any], params: dict[str, Any], day: da
         total = sum(r["parcels"] for r in rows if r["stage"] is not None)
         cleared = sum(r["parcels"] for r in rows if r["stage"] == "cleared")
         before = sum(r["parcels"] for r in rows if r["stage_before"] == "cleared")
-        by_stage = {s: 0 for s in STAGES if s != "cleared"}
+        by_stage = {s: 0 for s in ALL_STAGES if s != "cleared"}
         for r in rows:
             if r["stage"] not in (None, "cleared"):
                 by_stage[r["stage"]] = by_stage.get(r["stage"], 0) + r["parcels"]

@@ -6,6 +6,9 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 STAGES = ("surveyed", "appraised", "signed", "paid", "demolished", "cleared")
+# The dispute path of the national rules (gis.workflow has the transitions).
+DISPUTE_STAGES = ("no_agreement", "compensation_decision", "court_enforcement")
+ALL_STAGES = STAGES + DISPUTE_STAGES
 STAGE_LABELS_ZH = {
     "surveyed": "调查登记",
     "appraised": "评估",

@@ -32,10 +32,8 @@ from functools import cache
 
 from gis.errors import Forbidden, InvalidInput
 from gis.stages import STAGE_LABELS_ZH
-from gis.stages import STAGES as MAIN_STAGES
+from gis.stages import ALL_STAGES, DISPUTE_STAGES
 
-DISPUTE_STAGES = ("no_agreement", "compensation_decision", "court_enforcement")
-ALL_STAGES = MAIN_STAGES + DISPUTE_STAGES
 DATE_COLUMNS = {stage: f"{stage}_on" for stage in ALL_STAGES}  # parcels.<stage>_on
 
 FORWARD: dict[str, tuple[str, ...]] = {

@@ -306,8 +306,8 @@ def owner(world):
 def pay(world, pid: int, days_ago: int, amount: str, item: str = "house_value", **extra) -> None:
     with owner(world) as conn:
         conn.execute(text(
-            "INSERT INTO payments (parcel_id, project_id, paid_on, amount_yuan, item, basis_area, basis_unit, rate_yuan) "
-            "VALUES (:p, :project, :on, :amount, :item, :basis, :unit, :rate)"
+            "INSERT INTO payments (parcel_id, project_id, paid_on, amount_yuan, item, basis_area, basis_unit, "
+            "rate_yuan) VALUES (:p, :project, :on, :amount, :item, :basis, :unit, :rate)"
         ), {"p": pid, "on": world.today - timedelta(days=days_ago), "amount": Decimal(amount), "item": item,
             "project": extra.get("project"), "basis": extra.get("basis"), "unit": extra.get("unit"),
             "rate": extra.get("rate")})

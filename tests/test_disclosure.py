@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Annotated
 
 import httpx
 import pytest
 import shapely
 from fastapi import Depends
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from api.auth import Role, require
 from api.deps import get_conn
@@ -105,7 +106,7 @@ def test_no_personal_data_in_logs_errors_or_public_output(caplog, settings, engi
     app = create_app(settings)
 
     @app.get("/test-db-error", dependencies=[Depends(require(Role.admin))])
-    def db_error(conn=Depends(get_conn)) -> None:  # noqa: ANN001
+    def db_error(conn: Annotated[Connection, Depends(get_conn)]) -> None:
         # A CHECK violation: PostgreSQL's DETAIL quotes the whole row, owner name and ID number included.
         conn.execute(text("UPDATE parcels SET households = -1 WHERE id = :id"), {"id": pid})
 

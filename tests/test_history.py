@@ -28,8 +28,9 @@ def app(workflow_db):
 
 def _events(settings, pid: int) -> list[tuple]:
     with get_engine(settings).connect() as conn:
-        return conn.execute(text("SELECT id, actor, kind, changes FROM parcel_events WHERE parcel_id = :id ORDER BY id"),
-                            {"id": pid}).all()
+        return conn.execute(
+            text("SELECT id, actor, kind, changes FROM parcel_events WHERE parcel_id = :id ORDER BY id"), {"id": pid}
+        ).all()
 
 
 def test_parcel_shows_its_timeline(workflow_db, app):
@@ -72,7 +73,9 @@ def test_twenty_clients_edit_at_once_and_exactly_one_wins(workflow_db, app):
     assert after[-1][1:3] == ("test-district_editor", "flags")
     assert after[-1][3] == {"holdout_note": {"from": None, "to": f"第{winner}号意见"}}
     with get_engine(s).connect() as conn:
-        note, version = conn.execute(text("SELECT holdout_note, version FROM parcels WHERE id = :id"), {"id": pid}).one()
+        note, version = conn.execute(
+            text("SELECT holdout_note, version FROM parcels WHERE id = :id"), {"id": pid}
+        ).one()
     assert (note, version) == (f"第{winner}号意见", 2)  # the winner's edit, not lost and not overwritten
     assert responses[winner].headers["etag"] == '"2"'
     # Losers that had read version 1 while the winner's transaction was open were stopped by the
