@@ -5,9 +5,9 @@
 A demo city of ``--parcels`` parcels (its own cluster under ``--data-dir``) gets a synthetic zone
 project over the whole city; all but ``--blockers`` of the uncleared parcels are marked cleared, so
 the project has exactly that many blockers. The service runs under uvicorn (its own process); the
-page is fetched over HTTP (size, gzip size, server time) and loaded in Debian's headless Chromium
-(time to the load event, and until every blocker polygon is in the page). Targets: under 10 MB and
-under 3 s.
+page and the blockers it fetches are measured over HTTP (size, gzip size, server time) and the page is
+loaded in Debian's headless Chromium (time to the load event, and until every blocker polygon is
+drawn). Targets: under 10 MB and under 3 s.
 """
 
 from __future__ import annotations
@@ -68,15 +68,19 @@ def chromium_load(url: str, token: str, expected: int, runs: int) -> list[dict[s
             t0 = time.perf_counter()
             page.goto(url, wait_until="load", timeout=120_000)
             loaded = time.perf_counter() - t0
-            page.wait_for_function(f"() => document.querySelectorAll('.leaflet-blockers-pane path').length >= {expected}",
+            page.wait_for_function(f"() => document.body.getAttribute('data-blockers') === '{expected}' && "
+                                   f"document.querySelectorAll('.leaflet-blockers-pane path').length >= {expected}",
                                    timeout=120_000, polling=50)
             drawn = time.perf_counter() - t0
-            timing = page.evaluate("() => { const t = performance.getEntriesByType('navigation')[0];"
-                                   " return {response: t.responseEnd, dcl: t.domContentLoadedEventEnd, load: t.loadEventEnd}; }")
+            timing = page.evaluate("""() => {
+                const t = performance.getEntriesByType('navigation')[0];
+                const b = performance.getEntriesByType('resource').find(r => r.name.includes('/blockers.geojson'));
+                return {response: t.responseEnd, dcl: t.domContentLoadedEventEnd, load: t.loadEventEnd,
+                        data_start: b.startTime, data_end: b.responseEnd, data_bytes: b.encodedBodySize}; }""")
             if outside:
                 raise SystemExit(f"requests left the service: {outside[:3]}")
-            out.append({"load_s": loaded, "drawn_s": drawn, "response_s": timing["response"] / 1000,
-                        "dcl_s": timing["dcl"] / 1000})
+            seconds = {f"{k}_s": v / 1000 for k, v in timing.items() if k != "data_bytes"}
+            out.append({"load_s": loaded, "drawn_s": drawn, "data_bytes": timing["data_bytes"]} | seconds)
             context.close()
         browser.close()
     return out
@@ -116,32 +120,39 @@ def main() -> None:
             server.append(time.perf_counter() - t0)
             r.raise_for_status()
         html = r.content
-        blockers = httpx.get(f"{base}/projects/{project_id}", headers=headers).json()["blocking"]
+        data = httpx.get(f"{base}/projects/{project_id}/map/blockers.geojson", headers=headers, timeout=300)
+        data.raise_for_status()
+        blockers = len(data.json()["features"])
         assert blockers == args.blockers, blockers
         assert not external_urls(r.text), external_urls(r.text)[:3]
         browser = chromium_load(url, token, blockers, args.runs)
 
-    size_mb = len(html) / 1e6
-    gz_mb = len(gzip.compress(html, 6)) / 1e6
+    page_kb, data_mb = len(html) / 1e3, len(data.content) / 1e6
+    gz_mb = len(gzip.compress(data.content, 6)) / 1e6
+    total_mb = (len(html) + len(data.content)) / 1e6
     med = {k: statistics.median(b[k] for b in browser) for k in browser[0]}
     server_s = statistics.median(server)
-    verdict = "meets" if size_mb < 10 and med["drawn_s"] < 3 else "MISSES"
+    verdict = "meets" if total_mb < 10 and med["drawn_s"] < 3 else "MISSES"
     body = f"""{SECTION}
 
 Command: `python -m bench.map_size --parcels {args.parcels} --blockers {args.blockers} --runs {args.runs}`
-(demo city of {args.parcels:,} parcels, a zone project over all of it with {blockers:,} blockers; 2 cores;
-Debian Chromium headless, 1280×900; medians of {args.runs} runs).
+(demo city of {args.parcels:,} parcels, a zone project over all of it with {blockers:,} blockers; 2 cores shared
+with other work; Debian Chromium headless, 1280×900; medians of {args.runs} runs).
 
 | what | figure |
 |---|---|
-| HTML size | {size_mb:.2f} MB ({len(html):,} bytes); gzip {gz_mb:.2f} MB |
-| server time to build and send the page | {server_s:.2f} s |
-| Chromium: navigation start → load event | {med['load_s']:.2f} s (HTML received at {med['response_s']:.2f} s) |
-| Chromium: navigation start → all {blockers:,} blocker polygons in the page | {med['drawn_s']:.2f} s |
+| the page (HTML) | {page_kb:.0f} kB, built and sent in {server_s:.2f} s |
+| its blockers (`/projects/{{id}}/map/blockers.geojson`, fetched by the page) | {data_mb:.2f} MB (gzip {gz_mb:.2f} MB) |
+| everything the map loads but its scripts and tiles | {total_mb:.2f} MB |
+| Chromium: navigation start → load event | {med['load_s']:.2f} s |
+| Chromium: blockers received | {med['data_end_s']:.2f} s after navigation start |
+| Chromium: navigation start → all {blockers:,} blocker polygons drawn | {med['drawn_s']:.2f} s |
 
-Target under 10 MB and under 3 s: {verdict} it. The blockers are embedded GeoJSON at 6 decimals
-(about 0.1 m), styled per stage by a lookup on the feature id; every other parcel of the city comes
-as vector tiles, so the page does not grow with the city, only with the project's blockers.
+Target under 10 MB and under 3 s: {verdict} it. The page itself does not grow with the project: the
+blockers come as GeoJSON at 6 decimals (about 0.1 m), requested from the page's head while the scripts
+load, drawn as SVG, styled by stage in the browser; the city's other parcels come as vector tiles once the
+blockers are drawn. Without the separate request (all blockers embedded in the page by folium) the page was
+5.2 MB and took 7.6 s, 3.2 s of it to build on the server.
 """
     print(body)
     if args.results:

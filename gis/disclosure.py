@@ -89,9 +89,6 @@ def public_project(conn: Connection, project_id: int, tolerance: Tolerance, *,
     return out
 
 
-DISPUTE_COLOUR = "#762a83"
-
-
 def public_map_html(conn: Connection, project_id: int, tolerance: Tolerance, settings: Settings) -> str:
     """The published record as an offline map page: parcels coloured by stage, their public fields on hover."""
     import folium
@@ -123,10 +120,12 @@ def public_map_html(conn: Connection, project_id: int, tolerance: Tolerance, set
         "type": "Feature",
         "geometry": ctx.display(p["geometry"]),
         "properties": {
-            "code": p["code"], "kind": p["kind_label"], "stage": p["stage_label"], "owner": p["owner"] or "",
+            # GeoJsonTooltip writes values into the page as HTML: escape what came from the database.
+            "code": escape(p["code"]), "kind": p["kind_label"], "stage": p["stage_label"],
+            "owner": escape(p["owner"] or ""),
             "area": "" if p["area"] is None else f"{p['area']:,.2f} {'平方米' if p['area_unit'] == 'm2' else '亩'}",
             "paid": f"{p['compensation_paid_yuan']:,.2f} 元",
-            "colour": STAGE_COLOURS.get(p["stage"], DISPUTE_COLOUR),
+            "colour": STAGE_COLOURS[p["stage"]],
         },
     } for p in record["parcels"]]
     if features:
@@ -145,6 +144,5 @@ def public_map_html(conn: Connection, project_id: int, tolerance: Tolerance, set
                  f"范围内地块 {totals['parcels']} 宗，已发放补偿款 {totals['compensation_paid_yuan']:,.2f} 元<br>"
                  f"<small>{escape(record['note'])}</small>")
     add_legend(m, "征迁进度", [(fill_swatch(c), STAGE_LABELS_ZH[s]) for s, c in STAGE_COLOURS.items()]
-               + [(fill_swatch(DISPUTE_COLOUR), "争议处理（达不成协议、补偿决定、强制执行）"),
-                  (line_swatch(FOOTPRINT_COLOUR, dashed=True), "项目红线")])
+               + [(line_swatch(FOOTPRINT_COLOUR, dashed=True), "项目红线")])
     return render(m, ctx)

@@ -79,7 +79,9 @@ def _display_shift(z: int, x: int, y: int) -> dict[str, float]:
     return {"a": a, "b": b, "d": d, "e": e, "xoff": xoff, "yoff": yoff, "dx": dx, "dy": dy, "slack": slack}
 
 
-def vector_tile(conn: Connection, layer: str, z: int, x: int, y: int, *, srid: int, gcj02: bool = False) -> bytes | None:
+def vector_tile(
+    conn: Connection, layer: str, z: int, x: int, y: int, *, srid: int, gcj02: bool = False
+) -> bytes | None:
     """The tile's bytes, or None when it holds no feature.
 
     ``gcj02`` draws the tile for a GCJ-02 basemap (``gis.maps.gcj02.mercator_affine``); the data is untouched.

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from pyproj import Transformer
+from shapely.geometry import Point, shape
 from sqlalchemy import text
 
 from gis.blockers import Tolerance
@@ -18,6 +19,7 @@ from gis.maps.assets import FOLIUM_ASSETS, ExternalResource, external_urls
 from gis.maps.blocker_map import blocker_map_html
 from gis.maps.gcj02 import mercator_affine, mercator_offset, wgs84_to_gcj02
 from gis.maps.page import Basemap, MapContext, new_map, render
+from gis.privacy import mask_name
 from gis.stages import STAGE_LABELS_ZH
 
 # Published reference values (googollee/eviltransform's tests): WGS 84 lat, lon → GCJ-02 lat, lon.
@@ -139,59 +141,96 @@ def _json_text(value: str) -> str:
 
 
 def test_owner_masked_for_viewer_and_shown_for_inspector(client, engine, project_id, blockers, role_headers):
-    ids = [f["id"] for f in blockers]
+    url = f"/projects/{project_id}/map/blockers.geojson"
+    viewer = {f["id"]: f["properties"] for f in client.get(url, headers=role_headers["viewer"]).json()["features"]}
+    inspector = {f["id"]: f["properties"]
+                 for f in client.get(url, headers=role_headers["inspector"]).json()["features"]}
     with engine.connect() as conn:
-        owners = conn.execute(text(
-            "SELECT owner_name FROM parcels WHERE id = ANY(:ids) AND char_length(owner_name) = 3 ORDER BY id LIMIT 20"
-        ), {"ids": ids}).scalars().all()
-    assert owners
-    viewer = client.get(f"/projects/{project_id}/map", headers=role_headers["viewer"]).text
-    inspector = client.get(f"/projects/{project_id}/map", headers=role_headers["inspector"]).text
-    for name in owners:
-        masked = name[0] + "*" + name[2]
-        assert _json_text(name) not in viewer
-        assert _json_text(masked) in viewer
-        assert _json_text(name) in inspector
+        owners = dict(conn.execute(text("SELECT id, owner_name FROM parcels WHERE id = ANY(:ids)"),
+                                   {"ids": list(viewer)}).all())
+    assert any(len(name) == 3 for name in owners.values())
+    for pid, name in owners.items():
+        assert inspector[pid]["owner"] == name
+        assert viewer[pid]["owner"] == mask_name(name) != name
+    # The page itself carries no owner at all: it fetches them with the caller's own credentials.
+    page = client.get(f"/projects/{project_id}/map", headers=role_headers["inspector"]).text
+    assert not any(_json_text(name) in page or name in page for name in owners.values())
 
 
-def test_popup_fields_and_every_blocker_on_the_map(client, project_id, blockers):
+def test_the_map_data_is_every_blocker(client, project_id, blockers):
+    r = client.get(f"/projects/{project_id}/map/blockers.geojson", headers={"Accept": "application/geo+json"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/geo+json"
+    drawn = {f["id"]: f for f in r.json()["features"]}
+    assert set(drawn) == {f["id"] for f in blockers}
+    for feature in blockers:
+        props, mine = feature["properties"], drawn[feature["id"]]
+        assert mine["properties"]["code"] == props["code"]
+        assert mine["properties"]["stage"] == props["stage"]
+        assert mine["properties"]["days"] == props["days_in_stage"]
+        assert mine["properties"]["overlap_m2"] == pytest.approx(props["overlap_m2"], abs=0.051)
+        assert mine["properties"]["district"] == props["district_name"]
+        # 6 decimals (about 0.1 m): the same polygon as the API's 7.
+        assert shape(mine["geometry"]).hausdorff_distance(shape(feature["geometry"])) < 1e-6
+    assert client.get("/projects/999999/map/blockers.geojson").status_code == 404
+
+
+def test_popup_labels(client, project_id):
     html = client.get(f"/projects/{project_id}/map").text
     for alias in ("编号", "类型", "阶段", "本阶段天数", "重叠面积（m²）", "重叠面积（亩）", "片区", "权利人"):
         assert _json_text(alias) in html
-    for feature in blockers:
-        assert f'"id": {feature["id"]}' in html
-        assert _json_text(feature["properties"]["code"]) in html
+    assert "Days in stage" in client.get(f"/projects/{project_id}/map?lang=en").text
 
 
 def test_holdouts_marked_apart(client, project_id, blockers):
-    holdouts = [f for f in blockers if f["properties"]["holdout"]]
+    holdouts = {f["properties"]["code"] for f in blockers if f["properties"]["holdout"]}
     assert holdouts, "the demo city plants holdouts on Xin'an Road"
+    data = client.get(f"/projects/{project_id}/map/blockers.geojson").json()["features"]
+    ringed = {f["properties"]["code"] for f in data if "ring" in f["properties"]}
+    assert ringed == holdouts
+    for f in data:
+        if "ring" in f["properties"]:  # the ring's centre lies in the parcel
+            assert shape(f["geometry"]).contains(Point(f["properties"]["ring"]))
     html = client.get(f"/projects/{project_id}/map").text
-    line = next(x for x in html.splitlines() if ".forEach(function(p)" in x)
-    rings = json.loads(line.split(".forEach(")[0])
-    assert sorted(r[2].split()[-1] for r in rings) == sorted(f["properties"]["code"] for f in holdouts)
-    assert 'pane: "holdouts"' in html
-    assert '"weight": 4' in html  # the thick outline of their polygons
+    assert '"weight": 4' in html and 'pane: "holdouts"' in html  # thick outline, rings above the blockers
 
 
-def test_gcj02_basemap_shifts_the_overlays_for_display_only(engine, settings, demo_city, project_id, blockers):
+def test_gcj02_basemap_shifts_the_overlays_for_display_only(client, engine, settings, project_id, blockers):
     basemap = Basemap("/basemap/{z}/{x}/{y}.png", crs="gcj02", attribution="高德")
     with engine.connect() as conn:
         plain = blocker_map_html(conn, project_id, tolerance=Tolerance.from_settings(settings))
         shifted = blocker_map_html(conn, project_id, tolerance=Tolerance.from_settings(settings),
                                    ctx=MapContext(basemap=basemap))
-        stored = conn.execute(text("SELECT ST_AsText(geom) FROM parcels WHERE id = :id"),
+        footprint = json.loads(conn.execute(text("SELECT ST_AsGeoJSON(ST_Transform(footprint, 4326), 7) "
+                                                 "FROM projects WHERE id = :id"), {"id": project_id}).scalar_one())
+        stored = conn.execute(text("SELECT md5(ST_AsEWKB(geom)::text) FROM parcels WHERE id = :id"),
                               {"id": blockers[0]["id"]}).scalar_one()
     assert "/basemap/{z}/{x}/{y}.png" in shifted and "/basemap/" not in plain
-    assert "shift=gcj02" in shifted and "shift=gcj02" not in plain
-    lon, lat = blockers[0]["geometry"]["coordinates"][0][0][0]
+    assert "blockers.geojson?shift=gcj02" in shifted and "mvt?shift=gcj02" in shifted and "shift=" not in plain
+    lon, lat = footprint["coordinates"][0][0][0]
     glon, glat = (round(float(v), 6) for v in wgs84_to_gcj02(lon, lat))
-    assert f"[{glon}, {glat}]" in shifted
-    assert f"[{round(lon, 6)}, {round(lat, 6)}]" in plain
-    assert f"[{glon}, {glat}]" not in plain
-    with engine.connect() as conn:  # the stored geometry is what it was
-        assert conn.execute(text("SELECT ST_AsText(geom) FROM parcels WHERE id = :id"),
+    assert f"[{glon}, {glat}]" in shifted and f"[{round(lon, 6)}, {round(lat, 6)}]" in plain
+    data = client.get(f"/projects/{project_id}/map/blockers.geojson?shift=gcj02").json()["features"]
+    by_id = {f["id"]: f for f in data}
+    for feature in blockers[:50]:
+        lon, lat = np.array(feature["geometry"]["coordinates"][0][0]).T
+        glon, glat = wgs84_to_gcj02(lon, lat)
+        got = np.array(by_id[feature["id"]]["geometry"]["coordinates"][0][0])
+        assert np.abs(got - np.column_stack([glon, glat])).max() < 1e-6
+    with engine.connect() as conn:  # what is stored did not move
+        assert conn.execute(text("SELECT md5(ST_AsEWKB(geom)::text) FROM parcels WHERE id = :id"),
                             {"id": blockers[0]["id"]}).scalar_one() == stored
+
+
+def test_imagery_layers_offered_unless_the_basemap_is_gcj02(engine, settings, project_id):
+    imagery = [{"name": "航拍 2026-01-16", "url_template": "/imagery/7/tiles/{z}/{x}/{y}.png", "attribution": "无人机",
+                "bounds": [[30.6, 118.9], [30.7, 119.0]]}]
+    tolerance = Tolerance.from_settings(settings)
+    with engine.connect() as conn:
+        html = blocker_map_html(conn, project_id, tolerance=tolerance, imagery=imagery)
+        gcj = blocker_map_html(conn, project_id, tolerance=tolerance, imagery=imagery,
+                               ctx=MapContext(basemap=Basemap("/b/{z}/{x}/{y}.png", crs="gcj02")))
+    assert "/imagery/7/tiles/{z}/{x}/{y}.png" in html and _json_text("航拍 2026-01-16") in html
+    assert "/imagery/7/" not in gcj
 
 
 def test_configured_basemap_is_the_only_outside_url_allowed():
@@ -235,7 +274,8 @@ def test_landing_page(client, anon_client):
 
 
 def test_pages_need_a_sign_in(anon_client, project_id, role_headers):
-    for path in ("/", f"/projects/{project_id}/map", f"/projects/{project_id}/map.png", "/districts/map"):
+    for path in ("/", f"/projects/{project_id}/map", f"/projects/{project_id}/map.png", "/districts/map",
+                 f"/projects/{project_id}/map/blockers.geojson"):
         assert anon_client.get(path).status_code == 401, path
         assert anon_client.get(path, headers=role_headers["viewer"]).status_code == 200, path
 

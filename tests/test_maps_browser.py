@@ -108,7 +108,8 @@ def xinan(client) -> dict:
 @pytest.mark.parametrize("block_outside", [False, True], ids=["open", "outside-blocked"])
 def test_project_map_in_chromium(browser, base_url, role_tokens, xinan, block_outside):
     visit = Visit(browser, base_url, role_tokens["viewer"], f"/projects/{xinan['id']}/map", block_outside,
-                  "project-map", ready=f"() => ({PAINTED_TILE_PIXELS})() > 10000")
+                  "project-map", ready=f"() => document.body.getAttribute('data-blockers') === '{xinan['total']}' "
+                                       f"&& ({PAINTED_TILE_PIXELS})() > 10000")
     try:
         visit.check_offline(base_url)
         fills = visit.path_fills(".leaflet-blockers-pane path")
@@ -142,6 +143,13 @@ def test_district_map_in_chromium(browser, base_url, role_tokens, client, block_
         fills = visit.path_fills(".leaflet-overlay-pane path")
         assert Counter({c: n for c, n in fills.items() if c in CLASS_COLOURS}) == expected
         assert "已交地比例" in visit.page.locator(".pb-legend").inner_text()
+        # A click on a district opens its figures.
+        order = visit.page.eval_on_selector_all(".leaflet-overlay-pane path",
+                                                "els => els.map(e => e.getAttribute('fill'))")
+        first = next(i for i, fill in enumerate(order) if fill in CLASS_COLOURS)
+        visit.page.locator(".leaflet-overlay-pane path").nth(first).dispatch_event("click")
+        popup = visit.page.locator(".leaflet-popup-content").inner_text()
+        assert "排名" in popup and "已交地" in popup
     finally:
         visit.close()
 

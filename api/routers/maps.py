@@ -20,7 +20,7 @@ from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.imagery import imagery_basemaps
 from gis.maps.assets import VENDOR_PACKAGES, ensure_assets
-from gis.maps.blocker_map import blocker_map_html
+from gis.maps.blocker_map import blocker_geojson, blocker_map_html
 from gis.maps.district_map import district_map_html
 from gis.maps.landing import landing_html
 from gis.maps.page import Basemap, MapContext
@@ -54,12 +54,24 @@ def landing(request: Request, conn: Conn, tolerance: Tol, today: Today, _princip
 
 @router.get("/projects/{project_id}/map", response_class=HTMLResponse)
 def project_map(project_id: int, request: Request, conn: Conn, tolerance: Tol, today: Today,
-                settings: AppSettings, principal: Viewer, lang: Lang = "zh") -> HTMLResponse:
+                settings: AppSettings, _principal: Viewer, lang: Lang = "zh") -> HTMLResponse:
     """The blocker map: footprint, blockers by stage, holdouts, every parcel as vector tiles. Works offline."""
     ctx = _context(request, settings, lang)
     html = blocker_map_html(conn, project_id, tolerance=tolerance, ctx=ctx, tz=settings.city_timezone, today=today,
-                            reveal_personal=principal.reveal_personal, imagery=imagery_basemaps(conn))
+                            imagery=imagery_basemaps(conn))
     return HTMLResponse(html, headers=PAGE_CACHE)
+
+
+@router.get("/projects/{project_id}/map/blockers.geojson", response_class=Response,
+            responses={200: {"content": {"application/geo+json": {}}}})
+def project_map_blockers(
+    project_id: int, conn: Conn, tolerance: Tol, today: Today, principal: Viewer,
+    shift: Annotated[Literal["gcj02"] | None, Query(description="gcj02: drawn for a GCJ-02 basemap.")] = None,
+) -> Response:
+    """The blockers as the map draws them (GeoJSON, 6 decimals); owners masked unless the caller may see them."""
+    body = blocker_geojson(conn, project_id, tolerance=tolerance, today=today,
+                           reveal_personal=principal.reveal_personal, gcj02=shift == "gcj02")
+    return Response(body, media_type="application/geo+json", headers=PAGE_CACHE)
 
 
 @router.get("/projects/{project_id}/map.png", response_class=Response,

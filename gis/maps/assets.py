@@ -107,8 +107,8 @@ def localize(root: Element, base: str = VENDOR_PATH) -> None:
                 setattr(element, attr, _local(pairs, base))
 
 
-_ATTRIBUTE_OR_CSS = re.compile(r"""(?:src|href)\s*=\s*["']?\s*((?:https?:)?//[^\s"'<>]+)|url\(\s*["']?((?:https?:)?//[^)"']+)""",
-                               re.I)
+_ATTRIBUTE_OR_CSS = re.compile(
+    r"""(?:src|href)\s*=\s*["']?\s*((?:https?:)?//[^\s"'<>]+)|url\(\s*["']?((?:https?:)?//[^)"']+)""", re.I)
 
 
 def external_urls(html: str, allowed: Iterable[str] = ()) -> list[str]:

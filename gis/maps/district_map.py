@@ -103,7 +103,7 @@ def district_map(
     rows += [(fill_swatch(NO_DATA_COLOUR), lab["no_data"]), (line_swatch(FOOTPRINT_COLOUR), lab["projects"])]
     add_legend(m, lab["percent_cleared"], rows)
     ranked = sorted(progress.values(), key=lambda d: d["rank"])
-    add_title(m, f"<h1>{lab['progress_map']}</h1>{escape(scope)}，{lab['as_of']} {today.isoformat()}<br>"
+    add_title(m, f"<h1>{lab['progress_map']}</h1>{escape(scope)}{lab['comma']}{lab['as_of']} {today.isoformat()}<br>"
                  + "<br>".join(f"{d['rank']}. {escape(d['district_name'])} {d['percent_cleared']:.1f}%"
                                for d in ranked if d["percent_cleared"] is not None))
     folium.LayerControl(collapsed=False).add_to(m)

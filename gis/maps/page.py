@@ -23,7 +23,7 @@ from sqlalchemy import Connection, text
 from gis.config import Settings
 from gis.maps.assets import SYSTEM_FONTS, VENDOR_PATH, check_offline, localize
 from gis.maps.gcj02 import shift_geometry
-from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH, STAGES
+from gis.stages import ALL_STAGES, KIND_LABELS_ZH, STAGE_LABELS_ZH
 
 Lang = Literal["zh", "en"]
 PRECISION = 6  # decimal degrees: about 0.1 m, finer than any survey the maps show
@@ -36,12 +36,16 @@ STAGE_COLOURS = {
     "paid": "#91bfdb",
     "demolished": "#4575b4",
     "cleared": "#1a9850",
+    # The dispute path in purples: set apart from the main path's red-to-green.
+    "no_agreement": "#c2a5cf",
+    "compensation_decision": "#9970ab",
+    "court_enforcement": "#762a83",
 }
 HOLDOUT_COLOUR = "#67001f"
 FOOTPRINT_COLOUR = "#e7298a"
 DISTRICT_COLOUR = "#525252"
 
-STAGE_LABELS_EN = {s: s.capitalize() for s in STAGES}
+STAGE_LABELS_EN = {s: s.replace("_", " ").capitalize() for s in ALL_STAGES}
 KIND_LABELS_EN = {"house": "house", "land": "land"}
 
 LABELS: dict[str, dict[str, str]] = {
@@ -54,7 +58,8 @@ LABELS: dict[str, dict[str, str]] = {
         "of_which_holdouts": "其中钉子户", "cleared_pct": "已交地", "progress_map": "各片区征迁进度",
         "percent_cleared": "已交地比例", "no_data": "无数据", "rank": "排名", "total": "地块总数",
         "cleared": "已交地", "remaining": "未交地", "change_7d": "近7日新交地", "project": "项目",
-        "all_projects": "全部项目", "projects": "项目红线", "zoom_in": "放大后显示全部地块",
+        "all_projects": "全部项目", "projects": "项目红线", "zoom_in": "放大后显示",
+        "lp": "（", "rp": "）", "comma": "，", "semi": "；",
     },
     "en": {
         "blockers": "Blocking parcels", "holdouts": "Holdouts", "holdout_outline": "Holdout (thick outline)",
@@ -66,13 +71,19 @@ LABELS: dict[str, dict[str, str]] = {
         "progress_map": "District progress", "percent_cleared": "Share cleared", "no_data": "no data",
         "rank": "Rank", "total": "Parcels", "cleared": "Cleared", "remaining": "Remaining",
         "change_7d": "Cleared in 7 days", "project": "Project", "all_projects": "all projects",
-        "projects": "Project footprints", "zoom_in": "zoom in to see every parcel",
+        "projects": "Project footprints", "zoom_in": "shown when zoomed in",
+        "lp": " (", "rp": ")", "comma": ", ", "semi": "; ",
     },
 }
 
 
 def labels(lang: Lang) -> dict[str, str]:
     return LABELS[lang]
+
+
+def paren(lab: dict[str, str], inner: object) -> str:
+    """``inner`` in brackets of the label language: （…） in Chinese, (…) in English."""
+    return f"{lab['lp']}{inner}{lab['rp']}"
 
 
 def stage_label(stage: str, lang: Lang) -> str:
@@ -154,7 +165,7 @@ html, body, .leaflet-container {{ font-family: {fonts}; }}
 .pb-legend i {{ display: inline-block; width: 16px; height: 12px; margin-right: 6px; vertical-align: -1px;
                border: 1px solid #333; }}
 .pb-legend b {{ display: block; margin-bottom: 2px; }}
-.foliumpopup th {{ padding-right: 8px; white-space: nowrap; }}
+.foliumpopup th, .pb-popup th {{ padding-right: 8px; white-space: nowrap; }}
 </style>
 """
 
@@ -216,9 +227,10 @@ def add_title(m: folium.Map, html: str) -> None:
     _Box(html, "topright", "pb-box pb-title").add_to(m)
 
 
-def add_legend(m: folium.Map, title: str, rows: list[tuple[str, str]]) -> None:
-    """``rows``: (the swatch's inline CSS, label) pairs; labels are escaped here."""
-    body = "".join(f'<div><i style="{style}"></i>{escape(label)}</div>' for style, label in rows)
+def add_legend(m: folium.Map, title: str, rows: list[tuple[str, str]], raw: bool = False) -> None:
+    """``rows``: (the swatch's inline CSS, label) pairs; labels are escaped here unless ``raw`` (HTML
+    the caller made safe)."""
+    body = "".join(f'<div><i style="{style}"></i>{label if raw else escape(label)}</div>' for style, label in rows)
     _Box(f"<b>{escape(title)}</b>{body}", "bottomright", "pb-box pb-legend").add_to(m)
 
 

@@ -29,7 +29,7 @@ from gis.maps.blocker_map import project_blockers
 from gis.maps.page import (
     DISTRICT_COLOUR, FOOTPRINT_COLOUR, HOLDOUT_COLOUR, LABELS, STAGE_COLOURS, Lang, district_shapes, stage_label,
 )
-from gis.stages import STAGES, today_in
+from gis.stages import ALL_STAGES, today_in
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +128,9 @@ def render_blocker_png(
         if len(holdouts):
             holdouts.plot(ax=ax, facecolor="none", edgecolor=HOLDOUT_COLOUR, linewidth=2.2, zorder=5)
 
-    counts = {s: sum(1 for i in items if i["stage"] == s) for s in STAGES}
+    counts = {s: sum(1 for i in items if i["stage"] == s) for s in ALL_STAGES}
     handles = [Patch(facecolor=STAGE_COLOURS[s], edgecolor="#333333", label=f"{stage_label(s, lang)} {counts[s]}")
-               for s in STAGES if s != "cleared"]
+               for s in ALL_STAGES if s != "cleared"]
     handles += [
         Patch(facecolor="white", edgecolor=HOLDOUT_COLOUR, linewidth=2.2,
               label=f"{lab['holdout_outline']} {sum(1 for i in items if i['holdout'])}"),
