@@ -10,9 +10,8 @@ a progress-over-time chart per project and the static blocker maps.
 Everything is computed from the history, never from the parcels' current stage: stages replayed to
 the end of the day (``gis.stages.STAGE_AT_SQL``), payments, documents and events recorded by then.
 Nothing reads the clock, and the files carry no generation time (the XLSX's document dates are the
-end of D), so the same data gives the same report, byte for byte. One limit: the static blocker
-maps (``gis.maps.static``) draw the parcels' stages as stored now, so a map for a past day shows
-today's blockers; for the current day they agree with the figures.
+end of D), so the same data gives the same report, byte for byte; the static blocker maps too are
+drawn as of D.
 """
 
 from __future__ import annotations
@@ -255,8 +254,8 @@ def _maps(conn: Connection, projects: list[dict[str, Any]], tolerance: Tolerance
           tz: str) -> dict[str, bytes]:
     from gis.maps.static import render_blocker_png
 
-    return {p["code"]: render_blocker_png(conn, p["id"], tolerance=tolerance, today=day, tz=tz, width=1000,
-                                          height=750, dpi=100) for p in projects}
+    return {p["code"]: render_blocker_png(conn, p["id"], tolerance=tolerance, today=day, as_of=day, tz=tz,
+                                          width=1000, height=750, dpi=100) for p in projects}
 
 
 # ---------------------------------------------------------------------------------------------

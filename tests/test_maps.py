@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import io
 import json
 import re
@@ -321,3 +323,18 @@ def test_missing_assets_answer_503(settings, demo_city, role_tokens, tmp_path):
         r = c.get("/districts/map")
     assert r.status_code == 503
     assert "npm ci" in r.json()["detail"]
+
+
+def test_static_map_blockers_for_a_past_day_are_replayed(client, engine, demo_city):
+    """Reports for a past day draw that day's blockers, not today's."""
+    from gis.blockers import Tolerance
+    from gis.maps.blocker_map import project_blockers
+
+    day = date(2025, 6, 1)
+    expected = client.get("/projects/1/blockers", params={"as_of": day.isoformat(), "limit": 1}).json()["total"]
+    now = client.get("/projects/1/blockers", params={"limit": 1}).json()["total"]
+    assert expected != now
+    with engine.connect() as conn:
+        _, items = project_blockers(conn, 1, Tolerance(1.0, 0.005), tz="Asia/Shanghai", today=day,
+                                    reveal_personal=False, as_of=day)
+    assert len(items) == expected

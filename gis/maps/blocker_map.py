@@ -53,14 +53,16 @@ ORDER BY pa.code
 
 
 def project_blockers(
-    conn: Connection, project_id: int, tolerance: Tolerance, *, tz: str, today: date, reveal_personal: bool
+    conn: Connection, project_id: int, tolerance: Tolerance, *, tz: str, today: date, reveal_personal: bool,
+    as_of: date | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The project (with its footprint and progress) and every blocker with its geometry (WGS 84)."""
+    """The project (with its footprint and progress) and every blocker with its geometry (WGS 84),
+    as of the end of ``as_of`` (replayed from the history) when given."""
     project = get_project(conn, project_id, tolerance, today)
     items: list[dict[str, Any]] = []
     while True:
         page = find_blockers(conn, project_id, BlockerFilter(sort="code", limit=MAX_LIMIT, offset=len(items),
-                                                             with_geometry=True),
+                                                             with_geometry=True, as_of=as_of),
                              tolerance, tz=tz, today=today, reveal_personal=reveal_personal)
         items += page.items
         if not page.items or len(items) >= page.total:

@@ -72,6 +72,7 @@ def render_blocker_png(
     *,
     tolerance: Tolerance,
     today: date | None = None,
+    as_of: date | None = None,
     tz: str = "Asia/Shanghai",
     lang: Lang = "zh",
     width: int = 1600,
@@ -80,14 +81,15 @@ def render_blocker_png(
 ) -> bytes:
     """A PNG (``width`` × ``height`` pixels) of the project's footprint and blockers coloured by stage,
     holdouts outlined, district boundaries, legend with counts, title, scale bar and north arrow.
-    No personal data is drawn."""
+    No personal data is drawn. With ``as_of``, the blockers at the end of that day (a report's date)."""
     today = today or today_in(tz)
     font = cjk_font()
     if lang == "zh" and font is None:
         log.warning("no CJK font found (install fonts-noto-cjk): the static map is labelled in English")
         lang = "en"
     lab = LABELS[lang]
-    project, items = project_blockers(conn, project_id, tolerance, tz=tz, today=today, reveal_personal=False)
+    project, items = project_blockers(conn, project_id, tolerance, tz=tz, today=today, reveal_personal=False,
+                                      as_of=as_of)
 
     footprint = gpd.GeoSeries([shape(project["footprint"])], crs=4326)
     crs = footprint.estimate_utm_crs()
@@ -140,7 +142,7 @@ def render_blocker_png(
     prop = {"family": [font, "DejaVu Sans"], "size": 9} if font else {"size": 9}
     ax.legend(handles=handles, loc="lower right", title=lab["legend_stage"], prop=prop, title_fontproperties=prop,
               framealpha=0.9)
-    title = f"{project['name']} · {lab['blocking']} {len(items)} {lab['unit']} · {lab['as_of']} {today.isoformat()}"
+    title = f"{project['name']} · {lab['blocking']} {len(items)} {lab['unit']} · {lab['as_of']} {(as_of or today).isoformat()}"
     ax.text(0.01, 0.99, title, transform=ax.transAxes, ha="left", va="top", fontsize=12,
             bbox={"facecolor": "white", "alpha": 0.9, "edgecolor": "none"}, **text_kw)
 
