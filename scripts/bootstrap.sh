@@ -14,6 +14,7 @@ want postgresql
 want postgresql-contrib
 want fonts-noto-cjk
 want gdal-bin
+want time  # GNU time: the import/export benchmark's peak-memory figures
 want python3-venv
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
 command -v npm >/dev/null 2>&1 || missing+=(npm)

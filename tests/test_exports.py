@@ -46,7 +46,8 @@ def test_xlsx_has_chinese_headers_frozen_row_totals_areas_and_dates(io_city, par
     assert ws.freeze_panes == "A2"
     header = [c.value for c in ws[1]]
     assert header == [c.label for c in PARCEL_COLUMNS]
-    assert header[:4] == ["地块编号", "类型", "片区代码", "片区"] and "图形面积(㎡)" in header and "图形面积(亩)" in header
+    assert header[:4] == ["地块编号", "类型", "片区代码", "片区"]
+    assert "图形面积(㎡)" in header and "图形面积(亩)" in header
     col = {label: i for i, label in enumerate(header)}
     rows = list(ws.iter_rows(min_row=2, values_only=True))
     body, total = rows[:-1], rows[-1]
@@ -223,7 +224,8 @@ def test_api_export_streams_a_masked_or_revealed_file_by_role(io_city, parcels):
             r = client.get("/parcels/export", params={"format": fmt}, headers=bearer(tokens["viewer"]))
             assert r.status_code == 200 and media in r.headers["content-type"]
             assert int(r.headers["content-length"]) == len(r.content) > 1000
-        assert client.get("/parcels/export", params={"format": "dxf"}, headers=bearer(tokens["viewer"])).status_code == 422
+        viewer_headers = bearer(tokens["viewer"])
+        assert client.get("/parcels/export", params={"format": "dxf"}, headers=viewer_headers).status_code == 422
         assert client.get("/parcels/export", params={"format": "gpkg", "crs": 2154},
                           headers=bearer(tokens["viewer"])).status_code == 422
         assert client.get("/parcels/export").status_code == 401

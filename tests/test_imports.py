@@ -7,11 +7,7 @@ checked to leave the database as it was by row counts and a checksum over every 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import zipfile
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -34,7 +30,6 @@ from gis.io.importer import import_file
 from gis.io.profiles import Profile, save_profile
 from tests.conftest import SHARED_DATA, bearer, make_role_tokens, settings_for
 
-ROOT = Path(__file__).resolve().parents[1]
 COMPARED = ("kind", "district_code", "owner_name", "owner_id_number", "owner_phone", "households", "floor_area_m2",
             "land_area_mu", "stage", "stage_since", "holdout", "legacy", "holdout_note", "surveyed_on", "appraised_on",
             "signed_on", "paid_on", "demolished_on", "cleared_on")
@@ -276,7 +271,7 @@ def square(lon, lat, d=0.0002):
                                                 [lon, lat]]]}
 
 
-def test_each_kind_of_bad_row_is_named_and_nothing_is_written(io_city, target, tmp_path):
+def test_each_kind_of_bad_row_is_named_and_nothing_is_written(io_city, target, tmp_path, monkeypatch):
     gpkg = tmp_path / "city.gpkg"
     export_city(io_city, "gpkg", gpkg)
     assert run_import(target, gpkg).ok
@@ -326,12 +321,9 @@ def test_each_kind_of_bad_row_is_named_and_nothing_is_written(io_city, target, t
     assert snapshot(target) == before
 
     # The same file through the CLI: exit 1 and the report names the rows.
-    env = {**os.environ, "GIS_DATA_DIR": str(target.data_dir), "GIS_DATABASE_NAME": target.database_name,
-           "GIS_PG_FSYNC": "false"}
-    out = subprocess.run([sys.executable, "-c", "from gis.cli import main; main()", "import", str(path), "--report", str(tmp_path / "r.json")],
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert out.returncode == 1, out.stderr
-    assert "10 rows rejected: nothing was imported" in out.stderr
+    result = run_cli(monkeypatch, target, "import", str(path), "--report", str(tmp_path / "r.json"))
+    assert result.exit_code == 1, result.output
+    assert "10 rows rejected: nothing was imported" in " ".join(result.output.split())
     written = json.loads((tmp_path / "r.json").read_text())
     assert {i["row"] for i in written["issues"] if i["severity"] == "error"} == set(expected)
     assert snapshot(target) == before
@@ -458,7 +450,8 @@ def test_api_upload_profiles_roles_and_size_limit(io_city, target, tmp_path):
         r = client.post("/imports", files=files, data={"profile": "county-survey"}, headers=editor)
         assert r.status_code == 422  # the editor of 西津 may not create a parcel in 汪溪
         assert [(i["row"], i["kind"]) for i in r.json()["report"]["issues"]] == [(2, "forbidden")]
-        assert client.post("/imports", files=files, data={"profile": "county-survey"}, headers=viewer).status_code == 403
+        refused = client.post("/imports", files=files, data={"profile": "county-survey"}, headers=viewer)
+        assert refused.status_code == 403
         r = client.post("/imports", files=files, data={"profile": "county-survey"}, headers=admin)
         assert r.status_code == 200 and r.json()["committed"] and r.json()["created"] == 2
         assert client.post("/imports", files={"file": ("x.dxf", b"0", "text/plain")}, headers=admin).status_code == 422
@@ -472,14 +465,40 @@ def test_api_upload_profiles_roles_and_size_limit(io_city, target, tmp_path):
         assert r.status_code == 413
 
 
-def test_a_profile_and_a_mapping_can_be_saved_from_the_cli(target, tmp_path):
+def test_cli_saves_the_mapping_used_as_a_profile_and_exports(io_city, target, tmp_path, monkeypatch):
     path = tmp_path / "plots.csv"
     path.write_text("宗地号,QLR,类型,X,Y\n", encoding="utf-8")
-    env = {**os.environ, "GIS_DATA_DIR": str(target.data_dir), "GIS_DATABASE_NAME": target.database_name}
-    out = subprocess.run([sys.executable, "-c", "from gis.cli import main; main()", "import", str(path), "--map", "宗地号=code",
-                          "--map", "QLR=owner_name", "--dry-run", "--save-profile", "plots"],
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert out.returncode == 0, out.stderr
+    result = run_cli(monkeypatch, target, "import", str(path), "--map", "宗地号=code", "--map", "QLR=owner_name",
+                     "--dry-run", "--save-profile", "plots")
+    assert result.exit_code == 0, result.output
     with get_engine(target).connect() as conn:
         saved = conn.execute(text("SELECT mapping FROM import_profiles WHERE name = 'plots'")).scalar_one()
     assert saved == {"宗地号": "code", "QLR": "owner_name", "类型": "kind", "X": "lon", "Y": "lat"}
+
+    out = tmp_path / "xijin.xlsx"
+    result = run_cli(monkeypatch, io_city.settings, "export", "parcels", "--district", "xijin", "--stage", "signed",
+                     "--format", "xlsx", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(out, data_only=True).active
+    expected = io_city.city.parcels[(io_city.city.parcels.district_id == 1) & (io_city.city.parcels.stage == "signed")]
+    assert sheet.max_row == len(expected) + 2 and sheet.cell(sheet.max_row, 1).value == f"合计（{len(expected)} 宗）"
+    result = run_cli(monkeypatch, io_city.settings, "export", "parcels", "--format", "geojson", "-o", "-")
+    assert result.exit_code == 0
+    assert len(json.loads(result.stdout)["features"]) == len(io_city.city.parcels)
+
+
+def run_cli(monkeypatch, s, *args):
+    """``gis ARGS`` in this process, against the database of settings ``s``."""
+    from typer.testing import CliRunner
+
+    from gis.cli import app
+    from gis.config import get_settings
+
+    monkeypatch.setenv("GIS_DATA_DIR", str(s.data_dir))
+    monkeypatch.setenv("GIS_DATABASE_NAME", s.database_name)
+    monkeypatch.setenv("GIS_SRID", str(s.srid))
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, list(args))
+    finally:
+        get_settings.cache_clear()

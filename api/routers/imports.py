@@ -45,7 +45,7 @@ def post_import(
     principal: Importer,
     conn: Conn,
     settings: Annotated[Settings, Depends(get_settings)],
-    file: Annotated[UploadFile, File(description="GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, KML, CSV or XLSX")],
+    file: Annotated[UploadFile, File(description="GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, KML, CSV, XLSX")],
     profile: Annotated[str | None, Form(description="A saved import profile")] = None,
     mapping: Annotated[str | None, Form(description='JSON: {"column": "field", ...}, on top of the profile')] = None,
     defaults: Annotated[str | None, Form(description='JSON: {"field": value}, for rows that lack it')] = None,

@@ -33,8 +33,8 @@ app = typer.Typer(help="Parcel lists as CSV, XLSX, GeoJSON, GeoPackage, Shapefil
 @app.command("parcels")
 def export_parcels(
     format: Annotated[str, typer.Option("--format", "-f", help=", ".join(FORMATS))] = "xlsx",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write ('-' = stdout, CSV and "
-                                                                         "GeoJSON); default parcels_…_<date>.<ext>")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="File to write ('-' = stdout, CSV and GeoJSON); default parcels_…_<date>.<ext>")] = None,
     district: Annotated[list[str] | None, typer.Option(help="District code or name (repeat).")] = None,
     stage: Annotated[list[str] | None, typer.Option(help="Stage (repeat).")] = None,
     kind: Annotated[str | None, typer.Option(help="house or land.")] = None,

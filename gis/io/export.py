@@ -156,10 +156,10 @@ class QueryRows:
             with self.source.connect() as conn:
                 yield from QueryRows(conn, self.statement, self.params, self.batch).batches()
             return
-        result = self.source.execution_options(stream_results=True, yield_per=self.batch).execute(
-            self.statement, self.params)
+        result = self.source.execution_options(stream_results=True).execute(self.statement, self.params)
         keys = list(result.keys())
-        for part in result.partitions():
+        # The size is given explicitly: the yield_per execution option alone leaves partitions() whole.
+        for part in result.yield_per(self.batch).partitions(self.batch):
             yield keys, part
 
     def __iter__(self) -> Iterator[Mapping[str, Any]]:

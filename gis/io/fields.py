@@ -317,9 +317,9 @@ def convert(field: Field, values: pd.Series) -> Converted:
         bad = ~np.isfinite(numbers.fillna(0).to_numpy(dtype=float))
         numbers[bad] = pd.NA
         return Converted(_as_objects(numbers), bad)
-    elif field.type == "int" and pd.api.types.is_integer_dtype(dtype):
-        return Converted(_as_objects(values), no_bad)
-    elif field.type == "bool" and pd.api.types.is_bool_dtype(dtype):
+    elif (field.type == "int" and pd.api.types.is_integer_dtype(dtype)) or (
+        field.type == "bool" and pd.api.types.is_bool_dtype(dtype)
+    ):
         return Converted(_as_objects(values), no_bad)
     elif field.type == "date" and pd.api.types.is_datetime64_any_dtype(dtype):
         return Converted(_as_objects(values.dt.date.where(values.notna(), None)), no_bad)

@@ -1,9 +1,9 @@
 """Importing parcel files: every row checked, then all of them upserted by parcel code, or none.
 
 The file is read in batches. Each batch is checked in Python (values, geometry type, CRS,
-location, validity) and copied into a temporary table; the checks that need the whole file or the
-database (duplicate codes, the district a parcel lies in, what a new parcel must have, which stage
-moves the workflow allows) then run in SQL. One rejected row and nothing is written: the report
+location, validity, the district each parcel lies in) and streamed into a temporary table by one
+COPY; the checks that need the whole file or the database (duplicate codes, what a new parcel must
+have, which stage moves the workflow allows, the districts an editor may touch) then run in SQL. One rejected row and nothing is written: the report
 lists every rejected row with its number, code and reason. Otherwise, in the same transaction,
 new parcels are inserted, changed ones updated, and each gets its history events
 (created / attributes / flags / geometry / stage, actor = the importer), like an edit by hand.
@@ -23,7 +23,8 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -61,7 +62,7 @@ from gis.io.readers import Batch, Source, group_vertices, open_source, polygons_
 from gis.project_overlaps import refresh_parcels, refresh_projects
 from gis.stages import today_in
 
-BATCH_ROWS = 50_000
+BATCH_ROWS = 20_000
 MAX_LISTED_ISSUES = 10_000
 MAX_HINTS = 200  # misplaced rows that get a computed hint; the rest share the file-level hint
 GEOMETRY_TOLERANCE_M = 0.001  # a geometry within 1 mm (Hausdorff) of the stored one is unchanged
@@ -130,6 +131,8 @@ class _Issues:
         self.report = report
         self.rejected_rows: set[int] = set()
         self.counts: Counter[str] = Counter()
+        self.masked: Counter[str] = Counter()  # field → masked values ignored
+        self.hints: Counter[str] = Counter()  # what misplaced rows would fit
 
     def add(self, row: int | None, code: str | None, severity: str, kind: str, message: str,
             field_name: str | None = None) -> None:
@@ -145,6 +148,13 @@ class _Issues:
             self.report.issues_not_listed += 1
 
     def finish(self) -> None:
+        for name, count in self.masked.items():
+            self.report.notes.append(f"{name}: {count} masked values (with *) ignored; export with personal data "
+                                     "revealed to re-import them")
+        if self.hints:
+            hint, count = self.hints.most_common(1)[0]
+            self.report.notes.append(f"{self.counts['outside_city']} parcels lie far outside the city; for {count} "
+                                     f"of those checked, {hint}")
         self.report.rejected = len(self.rejected_rows)
         self.report.issue_counts = dict(self.counts)
         self.report.issues.sort(key=lambda i: (i.row is None, i.row or 0, i.severity != ERROR))
@@ -172,6 +182,9 @@ class _City:
     districts: dict[str, int]  # normalised code or name → id
     names: list[str]
     parcel_columns: set[str]
+    ids: np.ndarray  # district ids, in the order of ``tree``'s geometries
+    labels: list[str]  # their names, same order
+    tree: shapely.STRtree  # the district polygons
 
 
 def import_file(
@@ -199,9 +212,6 @@ def import_file(
     """
     settings = settings or get_settings()
     path = Path(path)
-    # The checks' SQL calls costly PostGIS functions, so the planner would JIT-compile each statement:
-    # up to a second apiece, for queries that then run in milliseconds.
-    conn.execute(text("SET LOCAL jit = off"))
     base = get_profile(conn, profile) if isinstance(profile, str) else (profile or Profile())
     prof = check_profile(base.merged(mapping, defaults, crs))
     if prof.crs is not None:
@@ -215,15 +225,15 @@ def import_file(
         report.format, report.layer, report.encoding = source.format, source.layer, source.encoding
         report.notes.extend(source.notes)
         plan = _plan(source, prof, city, report)
-        _create_staging(conn, city, plan)
-        for batch in _batches(source, plan, report, issues):
-            staged = _check_batch(batch, plan, city, report, issues)
-            _copy_staging(conn, staged, plan)
-            report.rows += len(batch.rows)
-            if progress:
-                progress("read", len(batch.rows), source.count)
+        _create_staging(conn, plan)
+        with _staging_copy(conn, plan) as stage:
+            for batch in _batches(source, plan, report, issues):
+                stage(_check_batch(batch, plan, city, report, issues))
+                report.rows += len(batch.rows)
+                if progress:
+                    progress("read", len(batch.rows), None if "lon" in plan.roles else source.count)
     report.crs = plan.source_srid
-    conn.execute(text("ANALYZE import_rows"))  # temporary tables get no statistics otherwise
+    conn.execute(text("ANALYZE import_rows (row_no, code, district_id)"))  # temporary tables get no statistics
     _check_in_database(conn, plan, city, issues, today_in(settings.city_timezone), allowed_districts)
     issues.finish()
     if not report.ok:
@@ -233,7 +243,8 @@ def import_file(
     _diff(conn, plan, report)
     if dry_run:
         return report
-    _write(conn, plan, city, actor, f"导入 {report.file}", today_in(settings.city_timezone))
+    _write(conn, plan, city, actor, f"导入 {report.file}", today_in(settings.city_timezone),
+           report.created + report.changes.get("geometry", 0))
     report.committed = True
     if progress:
         progress("write", report.rows, report.rows)
@@ -246,21 +257,24 @@ def import_file(
 
 def _load_city(conn: Connection, settings: Settings) -> _City:
     srid = working_srid(conn)
-    rows = conn.execute(text("SELECT id, code, name FROM districts ORDER BY id")).all()
+    rows = conn.execute(text("SELECT id, code, name, ST_AsBinary(geom) FROM districts ORDER BY id")).all()
     if not rows:
         raise InvalidInput("there are no districts yet: parcels need one each; load the districts first", "districts")
     box = conn.execute(text(
         "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM districts) x"
     )).one()
     lookup: dict[str, int] = {}
-    for did, code, name in rows:
+    for did, code, name, _geom in rows:
         lookup.setdefault(normalise(code), did)
         lookup.setdefault(normalise(name), did)
     columns = set(conn.execute(text(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'parcels'"
     )).scalars())
+    polygons = shapely.from_wkb([bytes(r[3]) for r in rows])
+    shapely.prepare(polygons)
     return _City(srid, crs_mod.Extent(tuple(float(v) for v in box), settings.import_max_offset_m), lookup,
-                 [f"{name} ({code})" for _id, code, name in rows], columns)
+                 [f"{name} ({code})" for _id, code, name, _g in rows], columns,
+                 np.array([r[0] for r in rows], dtype=np.int64), [r[2] for r in rows], shapely.STRtree(polygons))
 
 
 def _plan(source: Source, prof: Profile, city: _City, report: ImportReport) -> _Plan:
@@ -339,8 +353,9 @@ def _sql_type(column: str) -> str:
     return SQL_TYPES.get(FIELDS[column].type, "text")
 
 
-def _create_staging(conn: Connection, city: _City, plan: _Plan) -> None:
+def _create_staging(conn: Connection, plan: _Plan) -> None:
     columns = ", ".join(f"{c} {_sql_type(c)}" for c in plan.columns)  # names from the constants above
+    conn.execute(text("DROP TABLE IF EXISTS import_rows, import_diff"))  # an earlier import in this transaction
     conn.execute(text(f"""
         CREATE TEMP TABLE import_rows (
             row_no integer PRIMARY KEY, ok boolean NOT NULL, code text, district_spatial boolean NOT NULL,
@@ -349,18 +364,28 @@ def _create_staging(conn: Connection, city: _City, plan: _Plan) -> None:
     """))
 
 
-def _copy_staging(conn: Connection, frame: pd.DataFrame, plan: _Plan) -> None:
-    """COPY checked rows into import_rows, as CSV written by Arrow (pandas' CSV writer is five times slower)."""
+@contextmanager
+def _staging_copy(conn: Connection, plan: _Plan) -> Iterator[Callable[[pd.DataFrame], None]]:
+    """One COPY into import_rows for the whole file, fed batch by batch (CSV written by Arrow).
+
+    The server stores a batch while the next one is being checked here, so the two cores share the work.
+    """
     columns = ("row_no", "ok", "code", "district_spatial", *plan.columns, "geom")
     types = {"row_no": "integer", "ok": "boolean", "code": "text", "district_spatial": "boolean", "geom": "text"}
-    arrays = [pa.array(frame[c], type=_ARROW_TYPES[types.get(c) or _sql_type(c)], from_pandas=True) for c in columns]
-    buf = io.BytesIO()
-    pa_csv.write_csv(pa.table(arrays, names=list(columns)), buf,
-                     pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
+    arrow_types = [_ARROW_TYPES[types.get(c) or _sql_type(c)] for c in columns]
     statement = psql.SQL("COPY import_rows ({}) FROM STDIN WITH (FORMAT csv)").format(
         psql.SQL(", ").join(map(psql.Identifier, columns)))
     with conn.connection.driver_connection.cursor() as cur, cur.copy(statement) as copy:
-        copy.write(buf.getbuffer())
+
+        def write(frame: pd.DataFrame) -> None:
+            table = pa.table([pa.array(frame[c], type=t, from_pandas=True) for c, t in zip(columns, arrow_types,
+                                                                                           strict=True)],
+                             names=list(columns))
+            buf = io.BytesIO()
+            pa_csv.write_csv(table, buf, pa_csv.WriteOptions(include_header=False, quoting_style="needed"))
+            copy.write(buf.getbuffer())
+
+        yield write
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,8 +399,8 @@ def _batches(source: Source, plan: _Plan, report: ImportReport, issues: _Issues)
     table, rows = source.table, source.rows
     code_col = plan.fields["code"]
     # A totals row (合计 …) has the label where the code goes, or no code and the label elsewhere.
-    totals = is_blank(table[code_col]) | table[code_col].map(lambda v: isinstance(v, str) and is_total_row({0: v}))
-    totals = totals.to_numpy(dtype=bool, copy=True)
+    labelled = table[code_col].map(lambda v: isinstance(v, str) and is_total_row({0: v})).to_numpy(dtype=bool)
+    totals = is_blank(table[code_col]) | labelled
     totals[totals] = [is_total_row(r) for r in table[totals].to_dict("records")]
     report.skipped_rows += int(totals.sum())
     table, rows = table[~totals].reset_index(drop=True), rows[~totals]
@@ -459,22 +484,22 @@ def _check_batch(batch: Batch, plan: _Plan, city: _City, report: ImportReport, i
                 issues.add(int(rows[i]), code_list[i], ERROR, "bad_value",
                            f"{value_problem(fld)}; got {describe_value(fld, raw[i])} in column {column!r}", name)
         if conv.masked is not None and conv.masked.any():
-            report.notes.append(f"{name}: {int(conv.masked.sum())} masked values (with *) ignored in rows "
-                                f"{rows[0]}-{rows[-1]}; export with reveal to re-import personal data")
+            issues.masked[name] += int(conv.masked.sum())
         out[fld.column] = conv.values
     for name, value in plan.defaults.items():
         col = FIELDS[name].column
         out[col] = out[col].where(out[col].notna(), value) if col in out else value
 
-    out["district_id"] = _district_ids(out.pop("district") if "district" in out else None, rows, code_list, city,
-                                       issues)
-    out["district_spatial"] = False
+    given = _district_ids(out.pop("district") if "district" in out else None, rows, code_list, city, issues)
     for name in ("households", "floor_area_m2", "land_area_mu"):
         if name in out:
             negative = (pd.to_numeric(out[name], errors="coerce") < 0).to_numpy(dtype=bool)
             for i in np.flatnonzero(negative):
                 issues.add(int(rows[i]), code_list[i], ERROR, "bad_value", f"{name} cannot be negative", name)
-    out["geom"] = _check_geometries(batch, plan, city, report, issues, code_list)
+    geoms = _check_geometries(batch, plan, city, report, issues, code_list)
+    out["district_id"], out["district_spatial"] = _place_in_districts(geoms, given, rows, code_list, city, issues)
+    wkb = shapely.to_wkb(shapely.set_srid(geoms, city.srid), include_srid=True)
+    out["geom"] = [None if w is None else w.hex() for w in wkb]  # bytes.hex beats shapely's hex writer fourfold
     for column in plan.columns:
         if column not in out:
             out[column] = None
@@ -500,10 +525,10 @@ def _district_ids(labels: pd.Series | None, rows: np.ndarray, codes: list, city:
 
 def _check_geometries(batch: Batch, plan: _Plan, city: _City, report: ImportReport, issues: _Issues,
                       codes: list) -> list:
-    """Hex EWKB of each row's geometry in the working CRS (None when missing or rejected)."""
+    """Each row's geometry as a MultiPolygon in the working CRS (None when missing or rejected)."""
     n = len(batch.rows)
     if batch.geoms is None:
-        return [None] * n
+        return np.full(n, None, dtype=object)
     rows = batch.rows
     src = np.asarray(batch.geoms, dtype=object)
     types = shapely.get_type_id(src)
@@ -533,8 +558,43 @@ def _check_geometries(batch: Batch, plan: _Plan, city: _City, report: ImportRepo
         issues.add(int(rows[i]), codes[i], ERROR, "invalid_geometry", f"the geometry has no area ({area[i]:.4f} m²)",
                    "geometry")
         geoms[i] = None
-    wkb = shapely.to_wkb(shapely.set_srid(geoms, city.srid), include_srid=True)
-    return [None if w is None else w.hex() for w in wkb]  # bytes.hex beats shapely's hex writer fourfold
+    return geoms
+
+
+def _place_in_districts(geoms: np.ndarray, given: pd.Series, rows: np.ndarray, codes: list, city: _City,
+                        issues: _Issues) -> tuple[pd.Series, np.ndarray]:
+    """(district ids, taken from the geometry?) per row.
+
+    The district a geometry lies in is the one holding a point on its surface, else the one it
+    overlaps most. Rows whose file names no district get that one; rows whose file names another
+    are kept as the file says, with a warning.
+    """
+    ids = given.copy()
+    spatial = np.zeros(len(geoms), dtype=bool)
+    idx = np.flatnonzero(~shapely.is_missing(geoms))
+    if not len(idx):
+        return ids, spatial
+    found = np.full(len(idx), -1, dtype=np.int64)
+    points, tree_idx = city.tree.query(shapely.point_on_surface(geoms[idx]), predicate="within")
+    found[points[::-1]] = tree_idx[::-1]  # the first district listed wins where districts overlap
+    for j in np.flatnonzero(found < 0):
+        candidates = city.tree.query(geoms[idx[j]], predicate="intersects")
+        if len(candidates):
+            areas = shapely.area(shapely.intersection(city.tree.geometries[candidates], geoms[idx[j]]))
+            found[j] = candidates[int(np.argmax(areas))]
+    has_given = given.notna().to_numpy()[idx]
+    place = np.where(found >= 0, city.ids[np.maximum(found, 0)], -1)
+    take = ~has_given & (found >= 0)
+    ids.iloc[idx[take]] = place[take]
+    spatial[idx[take]] = True
+    given_ids = given.to_numpy(dtype=np.int64, na_value=-1)[idx]
+    for j in np.flatnonzero(has_given & (place != given_ids)):
+        i = idx[j]
+        said = city.labels[int(np.flatnonzero(city.ids == given_ids[j])[0])]
+        where = f"lies in {city.labels[found[j]]}" if found[j] >= 0 else "lies in no district"
+        issues.add(int(rows[i]), codes[i], WARNING, "district_mismatch", f"the file says {said} but the geometry "
+                   f"{where}", "district")
+    return ids, spatial
 
 
 def _as_multipolygons(src: np.ndarray, types: np.ndarray, present: np.ndarray, rows: np.ndarray, codes: list,
@@ -588,6 +648,8 @@ def _check_location(src: np.ndarray, geoms: np.ndarray, keep: np.ndarray, rows: 
         x, y = shapely.get_coordinates(src[i])[0]
         hint = crs_mod.misplacement_hint(x, y, srid, city.srid, city.extent) if hinted < MAX_HINTS else None
         hinted += 1
+        if hint:
+            issues.hints[hint] += 1
         where = (f"{distance[j] / 1000:,.0f} km beyond the districts" if np.isfinite(distance[j])
                  else f"its coordinates are not valid in {crs_mod.describe(srid)}")
         message = f"the parcel lies far outside the city ({where}, read as {crs_mod.describe(srid)})"
@@ -644,33 +706,6 @@ def _check_in_database(conn: Connection, plan: _Plan, city: _City, issues: _Issu
             others = ", ".join(str(r) for r in rows if r != row)
             issues.add(row, code, ERROR, "duplicate_code", f"code {code} appears {len(rows)} times in the file "
                        f"(also row {others})", "code")
-    # The district a parcel lies in: the one holding a point on its surface, else the one it overlaps most.
-    conn.execute(text("""
-        UPDATE import_rows s SET district_id = d.id, district_spatial = true
-        FROM districts d
-        WHERE s.district_id IS NULL AND s.geom IS NOT NULL AND ST_Intersects(d.geom, ST_PointOnSurface(s.geom))
-    """))
-    unresolved = conn.execute(text(
-        "SELECT count(*) FROM import_rows WHERE district_id IS NULL AND geom IS NOT NULL")).scalar_one()
-    if unresolved:
-        conn.execute(text("""
-            UPDATE import_rows s SET district_id = x.id, district_spatial = true
-            FROM (SELECT s2.row_no, (SELECT d.id FROM districts d WHERE ST_Intersects(d.geom, s2.geom)
-                                     ORDER BY ST_Area(ST_Intersection(d.geom, s2.geom)) DESC LIMIT 1) AS id
-                  FROM import_rows s2 WHERE s2.district_id IS NULL AND s2.geom IS NOT NULL) x
-            WHERE s.row_no = x.row_no AND x.id IS NOT NULL
-        """))
-    if plan.district_given:
-        for row, code, given, found in conn.execute(text("""
-            SELECT s.row_no, s.code, d.name, (SELECT string_agg(o.name, ', ') FROM districts o
-                                              WHERE ST_Intersects(o.geom, ST_PointOnSurface(s.geom)))
-            FROM import_rows s JOIN districts d ON d.id = s.district_id
-            WHERE s.ok AND NOT s.district_spatial AND s.geom IS NOT NULL
-              AND NOT ST_Intersects(d.geom, ST_PointOnSurface(s.geom))
-        """)):
-            where = f"lies in {found}" if found else "lies in no district"
-            issues.add(row, code, WARNING, "district_mismatch", f"the file says {given} but the geometry {where}",
-                       "district")
     kind_given = "kind" in plan.columns
     for row, code, no_kind, no_geom, no_district in conn.execute(text(f"""
         SELECT s.row_no, s.code, {'s.kind IS NULL' if kind_given else 'true'}, s.geom IS NULL, s.district_id IS NULL
@@ -787,7 +822,8 @@ def _change_json(columns: list[str]) -> str:
     return " || ".join(pieces) if pieces else "'{}'::jsonb"
 
 
-def _write(conn: Connection, plan: _Plan, city: _City, actor: str, note: str, today: date) -> None:
+def _write(conn: Connection, plan: _Plan, city: _City, actor: str, note: str, today: date, touched: int) -> None:
+    """Events, updates, inserts; ``touched``: how many parcels are new or moved."""
     compared = [c for c in plan.columns if c != "stage"]
     params = {"actor": actor, "note": note, "today": today}
     stage_dates = {s: c for s, c in workflow.DATE_COLUMNS.items() if c in plan.columns}
@@ -826,8 +862,8 @@ def _write(conn: Connection, plan: _Plan, city: _City, actor: str, note: str, to
     sets = []
     for c in compared:
         if c in moved_date:
-            sets.append(f"{c} = CASE WHEN s.stage_move AND s.stage = '{moved_date[c]}' THEN coalesce(s.{c}, s.stage_on) "
-                        f"WHEN d.ch_{c} THEN s.{c} ELSE p.{c} END")
+            sets.append(f"{c} = CASE WHEN s.stage_move AND s.stage = '{moved_date[c]}' "
+                        f"THEN coalesce(s.{c}, s.stage_on) WHEN d.ch_{c} THEN s.{c} ELSE p.{c} END")
         elif c == "stage_since":
             sets.append("stage_since = CASE WHEN s.stage_move THEN s.stage_on WHEN d.ch_stage_since THEN s.stage_since "
                         "ELSE p.stage_since END")
@@ -870,25 +906,24 @@ def _write(conn: Connection, plan: _Plan, city: _City, actor: str, note: str, to
             INSERT INTO parcels (code, {', '.join(insert_cols)}, stage, stage_since, households, holdout, legacy, geom)
             SELECT s.code, {', '.join(values)}, {stage_sql}, {since_sql}, {households}, {holdout}, {legacy},
                    ST_Multi(s.geom)
-            FROM import_diff d JOIN import_rows s USING (row_no)
-            WHERE d.parcel_id IS NULL
-            ORDER BY s.row_no
-            RETURNING id, code, stage
+            FROM import_rows s
+            -- New rows as found before any write: an anti-join with parcels would scan the very table
+            -- this statement fills, and a planner that saw it empty would do so once per row.
+            WHERE s.row_no IN (SELECT row_no FROM import_diff WHERE parcel_id IS NULL)
+            RETURNING id, stage
         )
         INSERT INTO parcel_events (parcel_id, actor, kind, stage_to, note)
-        SELECT ins.id, :actor, 'created', ins.stage, :note || ' 第' || s.row_no || '行'
-        FROM ins JOIN import_rows s ON s.code = ins.code
+        SELECT id, :actor, 'created', stage, :note FROM ins
     """), params)
 
-    touched = conn.execute(text("""
-        SELECT coalesce(d.parcel_id, p.id) FROM import_diff d JOIN import_rows s USING (row_no)
-        LEFT JOIN parcels p ON d.parcel_id IS NULL AND p.code = s.code
-        WHERE d.parcel_id IS NULL OR d.geom_changed
-    """)).scalars().all()
-    if len(touched) > REFRESH_ALL_ABOVE:
+    # Overlaps with the projects, for new parcels and moved ones: all at once when that is most of them.
+    if touched > REFRESH_ALL_ABOVE:
         refresh_projects(conn)
-    else:
-        refresh_parcels(conn, touched)
+    elif touched:
+        refresh_parcels(conn, conn.execute(text("""
+            SELECT p.id FROM import_diff d JOIN import_rows s USING (row_no) JOIN parcels p ON p.code = s.code
+            WHERE d.parcel_id IS NULL OR d.geom_changed
+        """)).scalars().all())
 
 
 def _write_stage_events(conn: Connection, stage_dates: dict[str, str], params: dict[str, Any]) -> None:
