@@ -29,6 +29,7 @@ SPATIAL = {
 SQL_TYPES = {"string": "text", "integer": "bigint", "number": "double precision", "boolean": "boolean",
              "date": "date", "timestamp": "timestamptz", "srid": "integer"}
 MAX_NODES = 2000
+MAX_DEPTH = 64  # cql2-rs overflows its stack (and kills the process) on a few thousand nested parentheses
 
 
 class BadRequest(InvalidInput):
@@ -70,6 +71,8 @@ class SqlFilter:
 def parse(filter_text: str, lang: str | None) -> dict | bool:
     """cql2-text or cql2-json → the canonical cql2-json tree; 400 for a syntax error."""
     lang = (lang or "cql2-text").lower()
+    if lang == "cql2-text" and _parenthesis_depth(filter_text) > MAX_DEPTH:
+        raise BadRequest(f"the filter nests more than {MAX_DEPTH} levels of parentheses", "filter")
     try:
         if lang == "cql2-text":
             expr = cql2.parse_text(filter_text)
@@ -86,6 +89,23 @@ def parse(filter_text: str, lang: str | None) -> dict | bool:
                          "filter") from exc
 
 
+def _parenthesis_depth(filter_text: str) -> int:
+    """The deepest nesting of parentheses outside quoted strings and identifiers."""
+    depth = deepest = 0
+    quote = None
+    for ch in filter_text:
+        if quote:
+            quote = None if ch == quote else quote  # a doubled quote closes and reopens: same result
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth -= 1
+    return deepest
+
+
 def to_sql(tree: dict | bool, queryables: Mapping[str, Queryable], geometry: GeometryInput,
            prefix: str = "q") -> SqlFilter:
     """The SQL for a parsed filter; a property that is not queryable → 422, anything unsupported → 400."""
@@ -99,6 +119,7 @@ class _Translator:
         self.prefix = prefix
         self.params: dict[str, Any] = {}
         self.nodes = 0
+        self.depth = 0
 
     def run(self, tree: Any) -> SqlFilter:
         return SqlFilter(self.predicate(tree), self.params)
@@ -116,6 +137,15 @@ class _Translator:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise BadRequest(f"the filter is too large (more than {MAX_NODES} nodes)", "filter")
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise BadRequest(f"the filter nests more than {MAX_DEPTH} levels", "filter")
+            return self._predicate(node)
+        finally:
+            self.depth -= 1
+
+    def _predicate(self, node: Any) -> str:
         if isinstance(node, bool):
             return "TRUE" if node else "FALSE"
         if isinstance(node, dict) and "property" in node:  # a boolean property used as a predicate

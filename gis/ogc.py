@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from pyproj import CRS as ProjCRS
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, InternalError
 
 from gis.blockers import Tolerance, blocker_from_sql
 from gis.config import Settings
@@ -267,7 +267,8 @@ _STATIC = {
         temporal=("p.freeze_date", "p.deadline"), keywords=("项目", "红线", "projects")),
     "districts": Collection(
         "districts", "片区", "The districts responsible for the parcels.",
-        "FROM districts d WHERE TRUE", "d.id", "d.geom", "MultiPolygon", _DISTRICT_FIELDS, keywords=("片区", "districts")),
+        "FROM districts d WHERE TRUE", "d.id", "d.geom", "MultiPolygon", _DISTRICT_FIELDS,
+        keywords=("片区", "districts")),
 }
 
 
@@ -304,13 +305,14 @@ def get_collection(conn: Connection, settings: Settings, collection_id: str) -> 
 def collection_extent(conn: Connection, c: Collection, storage_srid: int) -> dict[str, Any] | None:
     """The spatial extent in CRS84 (the transformed box densified, so its edges' bulge is inside), and
     the temporal extent when the collection has one."""
-    temporal = f"min({c.temporal[0]}) AS tmin, max({c.temporal[1]}) AS tmax" if c.temporal else "NULL AS tmin, NULL AS tmax"
+    temporal = (f"min({c.temporal[0]}) AS tmin, max({c.temporal[1]}) AS tmax" if c.temporal
+                else "NULL AS tmin, NULL AS tmax")
     row = conn.execute(text(f"""
         WITH e AS (SELECT ST_SetSRID(CAST(ST_Extent({c.geom_sql}) AS geometry), :srid) AS g, {temporal}
                    {c.source})
         SELECT ST_XMin(t), ST_YMin(t), ST_XMax(t), ST_YMax(t), e.tmin, e.tmax
-        FROM e CROSS JOIN LATERAL (SELECT CAST(ST_Transform(
-            ST_Segmentize(g, greatest(ST_XMax(g) - ST_XMin(g), ST_YMax(g) - ST_YMin(g), 1) / 32), 4326) AS box2d) AS t) x
+        FROM e CROSS JOIN LATERAL (SELECT CAST(ST_Transform(ST_Segmentize(
+            g, greatest(ST_XMax(g) - ST_XMin(g), ST_YMax(g) - ST_YMin(g), 1) / 32), 4326) AS box2d) AS t) x
     """), {**c.params, "srid": storage_srid}).first()
     if row is None or row[0] is None:
         return None
@@ -386,7 +388,9 @@ def _where(c: Collection, q: ItemsQuery, storage_srid: int, reveal_personal: boo
         qb = queryables[name]
         names = [f"e{i}_{k}" for k in range(len(values))]
         params |= {n: coerce_value(v, qb) for n, v in zip(names, values)}
-        clauses.append(f"{qb.sql} IN ({', '.join(f'CAST(:{n} AS {sql_type(qb)})' for n in names)})")
+        # households=2.5 compares as a number (an integer cast would round it to 2)
+        casts = [("double precision" if isinstance(params[n], float) else sql_type(qb)) for n in names]
+        clauses.append(f"{qb.sql} IN ({', '.join(f'CAST(:{n} AS {t})' for n, t in zip(names, casts))})")
     if q.datetime is not None and c.temporal is not None:
         start, end = q.datetime
         if end is not None:
@@ -412,7 +416,7 @@ def query_items(conn: Connection, c: Collection, q: ItemsQuery, *, storage_srid:
         matched = None
         if q.count:
             matched = conn.execute(text(f"SELECT count(*) {c.source} AND {where}"), params).scalar_one()
-    except DBAPIError as exc:  # a filter geometry PostGIS cannot use (after every check above)
+    except (DataError, InternalError) as exc:  # a filter geometry GEOS/PROJ cannot use (after every check above)
         raise BadRequest("the filter could not be evaluated: " + str(exc.orig).splitlines()[0][:200],
                          "filter") from exc
     names = tuple(f.name for f in c.fields)

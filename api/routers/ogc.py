@@ -95,7 +95,8 @@ def api_definition(request: Request, principal: Reader, conn: Conn, settings: Co
                 for path, op in doc["paths"].items()]
         page = {"description": doc["info"]["description"],
                 "links": [docs.link(_base(request) + "/api", "service-desc", docs.MT_OPENAPI, "OpenAPI 3.0 (JSON)")]}
-        return HTMLResponse(docs.html_page(doc["info"]["title"], page, docs.html_table(["path", "", "parameters"], rows)))
+        table = docs.html_table(["path", "", "parameters"], rows)
+        return HTMLResponse(docs.html_page(doc["info"]["title"], page, table))
     return _json(doc, docs.MT_OPENAPI)
 
 
@@ -151,7 +152,7 @@ def _items_query(request: Request, c: ogc.Collection, principal: Principal, stor
             raise BadRequest(f"give {name} once", name)
     crs = ogc.parse_crs(params.get("crs"), storage_srid, "crs")
     q = ogc.ItemsQuery(crs=crs, limit=_int(params, "limit", ogc.DEFAULT_LIMIT, 1, ogc.MAX_LIMIT),
-                       offset=_int(params, "offset", 0, 0, None), count=_bool(params, "count", True))
+                       offset=_int(params, "offset", 0, 0, 2**62), count=_bool(params, "count", True))
     if "bbox" in params:
         q.bbox = ogc.parse_bbox(params["bbox"], ogc.parse_crs(params.get("bbox-crs"), storage_srid, "bbox-crs"))
     elif "bbox-crs" in params:
@@ -168,7 +169,7 @@ def _items_query(request: Request, c: ogc.Collection, principal: Principal, stor
     return q
 
 
-def _int(params: Any, name: str, default: int, low: int, high: int | None) -> int:
+def _int(params: Any, name: str, default: int, low: int, high: int) -> int:
     raw = params.get(name)
     if raw is None:
         return default
@@ -176,8 +177,8 @@ def _int(params: Any, name: str, default: int, low: int, high: int | None) -> in
         value = int(raw)
     except ValueError as exc:
         raise BadRequest(f"{name} must be an integer", name) from exc
-    if value < low or (high is not None and value > high):
-        raise BadRequest(f"{name} must be between {low} and {high}" if high else f"{name} must be ≥ {low}", name)
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}", name)
     return value
 
 

@@ -1,0 +1,248 @@
+"""This service's OGC API against tipg serving the same database on the same machine, in one run.
+
+    pip install -c constraints.txt -e '.[bench]'      # tipg
+    python -m bench.ogc_vs_tipg [--parcels 5000] [--requests 120] [--concurrency 4]
+
+Both servers are uvicorn processes with one worker on the demo city (its own cluster in --data-dir):
+this service with a viewer's bearer token (authentication, masking and all), tipg (DATABASE_URL,
+asyncpg, no authentication) on the parcels table. Two workloads, each in alternating batches so that
+both sides see the same load from whatever else runs: items pages of 1,000 parcels (GeoJSON, CRS84,
+offsets cycling over the city; tipg asked for the same properties), and vector tiles at zoom 14-17
+over the city (a fixed sample of tiles, the same for both; tipg with this service's tile buffer and
+properties). A bounded loop of httpx requests from ``--concurrency`` threads in this process; requests
+per second of both and their ratio are printed and appended to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import morecantile
+from sqlalchemy import text
+
+from bench.common import ROOT, api_server, ensure_city, free_port
+from gis.auth import Role, add_user
+from gis.config import Settings
+from gis.db import get_engine
+
+DEFAULT_DIR = Path(os.environ.get("GIS_BENCH_OGC_DIR", "/var/tmp/parcel-blocker-bench-ogc"))
+ROUNDS = 4
+PAGE = 1000
+ZOOMS = (14, 15, 16, 17)
+TILES_PER_ZOOM = 40
+TIPG_TABLE = "public.parcels"
+# The properties this service's parcel items and tiles carry (tipg cannot join the district names).
+ITEM_PROPERTIES = ("code,kind,stage,stage_since,holdout,legacy,households,floor_area_m2,land_area_mu,owner_name,"
+                   "owner_id_number,owner_phone")
+TILE_PROPERTIES = "code,kind,stage,holdout,district_id"
+
+
+def viewer_token(settings: Settings, name: str = "bench-ogc-viewer") -> str:
+    with get_engine(settings).begin() as conn:
+        conn.execute(text("DELETE FROM auth_tokens WHERE user_id IN (SELECT id FROM users WHERE name = :n)"),
+                     {"n": name})
+        conn.execute(text("DELETE FROM users WHERE name = :n"), {"n": name})
+        return add_user(conn, name, Role.viewer).token
+
+
+@contextmanager
+def tipg_server(settings: Settings) -> Iterator[str]:
+    """tipg under uvicorn in its own process (and its own folder: it reads a .env from there)."""
+    port = free_port()
+    env = {**os.environ,
+           # the unix socket's folder as the URL's (percent-encoded) host: asyncpg reads it so
+           "DATABASE_URL": f"postgresql://postgres@{quote(str(settings.socket_dir), safe='')}:{settings.pg_port}"
+                           f"/{settings.database_name}",
+           "TIPG_DB_SCHEMAS": '["public"]', "TIPG_DB_TABLES": '["public.parcels"]', "TIPG_TILE_BUFFER": "64",
+           "TIPG_MAX_FEATURES_PER_QUERY": "10000", "TIPG_DEBUG": "FALSE"}
+    with tempfile.TemporaryDirectory(prefix="tipg-") as cwd:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "tipg.main:app", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "1", "--log-level", "warning", "--no-access-log"], cwd=cwd, env=env)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{base}/collections/{TIPG_TABLE}", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.3)
+            else:
+                raise RuntimeError("tipg did not come up")
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def rate(base: str, urls: list[str], concurrency: int, headers: dict[str, str]) -> tuple[int, float]:
+    """Send every URL once from ``concurrency`` threads (keep-alive clients); (requests, seconds)."""
+    queue = list(reversed(urls))
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def worker() -> None:
+        with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    url = queue.pop()
+                r = client.get(url)
+                if r.status_code not in (200, 204):
+                    errors.append(f"{r.status_code} {url}: {r.text[:200]}")
+                    return
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(errors[0])
+    return len(urls), elapsed
+
+
+def compare(name: str, ours: tuple[str, list[str], dict], theirs: tuple[str, list[str], dict],
+            concurrency: int) -> dict[str, float]:
+    """Alternating batches of the same size; requests per second over all batches of each side."""
+    totals = {"ours": [0, 0.0], "tipg": [0, 0.0]}
+    for base, urls, headers in (ours, theirs):  # warm-up: connections, plans, caches
+        rate(base, urls[:8], concurrency, headers)
+    for k in range(ROUNDS):
+        for side, (base, urls, headers) in (("ours", ours), ("tipg", theirs)):
+            batch = urls[k::ROUNDS]
+            n, seconds = rate(base, batch, concurrency, headers)
+            totals[side][0] += n
+            totals[side][1] += seconds
+    out = {side: n / seconds for side, (n, seconds) in totals.items()}
+    out["ratio"] = out["ours"] / out["tipg"]
+    print(f"{name}: this service {out['ours']:.1f} req/s, tipg {out['tipg']:.1f} req/s, ratio {out['ratio']:.2f}x",
+          flush=True)
+    return out
+
+
+def check_same_answers(ours: str, headers: dict[str, str], tipg: str) -> None:
+    """Both sides answer the same question: the same 1,000 parcels on a page."""
+    a = httpx.get(f"{ours}/ogc/collections/parcels/items?limit={PAGE}&offset={PAGE}", headers=headers,
+                  timeout=60).json()
+    b = httpx.get(f"{tipg}/collections/{TIPG_TABLE}/items?limit={PAGE}&offset={PAGE}&properties=code",
+                  timeout=60).json()
+    codes_a = sorted(f["properties"]["code"] for f in a["features"])
+    codes_b = sorted(f["properties"]["code"] for f in b["features"])
+    if codes_a != codes_b or len(codes_a) != PAGE:
+        raise RuntimeError("the two servers do not return the same page")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--parcels", type=int, default=5000)
+    ap.add_argument("--requests", type=int, default=120, help="items pages per side (tiles: 4 x this, at most "
+                                                                   f"{len(ZOOMS) * TILES_PER_ZOOM} distinct)")
+    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--data-dir", default=str(DEFAULT_DIR))
+    ap.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"), help="'-' to skip writing")
+    args = ap.parse_args()
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o755)
+    settings = Settings(data_dir=data_dir, database_url=None, database_name="bench")
+    loaded = ensure_city(settings, args.parcels)
+    if loaded:
+        print(f"demo city of {args.parcels:,} parcels loaded in {loaded['total_s']:.1f} s")
+    token = viewer_token(settings)
+    with get_engine(settings).connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM parcels")).scalar_one()
+        west, south, east, north = conn.execute(text(
+            "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM "
+            "(SELECT CAST(ST_Transform(ST_SetSRID(CAST(ST_Extent(geom) AS geometry), :srid), 4326) AS box2d) AS b "
+            "FROM parcels) x"), {"srid": settings.srid}).one()
+    offsets = [(k % max(count // PAGE, 1)) * PAGE for k in range(args.requests)]
+    rng = random.Random(14)
+    tms = morecantile.tms.get("WebMercatorQuad")
+    tiles = []
+    for z in ZOOMS:
+        at_zoom = list(tms.tiles(west, south, east, north, [z]))
+        tiles += rng.sample(at_zoom, min(TILES_PER_ZOOM, len(at_zoom)))
+    tile_urls = [tiles[k % len(tiles)] for k in range(4 * args.requests)]
+    auth = {"Authorization": f"Bearer {token}"}
+    print(f"{count:,} parcels; {args.requests} items pages of {PAGE} and {len(tile_urls)} tiles "
+          f"({len(tiles)} distinct, zoom {ZOOMS[0]}-{ZOOMS[-1]}) per side, {args.concurrency} concurrent", flush=True)
+    with api_server(settings) as ours, tipg_server(settings) as tipg:
+        check_same_answers(ours, auth, tipg)
+        items = compare(
+            f"items, pages of {PAGE}",
+            (ours, [f"/ogc/collections/parcels/items?limit={PAGE}&offset={o}" for o in offsets], auth),
+            (tipg, [f"/collections/{TIPG_TABLE}/items?limit={PAGE}&offset={o}&properties={ITEM_PROPERTIES}"
+                    for o in offsets], {}), args.concurrency)
+        uncounted = compare(
+            f"items, pages of {PAGE}, count=false",
+            (ours, [f"/ogc/collections/parcels/items?limit={PAGE}&offset={o}&count=false" for o in offsets], auth),
+            (tipg, [f"/collections/{TIPG_TABLE}/items?limit={PAGE}&offset={o}&properties={ITEM_PROPERTIES}"
+                    for o in offsets], {}), args.concurrency)
+        vector = compare(
+            f"vector tiles z{ZOOMS[0]}-{ZOOMS[-1]}",
+            (ours, [f"/ogc/collections/parcels/tiles/WebMercatorQuad/{t.z}/{t.y}/{t.x}" for t in tile_urls], auth),
+            (tipg, [f"/collections/{TIPG_TABLE}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}?properties={TILE_PROPERTIES}"
+                    for t in tile_urls], {}), args.concurrency)
+    if args.results != "-":
+        write_results(Path(args.results), args, count, len(tiles), items, uncounted, vector)
+
+
+NOTE = """
+Items: one statement per page and a count unless `count=false` (the page's rows chosen first, only they
+transformed and written as GeoJSON by PostGIS, passed through orjson untouched) against tipg's page and
+count with a pydantic model per feature. Tiles: both run one `ST_AsMVT` statement of the same shape (this
+service's is `gis.tiles`, shared with the maps), so the difference is per-request overhead, where this service
+also checks the bearer token in the database on every request; tipg's tiles were asked for this service's
+buffer (64) and properties.
+"""
+
+
+def write_results(path: Path, args: argparse.Namespace, count: int, distinct_tiles: int,
+                  items: dict, uncounted: dict, vector: dict) -> None:
+    from importlib.metadata import version
+
+    command = (f"python -m bench.ogc_vs_tipg --parcels {args.parcels} --requests {args.requests} "
+               f"--concurrency {args.concurrency}")
+    rows = [(f"items, pages of {PAGE} (numberMatched counted by both)", items),
+            (f"items, pages of {PAGE}, this service with count=false", uncounted),
+            (f"vector tiles z{ZOOMS[0]}-{ZOOMS[-1]} ({distinct_tiles} distinct tiles)", vector)]
+    table = "\n".join(f"| {name} | {r['ours']:.1f} | {r['tipg']:.1f} | {r['ratio']:.2f}x |" for name, r in rows)
+    section = f"""
+## OGC API vs tipg: items pages and vector tiles (bench/ogc_vs_tipg.py)
+
+Command: `{command}` ({datetime.now():%Y-%m-%d %H:%M}; demo city of {count:,} parcels; {os.cpu_count()} cores shared
+with other work, load average {os.getloadavg()[0]:.1f} at the end; Python {platform.python_version()}, tipg
+{version("tipg")}; both servers uvicorn with 1 worker on the same PostGIS, in alternating batches of one run;
+this service with a viewer's bearer token, tipg without authentication).
+
+| workload | this service (req/s) | tipg (req/s) | ratio |
+|---|---|---|---|
+{table}
+{NOTE}"""
+    with path.open("a", encoding="utf-8") as f:
+        f.write(section)
+    print(f"appended to {path}")
+
+
+if __name__ == "__main__":
+    main()
