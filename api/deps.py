@@ -17,11 +17,15 @@ from gis.config import Settings
 from gis.errors import DatabaseUnavailable
 
 
-def get_engine(request: Request) -> Engine:
+# Dependencies that only read app state are ``async def``: a plain ``def`` would be run in the
+# thread pool, one hop per dependency per request, which costs more than the work itself.
+
+
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -34,7 +38,7 @@ def get_conn(request: Request) -> Iterator[Connection]:
         raise DatabaseUnavailable("the database is not reachable") from exc
 
 
-def get_tolerance(
+async def get_tolerance(
     request: Request,
     min_overlap_m2: Annotated[float | None, Query(ge=0, description="Tolerance: overlaps below this area (m²) are "
                                                   "slivers, not blockers. Default from settings.")] = None,
@@ -48,6 +52,6 @@ def get_tolerance(
     )
 
 
-def get_today(request: Request) -> date:
+async def get_today(request: Request) -> date:
     """Today in the city's time zone (reports and day counts are city dates)."""
     return today_in(request.app.state.settings.city_timezone)

@@ -36,7 +36,7 @@ def project(project_id: int, conn: Conn, tolerance: Tol, today: Today) -> dict:
     return get_project(conn, project_id, tolerance, today)
 
 
-def blocker_filter(
+async def blocker_filter(
     district: Annotated[list[str] | None, Query(description="District code, name or id; repeatable.")] = None,
     stage: Annotated[list[str] | None, Query(description="Stage; repeatable.")] = None,
     kind: Annotated[Literal["house", "land"] | None, Query()] = None,
