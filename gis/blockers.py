@@ -90,7 +90,7 @@ class BlockerPage:
     offset: int
     items: list[dict[str, Any]] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
+    def _facts(self) -> dict[str, Any]:
         return {
             "project": self.project,
             "as_of": self.as_of.isoformat() if self.as_of else None,
@@ -98,37 +98,25 @@ class BlockerPage:
             "total": self.total,
             "limit": self.limit,
             "offset": self.offset,
-            "items": [{k: v for k, v in item.items() if k != "geometry"} | _geometry_member(item)
-                      for item in self.items],
         }
+
+    def as_dict(self) -> dict[str, Any]:
+        return self._facts() | {"items": self.items}
 
     def as_geojson(self) -> dict[str, Any]:
         """RFC 7946 FeatureCollection in WGS 84; paging facts as foreign members."""
-        return {
-            "type": "FeatureCollection",
-            "features": [
-                {"type": "Feature", "id": item["parcel_id"], "geometry": item.get("geometry"),
-                 "properties": {k: v for k, v in item.items() if k != "geometry"}}
-                for item in self.items
-            ],
-            "project": self.project,
-            "as_of": self.as_of.isoformat() if self.as_of else None,
-            "tolerance": self.tolerance.as_dict(),
-            "total": self.total,
-            "limit": self.limit,
-            "offset": self.offset,
-        }
-
+        features = [
+            {"type": "Feature", "id": item["parcel_id"], "geometry": item.get("geometry"),
+             "properties": {k: v for k, v in item.items() if k != "geometry"}}
+            for item in self.items
+        ]
+        return {"type": "FeatureCollection", "features": features} | self._facts()
 
     def to_geodataframe(self) -> gpd.GeoDataFrame:
         """The page as a GeoDataFrame in WGS 84 (geometry present when the filter asked for it)."""
         rows = [{k: v for k, v in item.items() if k != "geometry"} for item in self.items]
         geoms = [shapely.geometry.shape(item["geometry"]) if item.get("geometry") else None for item in self.items]
         return gpd.GeoDataFrame(rows, geometry=geoms, crs=4326)
-
-
-def _geometry_member(item: dict[str, Any]) -> dict[str, Any]:
-    return {"geometry": item["geometry"]} if "geometry" in item else {}
 
 
 def _state_columns(as_of: date | None) -> tuple[str, str]:
