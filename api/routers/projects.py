@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy import Connection
 
 from api.auth import Principal, Role, require
@@ -65,12 +66,12 @@ def blockers(
     query: Annotated[BlockerFilter, Depends(blocker_filter)],
     principal: Annotated[Principal, Depends(require(Role.viewer))],
     format: Annotated[Literal["json", "geojson"], Query(description="json, or geojson (RFC 7946).")] = "json",
-) -> JSONResponse:
+) -> Response:
     """The parcels overlapping the footprint beyond the tolerance and not yet cleared."""
     if format == "geojson":
         query = BlockerFilter(**{**query.__dict__, "with_geometry": True})
     page = find_blockers(conn, project_id, query, tolerance, tz=settings.city_timezone, today=today,
                          reveal_personal=principal.reveal_personal)
     if format == "geojson":
-        return JSONResponse(page.as_geojson(), media_type="application/geo+json")
-    return JSONResponse(page.as_dict())
+        return Response(orjson.dumps(page.as_geojson()), media_type="application/geo+json")
+    return Response(orjson.dumps(page.as_dict()), media_type="application/json")
