@@ -81,7 +81,7 @@ def login(
     return response
 
 
-@router.api_route("/logout", methods=["GET", "POST"])
+@router.post("/logout")
 def logout(request: Request, conn: Annotated[Connection, Depends(get_conn)]) -> RedirectResponse:
     """End the browser session (the token is deleted server-side) and go back to the login page."""
     token = request.cookies.get(SESSION_COOKIE)
@@ -90,6 +90,10 @@ def logout(request: Request, conn: Annotated[Connection, Depends(get_conn)]) -> 
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
     return response
+
+
+# A plain link signs out too; its own operation, so the OpenAPI document has no duplicate id.
+router.get("/logout", operation_id="logout_link")(logout)
 
 
 @router.get("/me")
