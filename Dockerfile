@@ -11,7 +11,8 @@ COPY pyproject.toml constraints.txt ./
 COPY gis ./gis
 COPY api ./api
 COPY layers ./layers
-RUN pip install --no-cache-dir -c constraints.txt .
+# Editable: the package finds layers/ and node_modules/ beside it, as in a checkout.
+RUN pip install --no-cache-dir -c constraints.txt -e .
 COPY --from=assets /app/node_modules ./node_modules
 ENV GIS_HOST=0.0.0.0
 EXPOSE 8000
