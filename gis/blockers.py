@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
 import shapely.geometry
 from sqlalchemy import Connection, text
 
@@ -21,6 +20,9 @@ from gis.config import SQM_PER_MU, Settings
 from gis.errors import InvalidInput, NotFound
 from gis.privacy import mask_name
 from gis.stages import ALL_STAGES, STAGE_AT_SQL, STAGE_SINCE_AT_SQL, end_of_day, today_in
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 MAX_LIMIT = 10_000
 SORT_KEYS = {
@@ -114,6 +116,8 @@ class BlockerPage:
 
     def to_geodataframe(self) -> gpd.GeoDataFrame:
         """The page as a GeoDataFrame in WGS 84 (geometry present when the filter asked for it)."""
+        import geopandas as gpd  # for notebooks; the service and the CLI do without it
+
         rows = [{k: v for k, v in item.items() if k != "geometry"} for item in self.items]
         geoms = [shapely.geometry.shape(item["geometry"]) if item.get("geometry") else None for item in self.items]
         return gpd.GeoDataFrame(rows, geometry=geoms, crs=4326)

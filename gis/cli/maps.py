@@ -12,7 +12,6 @@ from gis.cli.common import console
 from gis.config import get_settings
 from gis.db import connect
 from gis.errors import InvalidInput
-from gis.maps.static import render_blocker_png
 from gis.projects import resolve_project
 
 
@@ -26,6 +25,9 @@ def map_command(
     """A static map (PNG) of a project's blockers: by stage, holdouts outlined, footprint, districts."""
     if lang not in ("zh", "en"):
         raise InvalidInput("lang must be zh or en", "--lang")
+    # Imported here: matplotlib and folium would otherwise load for every other command too.
+    from gis.maps.static import render_blocker_png
+
     settings = get_settings()
     with connect(settings) as conn:
         data = render_blocker_png(conn, resolve_project(conn, project), tolerance=Tolerance.from_settings(settings),
