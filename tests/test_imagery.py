@@ -444,7 +444,11 @@ def test_post_freeze_endpoint_chips_and_csv(client, demo_imagery):
 def test_roles_tiles_for_viewers_post_freeze_for_inspectors(client, anon_client, role_headers, demo_imagery):
     pid, layer = demo_imagery["project_id"], demo_imagery["layers"]["after"]["id"]
     assert anon_client.get("/imagery").status_code == 401
-    assert client.get("/imagery", headers=role_headers["viewer"]).status_code == 200
+    listed = client.get("/imagery", headers=role_headers["viewer"])
+    assert listed.status_code == 200 and listed.json()["layers"]
+    assert all("path" not in layer for layer in listed.json()["layers"]), "server paths are for admins"
+    assert "path" not in client.get(f"/imagery/{layer}", headers=role_headers["inspector"]).json()
+    assert all("path" in layer for layer in client.get("/imagery").json()["layers"])  # the admin sees them
     assert client.get(f"/imagery/{layer}/tiles/0/0/0.png", headers=role_headers["viewer"]).status_code in (200, 204)
     check = f"/projects/{pid}/checks/post-freeze"
     assert client.get(check, headers=role_headers["viewer"]).status_code == 403

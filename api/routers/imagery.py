@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, text
 
-from api.auth import Role, require
+from api.auth import Principal, Role, require
 from api.deps import get_conn, get_settings, get_today
 from api.export import export_response
 from gis.config import Settings
@@ -28,6 +28,12 @@ from gis.io.export import FORMATS
 router = APIRouter(tags=["imagery"])
 VIEWER = [Depends(require(Role.viewer))]
 INSPECTOR = [Depends(require(Role.inspector))]
+Viewer = Annotated[Principal, Depends(require(Role.viewer))]
+
+
+def _public_facts(layer: dict, principal: Principal) -> dict:
+    """A layer as the caller may see it: where the file lies on the server is for admins only."""
+    return layer if principal.role == Role.admin else {k: v for k, v in layer.items() if k != "path"}
 
 Conn = Annotated[Connection, Depends(get_conn)]
 Config = Annotated[Settings, Depends(get_settings)]
@@ -39,20 +45,21 @@ OUTPUTS = ("json", *FORMATS)
 FOOTPRINT_SQL = "SELECT ST_AsGeoJSON(ST_Transform(footprint, 4326), 7) FROM imagery_layers WHERE id = :id"
 
 
-@router.get("/imagery", dependencies=VIEWER)
+@router.get("/imagery")
 def imagery_layers(
-    conn: Conn, kind: Annotated[Literal[tuple(KINDS)] | None, Query(description="Only layers of this kind.")] = None
+    conn: Conn, principal: Viewer,
+    kind: Annotated[Literal[tuple(KINDS)] | None, Query(description="Only layers of this kind.")] = None,
 ) -> dict:
     """Every registered layer: kind, date, CRS, grid, extent (WGS 84) and its tile URL template."""
-    return {"layers": [layer.as_dict() for layer in list_layers(conn, kind)]}
+    return {"layers": [_public_facts(layer.as_dict(), principal) for layer in list_layers(conn, kind)]}
 
 
-@router.get("/imagery/{layer_id}", dependencies=VIEWER)
-def imagery_layer(layer_id: int, conn: Conn) -> dict:
+@router.get("/imagery/{layer_id}")
+def imagery_layer(layer_id: int, conn: Conn, principal: Viewer) -> dict:
     """One layer, with its footprint as GeoJSON (WGS 84)."""
     layer = get_layer(conn, layer_id)
     footprint = conn.execute(text(FOOTPRINT_SQL), {"id": layer_id}).scalar_one()
-    return {**layer.as_dict(), "footprint": json.loads(footprint)}
+    return {**_public_facts(layer.as_dict(), principal), "footprint": json.loads(footprint)}
 
 
 @router.get("/imagery/{layer_id}/tiles/{z}/{x}/{y}.png", response_class=Response, dependencies=VIEWER)
