@@ -20,7 +20,7 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
-from bench.common import DEFAULT_DATA_DIR, Latency, admin_token, api_server, bench_settings, ensure_city
+from bench.common import DEFAULT_DATA_DIR, Latency, bench_token, api_server, bench_settings, ensure_city
 from gis.blockers import BlockerFilter, Tolerance, blocker_statements
 from gis.db import get_engine
 from gis.stages import today_in
@@ -58,7 +58,7 @@ def main() -> None:
     loaded = ensure_city(settings, args.parcels)
     if loaded:
         print(f"demo city of {args.parcels:,} parcels: " + ", ".join(f"{k} {v:.1f}" for k, v in loaded.items()))
-    token = admin_token(settings)
+    token = bench_token(settings)
     tolerance = Tolerance.from_settings(settings)
     today = today_in(settings.city_timezone)
     with get_engine(settings).connect() as conn:

@@ -61,14 +61,15 @@ def ensure_city(settings: Settings, parcels: int, seed: int = 42) -> dict[str, f
     return {"generate_s": t1 - t0, "load_s": t2 - t1, "analyse_s": t3 - t2, "total_s": t3 - t0}
 
 
-def admin_token(settings: Settings, name: str = "bench-admin") -> str:
-    from gis.auth import Role, add_user
+def bench_token(settings: Settings, name: str = "bench-admin", role: str = "admin") -> str:
+    """A fresh API token for a benchmark user of ``role`` (the user is made anew on every run)."""
+    from gis.auth import add_user
 
     with get_engine(settings).begin() as conn:
         conn.execute(text("DELETE FROM auth_tokens WHERE user_id IN (SELECT id FROM users WHERE name = :n)"),
                      {"n": name})
         conn.execute(text("DELETE FROM users WHERE name = :n"), {"n": name})
-        return add_user(conn, name, Role.admin).token
+        return add_user(conn, name, role).token
 
 
 def free_port() -> int:
@@ -78,30 +79,41 @@ def free_port() -> int:
 
 
 @contextmanager
-def api_server(settings: Settings, workers: int = 1) -> Iterator[str]:
-    """The service under uvicorn in its own process, as deployed; yields its base URL."""
+def uvicorn_process(app: str, *, cwd: Path, env: dict[str, str], ready_path: str, workers: int = 1,
+                    factory: bool = False) -> Iterator[str]:
+    """``app`` under uvicorn in its own process on a free loopback port, once ``ready_path`` answers 200;
+    yields the base URL and stops the process afterwards."""
     port = free_port()
-    env = {**os.environ, "GIS_DATA_DIR": str(settings.data_dir), "GIS_DATABASE_NAME": settings.database_name}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+        [sys.executable, "-m", "uvicorn", app, *(["--factory"] if factory else []), "--host", "127.0.0.1",
          "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env,
+        cwd=cwd, env=env,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                if httpx.get(base + ready_path, timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         else:
-            raise RuntimeError("the API did not come up")
+            raise RuntimeError(f"{app} did not come up")
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@contextmanager
+def api_server(settings: Settings, workers: int = 1) -> Iterator[str]:
+    """The service under uvicorn in its own process, as deployed; yields its base URL."""
+    env = {**os.environ, "GIS_DATA_DIR": str(settings.data_dir), "GIS_DATABASE_NAME": settings.database_name}
+    with uvicorn_process("api.app:create_app", cwd=ROOT, env=env, ready_path="/health", workers=workers,
+                         factory=True) as base:
+        yield base
 
 
 @dataclass

@@ -23,7 +23,7 @@ import httpx
 import shapely
 from sqlalchemy import text
 
-from bench.common import admin_token, api_server, bench_settings, ensure_city
+from bench.common import bench_token, api_server, bench_settings, ensure_city
 from gis.db import get_engine
 from gis.maps.assets import external_urls
 from gis.projects import save_project
@@ -108,7 +108,7 @@ def main() -> None:
     if loaded:
         print(f"demo city of {args.parcels:,} parcels: " + ", ".join(f"{k} {v:.1f}" for k, v in loaded.items()))
     project_id = prepare_project(settings, args.blockers)
-    token = admin_token(settings)
+    token = bench_token(settings)
 
     with api_server(settings) as base:
         url = f"{base}/projects/{project_id}/map"

@@ -19,8 +19,6 @@ import argparse
 import os
 import platform
 import random
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,8 +32,7 @@ import httpx
 import morecantile
 from sqlalchemy import text
 
-from bench.common import ROOT, api_server, ensure_city, free_port
-from gis.auth import Role, add_user
+from bench.common import ROOT, api_server, bench_token, ensure_city, uvicorn_process
 from gis.config import Settings
 from gis.db import get_engine
 
@@ -51,44 +48,18 @@ ITEM_PROPERTIES = ("code,kind,stage,stage_since,holdout,legacy,households,floor_
 TILE_PROPERTIES = "code,kind,stage,holdout,district_id"
 
 
-def viewer_token(settings: Settings, name: str = "bench-ogc-viewer") -> str:
-    with get_engine(settings).begin() as conn:
-        conn.execute(text("DELETE FROM auth_tokens WHERE user_id IN (SELECT id FROM users WHERE name = :n)"),
-                     {"n": name})
-        conn.execute(text("DELETE FROM users WHERE name = :n"), {"n": name})
-        return add_user(conn, name, Role.viewer).token
-
-
 @contextmanager
 def tipg_server(settings: Settings) -> Iterator[str]:
     """tipg under uvicorn in its own process (and its own folder: it reads a .env from there)."""
-    port = free_port()
     env = {**os.environ,
            # the unix socket's folder as the URL's (percent-encoded) host: asyncpg reads it so
            "DATABASE_URL": f"postgresql://postgres@{quote(str(settings.socket_dir), safe='')}:{settings.pg_port}"
                            f"/{settings.database_name}",
            "TIPG_DB_SCHEMAS": '["public"]', "TIPG_DB_TABLES": '["public.parcels"]', "TIPG_TILE_BUFFER": "64",
            "TIPG_MAX_FEATURES_PER_QUERY": "10000", "TIPG_DEBUG": "FALSE"}
-    with tempfile.TemporaryDirectory(prefix="tipg-") as cwd:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tipg.main:app", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "1", "--log-level", "warning", "--no-access-log"], cwd=cwd, env=env)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base}/collections/{TIPG_TABLE}", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.3)
-            else:
-                raise RuntimeError("tipg did not come up")
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with tempfile.TemporaryDirectory(prefix="tipg-") as cwd, \
+            uvicorn_process("tipg.main:app", cwd=Path(cwd), env=env, ready_path=f"/collections/{TIPG_TABLE}") as base:
+        yield base
 
 
 def rate(base: str, urls: list[str], concurrency: int, headers: dict[str, str]) -> tuple[int, float]:
@@ -168,7 +139,7 @@ def main() -> None:
     loaded = ensure_city(settings, args.parcels)
     if loaded:
         print(f"demo city of {args.parcels:,} parcels loaded in {loaded['total_s']:.1f} s")
-    token = viewer_token(settings)
+    token = bench_token(settings, "bench-ogc-viewer", "viewer")
     with get_engine(settings).connect() as conn:
         count = conn.execute(text("SELECT count(*) FROM parcels")).scalar_one()
         west, south, east, north = conn.execute(text(
