@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from gis import cluster, migrate
 from gis.config import Settings
@@ -128,6 +128,16 @@ def anon_client(client):
 WORLD_ORIGIN = (400_000.0, 3_388_000.0)  # EPSG:4549 metres, near the demo city
 
 
+def insert_two_districts(conn: Connection, srid: int) -> None:
+    """Districts A (id 1, code a) and B (id 2, code b): 1 km squares side by side from WORLD_ORIGIN."""
+    x, y = WORLD_ORIGIN
+    conn.execute(text(
+        "INSERT INTO districts (id, code, name, geom) VALUES "
+        "(1, 'a', '甲区', ST_Multi(ST_MakeEnvelope(:x, :y, :x + 1000, :y + 1000, :srid))), "
+        "(2, 'b', '乙区', ST_Multi(ST_MakeEnvelope(:x + 1000, :y, :x + 2000, :y + 1000, :srid)))"
+    ), {"x": x, "y": y, "srid": srid})
+
+
 @pytest.fixture(scope="session")
 def workflow_db(pg_dir: Path, settings: Settings):
     """Database 'workflow': districts A (id 1) and B (id 2), 1 km squares side by side, a zone project (id 1)
@@ -142,11 +152,7 @@ def workflow_db(pg_dir: Path, settings: Settings):
     with get_engine(s).begin() as conn:
         conn.execute(text("TRUNCATE users, project_parcel_overlaps, documents, payments, parcel_events, parcels, "
                           "projects, document_requirements, districts CASCADE"))
-        conn.execute(text(
-            "INSERT INTO districts (id, code, name, geom) VALUES "
-            "(1, 'a', '甲区', ST_Multi(ST_MakeEnvelope(:x, :y, :x + 1000, :y + 1000, :srid))), "
-            "(2, 'b', '乙区', ST_Multi(ST_MakeEnvelope(:x + 1000, :y, :x + 2000, :y + 1000, :srid)))"
-        ), {"x": x, "y": y, "srid": s.srid})
+        insert_two_districts(conn, s.srid)
         conn.execute(text(
             "INSERT INTO projects (id, code, name, kind, boundary, footprint, freeze_date, deadline) VALUES "
             "(1, 'Z1', '测试园区', 'zone', ST_Multi(ST_MakeEnvelope(:x + 500, :y, :x + 1500, :y + 1000, :srid)), "

@@ -26,7 +26,7 @@ from gis.db import get_app_engine, get_engine
 from gis.demo.generator import DEFAULT_TODAY
 from gis.project_overlaps import refresh_parcels
 from gis.stages import today_in
-from tests.conftest import WORLD_ORIGIN, add_parcel, settings_for
+from tests.conftest import WORLD_ORIGIN, add_parcel, insert_two_districts, settings_for
 
 TZ = ZoneInfo("Asia/Shanghai")
 AS_OF = DEFAULT_TODAY.isoformat()
@@ -276,11 +276,7 @@ def world(pg_dir, settings):
     with get_engine(s).begin() as conn:
         conn.execute(text("TRUNCATE users, project_parcel_overlaps, documents, payments, parcel_events, parcels, "
                           "projects, document_requirements, compensation_standards, districts CASCADE"))
-        conn.execute(text(
-            "INSERT INTO districts (id, code, name, geom) VALUES "
-            "(1, 'a', '甲区', ST_Multi(ST_MakeEnvelope(:x, :y, :x + 1000, :y + 1000, :srid))), "
-            "(2, 'b', '乙区', ST_Multi(ST_MakeEnvelope(:x + 1000, :y, :x + 2000, :y + 1000, :srid)))"
-        ), {"x": x, "y": y, "srid": s.srid})
+        insert_two_districts(conn, s.srid)
         conn.execute(text(
             "INSERT INTO projects (id, code, name, kind, boundary, footprint, freeze_date, deadline) VALUES "
             "(1, 'Z1', '一期', 'zone', ST_Multi(ST_MakeEnvelope(:x + 500, :y, :x + 1500, :y + 1000, :srid)), "
