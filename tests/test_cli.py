@@ -90,6 +90,11 @@ def test_bad_input_exits_1_with_a_message_and_no_traceback(cli_env, tmp_path):
     assert proc.returncode == 1 and "no-such-project" in proc.stderr
     proc = gis(env, "overlaps", str(f), check=False)
     assert proc.returncode == 1
+    f.write_text(json.dumps({"type": "LineString", "coordinates": [[30.62, 118.96], [30.64, 118.99]]}))
+    proc = gis(env, "overlaps", str(f), "--width", "40", check=False)
+    assert proc.returncode == 1 and "[longitude, latitude]" in proc.stderr
+    proc = gis(env, "blockers", "hsr", "--as-of", "2026-13-01", check=False)
+    assert proc.returncode == 1 and "--as-of" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_db_down_leaves_no_server(cli_env):

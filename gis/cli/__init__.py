@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from gis.cli import analysis, db, demo, serve
 from gis.cli import imagery
@@ -39,5 +40,7 @@ def main() -> None:
     try:
         app()
     except GisError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        where = getattr(exc, "where", None)
+        # The message is text, not markup: "[longitude, latitude]" would otherwise vanish as a style tag.
+        console.print("[red]error:[/red] " + escape(f"{where + ': ' if where else ''}{exc}"), highlight=False)
         sys.exit(1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +12,7 @@ import typer
 from rich.table import Table
 
 from gis.blockers import BlockerFilter, Tolerance, find_blockers
-from gis.cli.common import console
+from gis.cli.common import console, parse_day
 from gis.config import get_settings
 from gis.db import connect
 from gis.errors import InvalidInput
@@ -57,7 +56,7 @@ def blockers(
         raise InvalidInput("format must be table, csv or geojson", "--format")
     settings = get_settings()
     query = BlockerFilter(districts=tuple(district or ()), holdout=holdout,
-                          as_of=date.fromisoformat(as_of) if as_of else None,
+                          as_of=parse_day(as_of, "--as-of") if as_of else None,
                           limit=10_000, with_geometry=format == "geojson")
     with connect(settings) as conn:
         page = find_blockers(conn, resolve_project(conn, project), query, Tolerance.from_settings(settings),

@@ -13,7 +13,6 @@ import inspect
 import json
 import sys
 import typing
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gis.checks import CHECKS, NUMBER_FORMATS, Check, CheckParams, CheckResult, format_value
-from gis.cli.common import console
+from gis.cli.common import console, parse_day
 from gis.config import get_settings
 from gis.db import connect
 from gis.errors import InvalidInput
@@ -49,10 +48,7 @@ def run(check: Check, params: CheckParams, as_of: str | None, fmt: str, output: 
         raise InvalidInput(f"format must be one of {', '.join(CLI_FORMATS)}", "--format")
     settings = get_settings()
     tz = settings.city_timezone
-    try:
-        day = date.fromisoformat(as_of) if as_of else today_in(tz)
-    except ValueError:
-        raise InvalidInput("--as-of must be a date, YYYY-MM-DD", "--as-of") from None
+    day = parse_day(as_of, "--as-of") if as_of else today_in(tz)
     with connect(settings) as conn:
         result = check.run(conn, params, as_of=day, tz=tz, reveal_personal=reveal_personal,
                            with_geometry=fmt == "geojson" or bool(FORMATS.get(fmt) and FORMATS[fmt].driver))

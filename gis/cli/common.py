@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gis.errors import InvalidInput
+
 console = Console(stderr=True)
+
+
+def parse_day(value: str, option: str) -> date:
+    """A date given on the command line, or a clear error naming the option."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not a date (YYYY-MM-DD)", where=option) from None
 
 
 def progress_bar() -> Progress:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +13,7 @@ from rich.table import Table
 from sqlalchemy import Connection, text
 
 from gis.blockers import BlockerFilter, Tolerance, find_blockers
-from gis.cli.common import console
+from gis.cli.common import console, parse_day
 from gis.config import get_settings
 from gis.db import connect
 from gis.errors import InvalidInput
@@ -33,13 +32,6 @@ KIND_HELP = "orthophoto, dsm (surface model), hag (height above ground) or class
 PARCEL_IDS_SQL = "SELECT code, id FROM parcels WHERE code = ANY(:refs) OR CAST(id AS text) = ANY(:refs)"
 
 
-def _date(value: str, option: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{value!r} is not a date (YYYY-MM-DD)", where=option) from None
-
-
 @app.command("add")
 def add(
     file: Annotated[Path, typer.Argument(help="A GeoTIFF (COG preferred) in any CRS.")],
@@ -49,7 +41,7 @@ def add(
     attribution: Annotated[str | None, typer.Option(help="Credit shown on the maps.")] = None,
 ) -> None:
     """Register a GeoTIFF as an imagery layer (the file stays where it is); prints the layer as JSON."""
-    day = _date(acquired_on, "--date")
+    day = parse_day(acquired_on, "--date")
     with connect(get_settings()) as conn:
         layer = register_layer(conn, file, acquired_on=day, kind=kind, name=name, attribution=attribution)
     console.print(f"registered imagery layer {layer.id}: {layer.label}, {layer.crs}, {layer.width}×{layer.height} px")

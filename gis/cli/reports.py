@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -14,10 +13,9 @@ from rich.table import Table
 
 from gis import reports
 from gis.blockers import Tolerance
-from gis.cli.common import console
+from gis.cli.common import console, parse_day
 from gis.config import get_settings
 from gis.db import connect
-from gis.errors import InvalidInput
 from gis.stages import today_in
 
 
@@ -33,10 +31,7 @@ def report(
     reports.get_kind(kind)
     settings = get_settings()
     tz = settings.city_timezone
-    try:
-        on = date.fromisoformat(day) if day else today_in(tz)
-    except ValueError:
-        raise InvalidInput("--date must be a date, YYYY-MM-DD", "--date") from None
+    on = parse_day(day, "--date") if day else today_in(tz)
     with connect(settings) as conn:
         built = reports.build_report(conn, kind, on, tolerance=Tolerance.from_settings(settings), tz=tz,
                                      reveal_personal=reveal_personal, pictures=html is not None or xlsx is not None)
