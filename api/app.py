@@ -24,7 +24,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = get_app_engine(settings)  # the service's own login, not the schema owner
     errors.install(app)
-    auth.install(app)
+    auth.install(app, settings.auth_cache_seconds)
     app.add_middleware(BodyLimit, json_limit=settings.max_json_body_bytes, upload_limit=settings.max_upload_bytes)
     app.include_router(health.router)
     app.include_router(projects.router)

@@ -19,27 +19,29 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from html import escape
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy import Connection
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import get_conn
-from gis.auth import ROLE_RANK, Principal, Role, principal_for_token
+from gis.auth import ROLE_RANK, Principal, Role, hash_token, principal_for_token
+from gis.db import transaction
 from gis.errors import Forbidden, Unauthenticated
 
-__all__ = ["Principal", "Role", "RoleDependency", "RouteInfo", "app_routes", "install", "require", "require_any",
-           "route_roles"]
+__all__ = ["Principal", "PrincipalCache", "Role", "RoleDependency", "RouteInfo", "app_routes", "install",
+           "principal_cache", "require", "require_any", "route_roles"]
 
 SESSION_COOKIE = "pb_session"
 # Paths anyone may call; everything else must declare its roles (a test walks app.routes).
@@ -52,24 +54,78 @@ def is_public_path(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
-def authenticate(request: Request, conn: Connection) -> Principal:
-    """The caller from the bearer token, else from the session cookie; 401 when neither is valid."""
+class PrincipalCache:
+    """Callers recently looked up, by credential hash, for ``seconds``: most requests then reach the
+    database once (their own query) instead of twice.
+
+    The price: a token revoked or a user disabled by another process (the CLI, another worker) keeps
+    working here for at most ``seconds``; changes made through this app clear it at once. Failed
+    lookups are not kept, so a new token works immediately. 0 turns the cache off.
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._entries: dict[tuple[str, str], tuple[float, Principal]] = {}
+
+    def get(self, kind: str, token: str) -> Principal | None:
+        entry = self._entries.get((kind, hash_token(token)))
+        if entry is None or entry[0] <= self._clock():
+            return None
+        return entry[1]
+
+    def put(self, kind: str, token: str, principal: Principal) -> None:
+        if self.seconds <= 0:
+            return
+        if len(self._entries) >= _CACHE_MAX:  # expired entries are dropped only here
+            now = self._clock()
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+            if len(self._entries) >= _CACHE_MAX:
+                self._entries.clear()
+        self._entries[(kind, hash_token(token))] = (self._clock() + self.seconds, principal)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+_CACHE_MAX = 10_000
+
+
+def principal_cache(request: Request) -> PrincipalCache:
+    return request.app.state.principals
+
+
+def credential(request: Request) -> tuple[str, str]:
+    """(kind, token) from the bearer header, else from the session cookie; 401 when there is neither."""
     header = request.headers.get("authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("use 'Authorization: Bearer <token>'")
-        principal = principal_for_token(conn, token.strip(), "api")
-        if principal is None:
-            raise Unauthenticated("the token is not valid (revoked, mistyped or for another server)")
-        return principal
+        return "api", token.strip()
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        principal = principal_for_token(conn, cookie, "session")
-        if principal is None:
-            raise Unauthenticated("the session has expired: sign in again at /login")
-        return principal
+        return "session", cookie
     raise Unauthenticated("sign in at /login, or send 'Authorization: Bearer <token>'")
+
+
+def _look_up(engine: Engine, kind: str, token: str) -> Principal | None:
+    with transaction(engine) as conn:
+        return principal_for_token(conn, token, kind)
+
+
+async def authenticate(request: Request) -> Principal:
+    """The caller, from the cache or (in the thread pool, on a connection of its own) the database."""
+    kind, token = credential(request)
+    cache = principal_cache(request)
+    principal = cache.get(kind, token)
+    if principal is None:
+        principal = await run_in_threadpool(_look_up, request.app.state.engine, kind, token)
+        if principal is None:
+            raise Unauthenticated("the token is not valid (revoked, mistyped or for another server)" if kind == "api"
+                                  else "the session has expired: sign in again at /login")
+        cache.put(kind, token, principal)
+    return principal
 
 
 class RoleDependency:
@@ -81,8 +137,10 @@ class RoleDependency:
     def __repr__(self) -> str:
         return f"RoleDependency({', '.join(sorted(r.value for r in self.roles))})"
 
-    def __call__(self, request: Request, conn: Annotated[Connection, Depends(get_conn)]) -> Principal:
-        principal = authenticate(request, conn)
+    async def __call__(self, request: Request) -> Principal:
+        # async, with the lookup in the thread pool only on a cache miss: a plain def would cost every
+        # request a hop to the thread pool and back, and a query.
+        principal = await authenticate(request)
         if principal.role not in self.roles:
             allowed = ", ".join(r.value for r in sorted(self.roles, key=ROLE_RANK.get))
             raise Forbidden(f"this needs the role {allowed}; you are {principal.role.value}")
@@ -220,7 +278,8 @@ class _AccessLogWithoutQuery(logging.Filter):
 _ACCESS_FILTER = _AccessLogWithoutQuery()
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, cache_seconds: float) -> None:
+    app.state.principals = PrincipalCache(cache_seconds)
     app.add_exception_handler(Unauthenticated, _unauthenticated)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(ScrubbedErrors)

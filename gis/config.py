@@ -58,6 +58,10 @@ class Settings(BaseSettings):
         default=None, description="External database only: URL logging in as app_db_user; unset uses database_url."
     )
     session_hours: float = Field(default=12.0, gt=0, description="Browser sign-in lifetime.")
+    auth_cache_seconds: float = Field(
+        default=5.0, ge=0, le=300,
+        description="How long a worker keeps a looked-up token; revocations from elsewhere take up to this long. "
+                    "0: look every request up.")
     session_cookie_secure: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
     document_max_bytes: int = Field(default=50 * 1024 * 1024, gt=0, description="Largest archive upload.")
     workflow_require_documents: bool = Field(

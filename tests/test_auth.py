@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from api.auth import RoleDependency, RouteInfo, app_routes, is_public_path, require
+from api.auth import PrincipalCache, RoleDependency, RouteInfo, app_routes, is_public_path, require
 from gis import auth
-from gis.auth import Role
+from gis.auth import Principal, Role
 from gis.config import get_settings
 from gis.db import get_engine
 from gis.privacy import mask_id_number, mask_name, mask_phone
@@ -111,6 +111,8 @@ def test_credentials_are_checked(client, anon_client, role_tokens, engine):
     assert anon_client.get("/me", headers=bearer(cred.token)).status_code == 200
     with engine.begin() as conn:
         conn.execute(text("UPDATE users SET active = false WHERE name = 'test-temp'"))
+    # Disabled behind the app's back (as by the CLI): refused once the cached caller expires.
+    anon_client.app.state.principals.clear()
     assert anon_client.get("/me", headers=bearer(cred.token)).status_code == 401
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM users WHERE name = 'test-temp'"))
@@ -252,3 +254,32 @@ def test_demo_users_one_per_role_with_a_private_credentials_file(workflow_db, tm
             assert cred.token in content and f"user={cred.name} password={cred.password}" in content
             assert c.get("/me", headers=bearer(cred.token)).json()["role"] == cred.role.value
             assert c.post("/login", data={"username": cred.name, "password": cred.password}).status_code == 303
+
+
+def test_principal_cache_keeps_callers_for_its_lifetime_only():
+    now = [100.0]
+    cache = PrincipalCache(5, clock=lambda: now[0])
+    who = Principal(name="a", role=Role.viewer)
+    assert cache.get("api", "pbt_x") is None
+    cache.put("api", "pbt_x", who)
+    assert cache.get("api", "pbt_x") == who
+    assert cache.get("session", "pbt_x") is None  # an API token is not a session
+    now[0] += 4.9
+    assert cache.get("api", "pbt_x") == who
+    now[0] += 0.2
+    assert cache.get("api", "pbt_x") is None
+    off = PrincipalCache(0, clock=lambda: now[0])
+    off.put("api", "pbt_x", who)
+    assert off.get("api", "pbt_x") is None
+
+
+def test_revoking_through_the_api_takes_effect_at_once(client, anon_client, engine):
+    with engine.begin() as conn:
+        cred = auth.add_user(conn, "test-revoked", Role.viewer)
+    try:
+        assert anon_client.get("/me", headers=bearer(cred.token)).status_code == 200  # now cached
+        assert client.delete("/users/test-revoked/tokens").json()["revoked"] == 1
+        assert anon_client.get("/me", headers=bearer(cred.token)).status_code == 401
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM users WHERE name = 'test-revoked'"))

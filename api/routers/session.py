@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Connection
 
-from api.auth import SESSION_COOKIE, Principal, Role, require
+from api.auth import SESSION_COOKIE, Principal, Role, principal_cache, require
 from api.deps import get_conn, get_settings
 from gis import auth
 from gis.config import Settings
@@ -87,6 +87,7 @@ def logout(request: Request, conn: Annotated[Connection, Depends(get_conn)]) -> 
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         auth.logout(conn, token)
+        principal_cache(request).clear()
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
     return response

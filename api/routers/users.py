@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
-from api.auth import Role, require
+from api.auth import PrincipalCache, Role, principal_cache, require
 from api.deps import get_conn
 from gis import auth
 
@@ -42,6 +42,8 @@ def post_token(name: str, conn: Conn) -> dict[str, str]:
 
 
 @router.delete("/users/{name}/tokens")
-def delete_tokens(name: str, conn: Conn) -> dict[str, Any]:
-    """Revoke every token and session of the user."""
-    return {"name": name, "revoked": auth.revoke_tokens(conn, name)}
+def delete_tokens(name: str, conn: Conn, cache: Annotated[PrincipalCache, Depends(principal_cache)]) -> dict[str, Any]:
+    """Revoke every token and session of the user, at once in this worker (others: auth_cache_seconds)."""
+    revoked = auth.revoke_tokens(conn, name)
+    cache.clear()
+    return {"name": name, "revoked": revoked}
