@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Query, Request
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
 
 from gis.blockers import Tolerance
+from gis.config import Settings
+from gis.db import transaction
 from gis.stages import today_in
 
-from gis.config import Settings
-from gis.errors import DatabaseUnavailable
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 # Dependencies that only read app state are ``async def``: a plain ``def`` would be run in the
@@ -31,11 +33,31 @@ async def get_settings(request: Request) -> Settings:
 
 def get_conn(request: Request) -> Iterator[Connection]:
     """A connection in a transaction for one request, committed when the handler returns."""
-    try:
-        with request.app.state.engine.begin() as conn:
-            yield conn
-    except OperationalError as exc:
-        raise DatabaseUnavailable("the database is not reachable") from exc
+    with transaction(request.app.state.engine) as conn:
+        yield conn
+
+
+class Database:
+    """The database for ``async def`` handlers: ``await db.run(fn, *args)`` calls ``fn(conn, *args)`` with a
+    connection in a transaction, in the thread pool.
+
+    One trip to the thread pool and back for the whole request, where a ``def`` handler with ``get_conn``
+    takes three (the connection, the handler, the commit): worth it on the routes called most.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def run(self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await run_in_threadpool(self._in_transaction, fn, *args, **kwargs)
+
+    def _in_transaction(self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with transaction(self.engine) as conn:
+            return fn(conn, *args, **kwargs)
+
+
+async def get_database(request: Request) -> Database:
+    return Database(request.app.state.engine)
 
 
 async def get_tolerance(

@@ -5,17 +5,23 @@
 The API is a real uvicorn process over HTTP with a bearer token (auth included); psql runs the very
 statements the library builds (gis.blockers.blocker_statements: the page and the total), timed by
 psql's own \\timing, in one session. Both sides are measured in the same run, alternating.
+
+The HTTP client is the standard library's http.client on one kept-alive connection: what is measured
+is the server, and httpx's own work per request (over a millisecond on this machine) would be counted
+as the API's, where psql's client side is C.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import re
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import httpx
 import psycopg
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
@@ -48,6 +54,29 @@ def psql_latency(settings, statements: list[str], repeat: int) -> Latency:
     return Latency([sum(times[i:i + k]) for i in range(0, len(times), k)])
 
 
+class ApiClient:
+    """GET on one kept-alive HTTP/1.1 connection with a bearer token; the body, or an error for a non-200."""
+
+    def __init__(self, base: str, token: str) -> None:
+        url = urlsplit(base)
+        self.conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, path: str) -> bytes:
+        self.conn.request("GET", path, headers=self.headers)
+        response = self.conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status} {body[:300]!r}")
+        return body
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parcels", type=int, default=1_000_000)
@@ -68,19 +97,18 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     pg = psycopg.connect(host=str(settings.socket_dir), port=settings.pg_port, user="postgres",
                          dbname=settings.database_name)
-    with api_server(settings) as base, httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"},
-                                                     timeout=60) as client, pg:
+    with api_server(settings) as base, ApiClient(base, token) as client, pg:
         for pid, code in projects:
             st = blocker_statements(pid, BlockerFilter(), tolerance, day=today, tz=settings.city_timezone)
             sqls = [literal_sql(pg, st.page_sql, st.params), literal_sql(pg, st.project_sql, st.params)]
-            total = client.get(f"/projects/{pid}/blockers").json()["total"]  # warm-up
+            total = json.loads(client.get(f"/projects/{pid}/blockers"))["total"]  # warm-up
             psql_latency(settings, sqls, 5)
             api, raw = [], []
             # Alternate batches so that both sides see the same load from whatever else the machine runs.
             for _ in range(ROUNDS):
                 for _ in range(args.requests // ROUNDS):
                     t0 = time.perf_counter()
-                    client.get(f"/projects/{pid}/blockers").raise_for_status()
+                    client.get(f"/projects/{pid}/blockers")
                     api.append((time.perf_counter() - t0) * 1000)
                 raw += psql_latency(settings, sqls, args.requests // ROUNDS).samples_ms
             api_l, raw = Latency(api), Latency(raw)

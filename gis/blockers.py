@@ -189,10 +189,12 @@ def blocker_statements(project_id: int, query: BlockerFilter, tolerance: Toleran
     geometry = ", ST_AsGeoJSON(ST_Transform(pa.geom, 4326), 7) AS geometry" if query.with_geometry else ""
     from_where = blocker_from_sql(query.as_of) + where
     page_sql = f"""
-    SELECT o.parcel_id, pa.code, pa.kind, d.code AS district_code, d.name AS district_name,
+    SELECT o.parcel_id, pa.code, pa.kind, d.code AS district, d.name AS district_name,
            st.stage, st.stage_since, (CAST(:day AS date) - st.stage_since) AS days_in_stage,
            pa.holdout, pa.legacy, pa.holdout_note, pa.households, pa.floor_area_m2, pa.land_area_mu,
-           o.overlap_m2, o.share, ST_Area(pa.geom) AS parcel_m2, pa.owner_name {geometry}
+           {_rounded("o.overlap_m2", 3)} AS overlap_m2, {_rounded("o.overlap_m2 / :sqm_per_mu", 6)} AS overlap_mu,
+           {_rounded("o.share", 6)} AS share, {_rounded("ST_Area(pa.geom)", 3)} AS parcel_area_m2,
+           pa.owner_name {geometry}
     {from_where}
     ORDER BY {order} NULLS LAST, pa.code
     LIMIT :limit OFFSET :offset
@@ -200,6 +202,7 @@ def blocker_statements(project_id: int, query: BlockerFilter, tolerance: Toleran
     params |= {
         "project_id": project_id, "min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share,
         "day": day, "limit": query.limit, "offset": query.offset, "stage_order": list(ALL_STAGES),
+        "sqm_per_mu": SQM_PER_MU,
     }
     if query.as_of:
         params |= {"as_of_end": end_of_day(query.as_of, tz), "tz": tz}
@@ -228,34 +231,27 @@ def find_blockers(
     if head is None:
         raise NotFound(f"no project with id {project_id}")
     project, total = {k: head[k] for k in ("id", "code", "name", "kind")}, head["total"]
-    rows = conn.execute(text(st.page_sql), st.params).mappings().all()
-    items = [_item(r, reveal_personal) for r in rows]
+    result = conn.execute(text(st.page_sql), st.params)
+    items = _items(result.keys(), result.all(), reveal_personal)
     return BlockerPage(project=project, tolerance=tolerance, as_of=query.as_of, today=today, total=total,
                        limit=query.limit, offset=query.offset, items=items)
 
 
-def _item(row: Any, reveal_personal: bool) -> dict[str, Any]:
-    item = {
-        "parcel_id": row["parcel_id"],
-        "code": row["code"],
-        "kind": row["kind"],
-        "district": row["district_code"],
-        "district_name": row["district_name"],
-        "stage": row["stage"],
-        "stage_since": row["stage_since"].isoformat() if row["stage_since"] else None,
-        "days_in_stage": row["days_in_stage"],
-        "holdout": row["holdout"],
-        "legacy": row["legacy"],
-        "holdout_note": row["holdout_note"],
-        "households": row["households"],
-        "floor_area_m2": row["floor_area_m2"],
-        "land_area_mu": row["land_area_mu"],
-        "overlap_m2": round(row["overlap_m2"], 3),
-        "overlap_mu": round(row["overlap_m2"] / SQM_PER_MU, 6),
-        "share": round(row["share"], 6),
-        "parcel_area_m2": round(row["parcel_m2"], 3),
-        "owner_name": row["owner_name"] if reveal_personal else mask_name(row["owner_name"]),
-    }
-    if "geometry" in row.keys():
-        item["geometry"] = json.loads(row["geometry"])
-    return item
+def _rounded(expression: str, digits: int) -> str:
+    """Rounded in floating point: through numeric, PostgreSQL would spend microseconds on every overlapping
+    row before the sort and LIMIT, more than the rest of the page."""
+    scale = f"CAST({10 ** digits} AS double precision)"
+    return f"round({expression} * {scale}) / {scale}"
+
+
+def _items(names: Any, rows: list[Any], reveal_personal: bool) -> list[dict[str, Any]]:
+    # The SELECT names and rounds the fields as the API gives them; building them one by one from
+    # row mappings took 0.5 ms for a page of 100.
+    items = [dict(zip(names, row)) for row in rows]
+    for item in items:
+        item["stage_since"] = item["stage_since"].isoformat() if item["stage_since"] else None
+        if not reveal_personal:
+            item["owner_name"] = mask_name(item["owner_name"])
+        if "geometry" in item:
+            item["geometry"] = json.loads(item["geometry"])
+    return items

@@ -8,33 +8,33 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from sqlalchemy import Connection
 
 from api.auth import Principal, Role, require
-from api.deps import get_conn, get_settings, get_today, get_tolerance
+from api.deps import Database, get_database, get_settings, get_today, get_tolerance
 from gis.blockers import MAX_LIMIT, BlockerFilter, Tolerance, find_blockers
 from gis.config import Settings
 from gis.projects import get_project, list_projects
 
 router = APIRouter(prefix="/projects", tags=["projects"], dependencies=[Depends(require(Role.viewer))])
 
-Conn = Annotated[Connection, Depends(get_conn)]
+Db = Annotated[Database, Depends(get_database)]
 Tol = Annotated[Tolerance, Depends(get_tolerance)]
 Today = Annotated[date, Depends(get_today)]
 
 
 @router.get("")
-def projects(conn: Conn, tolerance: Tol, today: Today,
-             geometry: Annotated[bool, Query(description="Include footprints (GeoJSON, WGS 84).")] = False) -> dict:
+async def projects(db: Db, tolerance: Tol, today: Today,
+                   geometry: Annotated[bool, Query(description="Include footprints (GeoJSON, WGS 84).")] = False
+                   ) -> dict:
     """Every project with parcels in its footprint, cleared, still blocking, and days to the deadline."""
     return {"tolerance": tolerance.as_dict(), "date": today.isoformat(),
-            "projects": list_projects(conn, tolerance, today, with_geometry=geometry)}
+            "projects": await db.run(list_projects, tolerance, today, with_geometry=geometry)}
 
 
 @router.get("/{project_id}")
-def project(project_id: int, conn: Conn, tolerance: Tol, today: Today) -> dict:
+async def project(project_id: int, db: Db, tolerance: Tol, today: Today) -> dict:
     """One project with its footprint (GeoJSON, WGS 84) and progress."""
-    return get_project(conn, project_id, tolerance, today)
+    return await db.run(get_project, project_id, tolerance, today)
 
 
 async def blocker_filter(
@@ -57,9 +57,9 @@ async def blocker_filter(
 
 
 @router.get("/{project_id}/blockers")
-def blockers(
+async def blockers(
     project_id: int,
-    conn: Conn,
+    db: Db,
     tolerance: Tol,
     today: Today,
     settings: Annotated[Settings, Depends(get_settings)],
@@ -70,8 +70,8 @@ def blockers(
     """The parcels overlapping the footprint beyond the tolerance and not yet cleared."""
     if format == "geojson":
         query = BlockerFilter(**{**query.__dict__, "with_geometry": True})
-    page = find_blockers(conn, project_id, query, tolerance, tz=settings.city_timezone, today=today,
-                         reveal_personal=principal.reveal_personal)
+    page = await db.run(find_blockers, project_id, query, tolerance, tz=settings.city_timezone, today=today,
+                        reveal_personal=principal.reveal_personal)
     if format == "geojson":
         return Response(orjson.dumps(page.as_geojson()), media_type="application/geo+json")
     return Response(orjson.dumps(page.as_dict()), media_type="application/json")
