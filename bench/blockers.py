@@ -3,8 +3,8 @@
     python -m bench.blockers --parcels 1000000 [--requests 200]
 
 The API is a real uvicorn process over HTTP with a bearer token (auth included); psql runs the very
-statements the library builds (gis.blockers.blocker_statements: the page and the total), timed by
-psql's own \\timing, in one session. Both sides are measured in the same run, alternating.
+statement the library builds (gis.blockers.blocker_statement: the project, the total and the page),
+timed by psql's own \\timing, in one session. Both sides are measured in the same run, alternating.
 
 The HTTP client is the standard library's http.client on one kept-alive connection: what is measured
 is the server, and httpx's own work per request (over a millisecond on this machine) would be counted
@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
 from bench.common import DEFAULT_DATA_DIR, Latency, bench_token, api_server, bench_settings, ensure_city
-from gis.blockers import BlockerFilter, Tolerance, blocker_statements
+from gis.blockers import BlockerFilter, Tolerance, blocker_statement
 from gis.db import get_engine
 from gis.stages import today_in
 
@@ -41,17 +41,15 @@ def literal_sql(conn: psycopg.Connection, sql: str, params: dict) -> str:
     return psycopg.ClientCursor(conn).mogrify(str(compiled), {k: params[k] for k in compiled.params})
 
 
-def psql_latency(settings, statements: list[str], repeat: int) -> Latency:
-    """Each round runs every statement once; a round's time is the sum of psql's \\timing for them."""
-    script = "\\timing on\n\\o /dev/null\n" + "".join(s.strip().rstrip(";") + ";\n" for s in statements) * repeat
+def psql_latency(settings, statement: str, repeat: int) -> Latency:
+    """``statement`` run ``repeat`` times in one psql session, each time as psql's \\timing gives it."""
+    script = "\\timing on\n\\o /dev/null\n" + (statement.strip().rstrip(";") + ";\n") * repeat
     out = subprocess.run(
         ["psql", "-X", "-q", "-h", str(settings.socket_dir), "-p", str(settings.pg_port), "-U", "postgres",
          "-d", settings.database_name],
         input=script, capture_output=True, text=True, check=True,
     ).stdout
-    times = [float(t) for t in _TIME.findall(out)]
-    k = len(statements)
-    return Latency([sum(times[i:i + k]) for i in range(0, len(times), k)])
+    return Latency([float(t) for t in _TIME.findall(out)])
 
 
 class ApiClient:
@@ -99,10 +97,10 @@ def main() -> None:
                          dbname=settings.database_name)
     with api_server(settings) as base, ApiClient(base, token) as client, pg:
         for pid, code in projects:
-            st = blocker_statements(pid, BlockerFilter(), tolerance, day=today, tz=settings.city_timezone)
-            sqls = [literal_sql(pg, st.page_sql, st.params), literal_sql(pg, st.project_sql, st.params)]
+            st = blocker_statement(pid, BlockerFilter(), tolerance, day=today, tz=settings.city_timezone)
+            sql = literal_sql(pg, st.sql, st.params)
             total = json.loads(client.get(f"/projects/{pid}/blockers"))["total"]  # warm-up
-            psql_latency(settings, sqls, 5)
+            psql_latency(settings, sql, 5)
             api, raw = [], []
             # Alternate batches so that both sides see the same load from whatever else the machine runs.
             for _ in range(ROUNDS):
@@ -110,7 +108,7 @@ def main() -> None:
                     t0 = time.perf_counter()
                     client.get(f"/projects/{pid}/blockers")
                     api.append((time.perf_counter() - t0) * 1000)
-                raw += psql_latency(settings, sqls, args.requests // ROUNDS).samples_ms
+                raw += psql_latency(settings, sql, args.requests // ROUNDS).samples_ms
             api_l, raw = Latency(api), Latency(raw)
             print(f"| {code} | {total} | {api_l.p50:.2f} ms | {api_l.p95:.2f} ms | {raw.p50:.2f} ms | "
                   f"{raw.p95:.2f} ms | {api_l.p50 / raw.p50:.2f}x |")

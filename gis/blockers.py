@@ -171,33 +171,45 @@ def _filter_sql(f: BlockerFilter) -> tuple[str, dict[str, Any]]:
 
 
 @dataclass(frozen=True)
-class BlockerStatements:
-    """The two statements a blockers page runs and their bound parameters: the page, and the project
-    with the total (no row: no such project)."""
+class BlockerStatement:
+    """The one statement a blockers page runs, and its bound parameters."""
 
-    page_sql: str
-    project_sql: str
+    sql: str
     params: dict[str, Any]
 
 
-def blocker_statements(project_id: int, query: BlockerFilter, tolerance: Tolerance, *, day: date,
-                       tz: str = "Asia/Shanghai") -> BlockerStatements:
-    """The SQL for a page of blockers; the benchmark runs the very same statements in psql."""
+PROJECT_COLUMNS = ("project_code", "project_name", "project_kind", "total")
+
+
+def blocker_statement(project_id: int, query: BlockerFilter, tolerance: Tolerance, *, day: date,
+                      tz: str = "Asia/Shanghai") -> BlockerStatement:
+    """The SQL for a page of blockers; the benchmark runs the very same statement in psql.
+
+    Its rows: PROJECT_COLUMNS, then the page's fields. No row: no such project; one row of NULL fields:
+    the page is empty. One statement, so the total and the page come from one snapshot without a
+    transaction around them, in one round trip.
+    """
     query = query.validated()
     where, params = _filter_sql(query)
     order = SORT_KEYS[query.sort.lstrip("-")] + (" DESC" if query.sort.startswith("-") else "")
     geometry = ", ST_AsGeoJSON(ST_Transform(pa.geom, 4326), 7) AS geometry" if query.with_geometry else ""
     from_where = blocker_from_sql(query.as_of) + where
-    page_sql = f"""
-    SELECT o.parcel_id, pa.code, pa.kind, d.code AS district, d.name AS district_name,
-           st.stage, st.stage_since, (CAST(:day AS date) - st.stage_since) AS days_in_stage,
-           pa.holdout, pa.legacy, pa.holdout_note, pa.households, pa.floor_area_m2, pa.land_area_mu,
-           {_rounded("o.overlap_m2", 3)} AS overlap_m2, {_rounded("o.overlap_m2 / :sqm_per_mu", 6)} AS overlap_mu,
-           {_rounded("o.share", 6)} AS share, {_rounded("ST_Area(pa.geom)", 3)} AS parcel_area_m2,
-           pa.owner_name {geometry}
-    {from_where}
-    ORDER BY {order} NULLS LAST, pa.code
-    LIMIT :limit OFFSET :offset
+    # ON true leaves PostgreSQL no join but a nested loop, which hands on the page's rows in its order.
+    sql = f"""
+    SELECT pr.code AS project_code, pr.name AS project_name, pr.kind AS project_kind, pr.total, page.*
+    FROM (SELECT p.code, p.name, p.kind, (SELECT count(*) {from_where}) AS total
+          FROM projects p WHERE p.id = :project_id) pr
+    LEFT JOIN LATERAL (
+        SELECT o.parcel_id, pa.code, pa.kind, d.code AS district, d.name AS district_name,
+               st.stage, st.stage_since, (CAST(:day AS date) - st.stage_since) AS days_in_stage,
+               pa.holdout, pa.legacy, pa.holdout_note, pa.households, pa.floor_area_m2, pa.land_area_mu,
+               {_rounded("o.overlap_m2", 3)} AS overlap_m2, {_rounded("o.overlap_m2 / :sqm_per_mu", 6)} AS overlap_mu,
+               {_rounded("o.share", 6)} AS share, {_rounded("ST_Area(pa.geom)", 3)} AS parcel_area_m2,
+               pa.owner_name {geometry}
+        {from_where}
+        ORDER BY {order} NULLS LAST, pa.code
+        LIMIT :limit OFFSET :offset
+    ) page ON true
     """
     params |= {
         "project_id": project_id, "min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share,
@@ -206,11 +218,7 @@ def blocker_statements(project_id: int, query: BlockerFilter, tolerance: Toleran
     }
     if query.as_of:
         params |= {"as_of_end": end_of_day(query.as_of, tz), "tz": tz}
-    project_sql = f"""
-    SELECT p.id, p.code, p.name, p.kind, (SELECT count(*) {from_where}) AS total
-    FROM projects p WHERE p.id = :project_id
-    """
-    return BlockerStatements(page_sql, project_sql, params)
+    return BlockerStatement(sql, params)
 
 
 def find_blockers(
@@ -226,15 +234,17 @@ def find_blockers(
     """A page of the parcels blocking ``project_id`` (at ``query.as_of`` when given)."""
     query = query.validated()
     today = today or today_in(tz)
-    st = blocker_statements(project_id, query, tolerance, day=query.as_of or today, tz=tz)
-    head = conn.execute(text(st.project_sql), st.params).mappings().first()
-    if head is None:
+    st = blocker_statement(project_id, query, tolerance, day=query.as_of or today, tz=tz)
+    result = conn.execute(text(st.sql), st.params)
+    names, rows = result.keys(), result.all()
+    if not rows:
         raise NotFound(f"no project with id {project_id}")
-    project, total = {k: head[k] for k in ("id", "code", "name", "kind")}, head["total"]
-    result = conn.execute(text(st.page_sql), st.params)
-    items = _items(result.keys(), result.all(), reveal_personal)
-    return BlockerPage(project=project, tolerance=tolerance, as_of=query.as_of, today=today, total=total,
-                       limit=query.limit, offset=query.offset, items=items)
+    head = rows[0]
+    project = {"id": project_id, "code": head.project_code, "name": head.project_name, "kind": head.project_kind}
+    n = len(PROJECT_COLUMNS)
+    page = [row[n:] for row in rows if row.parcel_id is not None]
+    return BlockerPage(project=project, tolerance=tolerance, as_of=query.as_of, today=today, total=head.total,
+                       limit=query.limit, offset=query.offset, items=_items(list(names)[n:], page, reveal_personal))
 
 
 def _rounded(expression: str, digits: int) -> str:

@@ -94,11 +94,16 @@ def get_app_engine(settings: Settings | None = None) -> Engine:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    """A connection in a transaction, committed on success; DatabaseUnavailable when the server is not there."""
+def transaction(engine: Engine, *, autocommit: bool = False) -> Iterator[Connection]:
+    """A connection in a transaction, committed on success (``autocommit``: each statement its own
+    transaction); DatabaseUnavailable when the server is not there."""
     try:
-        with engine.begin() as conn:
-            yield conn
+        if autocommit:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                yield conn
+        else:
+            with engine.begin() as conn:
+                yield conn
     except OperationalError as exc:
         raise DatabaseUnavailable("the database is not reachable") from exc
 

@@ -106,6 +106,12 @@ def test_filters_sort_and_pagination(client, projects):
     first = full["items"][0]["district"]
     by_district = client.get(f"/projects/{pid}/blockers", params={"district": first, "limit": 10000}).json()
     assert by_district["total"] == sum(1 for i in full["items"] if i["district"] == first)
+    # Past the last page, and a filter nothing passes: no items, the total and the project still given.
+    beyond = client.get(f"/projects/{pid}/blockers", params={"offset": full["total"]}).json()
+    assert (beyond["items"], beyond["total"], beyond["project"]) == ([], full["total"], full["project"])
+    assert full["project"] == {k: projects["hsr"][k] for k in ("id", "code", "name", "kind")}
+    none = client.get(f"/projects/{pid}/blockers", params={"min_overlap": 1e9}).json()
+    assert (none["items"], none["total"], none["project"]["code"]) == ([], 0, "hsr")
 
 
 def test_geojson_output_is_rfc7946_in_wgs84(client, demo_city, projects):

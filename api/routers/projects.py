@@ -70,7 +70,7 @@ async def blockers(
     """The parcels overlapping the footprint beyond the tolerance and not yet cleared."""
     if format == "geojson":
         query = BlockerFilter(**{**query.__dict__, "with_geometry": True})
-    page = await db.run(find_blockers, project_id, query, tolerance, tz=settings.city_timezone, today=today,
+    page = await db.read(find_blockers, project_id, query, tolerance, tz=settings.city_timezone, today=today,
                         reveal_personal=principal.reveal_personal)
     if format == "geojson":
         return Response(orjson.dumps(page.as_geojson()), media_type="application/geo+json")
