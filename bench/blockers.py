@@ -1,6 +1,6 @@
 """Blockers of each demo project on a large city: latency through the API against the same SQL in psql.
 
-    python -m bench.blockers --parcels 1000000 [--requests 200]
+    python -m bench.blockers --parcels 1000000 [--requests 300] [--results bench/RESULTS.md]
 
 The API is a real uvicorn process over HTTP with a bearer token (auth included); psql runs the very
 statement the library builds (gis.blockers.blocker_statement: the project, the total and the page),
@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import re
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,7 +28,8 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
-from bench.common import DEFAULT_DATA_DIR, Latency, bench_token, api_server, bench_settings, ensure_city
+from bench.common import (DEFAULT_DATA_DIR, ROOT, Latency, api_server, bench_settings, bench_token, ensure_city,
+                          write_section)
 from gis.blockers import BlockerFilter, Tolerance, blocker_statement
 from gis.db import get_engine
 from gis.stages import today_in
@@ -81,8 +84,9 @@ class ApiClient:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parcels", type=int, default=1_000_000)
-    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    ap.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"))
     args = ap.parse_args()
     settings = bench_settings(Path(args.data_dir))
     loaded = ensure_city(settings, args.parcels)
@@ -93,9 +97,8 @@ def main() -> None:
     today = today_in(settings.city_timezone)
     with get_engine(settings).connect() as conn:
         projects = conn.execute(text("SELECT id, code FROM projects ORDER BY id")).all()
-    print(f"blockers, default page (100), {args.requests} requests each; API over HTTP with auth vs psql")
-    print("| project | total | API p50 | API p95 | psql p50 | psql p95 | p50 ratio |")
-    print("|---|---|---|---|---|---|---|")
+    load_before = os.getloadavg()[0]
+    rows = []
     pg = psycopg.connect(host=str(settings.socket_dir), port=settings.pg_port, user="postgres",
                          dbname=settings.database_name)
     with api_server(settings) as base, ApiClient(base, token) as client, pg:
@@ -112,10 +115,24 @@ def main() -> None:
                     client.get(f"/projects/{pid}/blockers")
                     api.append((time.perf_counter() - t0) * 1000)
                 raw += psql_latency(settings, sql, BATCH).samples_ms
-            api_l, raw = Latency(api), Latency(raw)
-            print(f"| {code} | {total} | {api_l.p50:.2f} ms | {api_l.p95:.2f} ms | {raw.p50:.2f} ms | "
-                  f"{raw.p95:.2f} ms | {api_l.p50 / raw.p50:.2f}x |")
-
+            api_l, raw_l = Latency(api), Latency(raw)
+            rows.append(f"| {code} | {total:,} | {api_l.p50:.2f} ms | {api_l.p95:.2f} ms | {raw_l.p50:.2f} ms | "
+                        f"{raw_l.p95:.2f} ms | {api_l.p50 / raw_l.p50:.2f}× |")
+            print(rows[-1], flush=True)
+    write_section(Path(args.results), f"## Blockers on the {args.parcels:,}-parcel city: API against psql", [
+        "",
+        f"`python -m bench.blockers --parcels {args.parcels} --requests {args.requests}` — "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, load average {load_before:.2f} before "
+        f"and {os.getloadavg()[0]:.2f} after; {args.requests} requests a project, the default page (100).",
+        "",
+        "| project | blockers | API p50 | API p95 | psql p50 | psql p95 | p50 ratio |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "API: uvicorn, one worker, over HTTP (http.client, one kept-alive connection) with a bearer token. psql: the",
+        "very statement the API runs (`gis.blockers.blocker_statement`), parameters as literals, `\\timing`. In",
+        f"batches of {BATCH}, alternating.",
+    ])
 
 if __name__ == "__main__":
     main()

@@ -130,3 +130,15 @@ class Latency:
 
     def row(self) -> str:
         return f"p50 {self.p50:.2f} ms, p95 {self.p95:.2f} ms (n={len(self.samples_ms)})"
+
+
+def write_section(path: Path, heading: str, lines: list[str]) -> None:
+    """``lines`` as the section of the results file under ``heading`` (a '## ' line): replacing the
+    section that starts with that heading, or appended; the other sections are kept."""
+    previous = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    if heading in previous:
+        start = previous.index(heading)
+        end = previous.find("\n## ", start + 1)
+        previous = previous[:start] + (previous[end + 1:] if end != -1 else "")
+    path.write_text(previous.rstrip() + "\n\n" + "\n".join([heading, *lines]).rstrip() + "\n", encoding="utf-8")
+    print(f"results written to {path}")
