@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gis import cluster, migrate
+from gis import cluster
 from gis.cli.common import console
 from gis.config import get_settings
 
@@ -14,6 +14,8 @@ app = typer.Typer(help="The database: the embedded PostgreSQL+PostGIS cluster, o
 @app.command("up")
 def up() -> None:
     """Start the embedded cluster (if used) and migrate the schema. Safe to repeat."""
+    from gis import migrate  # alembic: loaded for the commands that migrate only
+
     settings = get_settings()
     if not settings.database_url:
         st = cluster.start(settings)

@@ -17,10 +17,6 @@ from gis.cli.common import console, parse_day
 from gis.config import get_settings
 from gis.db import connect
 from gis.errors import InvalidInput
-from gis.imagery.change import EXPORT_COLUMNS, export_rows, post_freeze_check, post_freeze_chip
-from gis.imagery.layers import KINDS, get_layer, list_layers, register_layer, to_cog
-from gis.imagery.stats import EXPORT_COLUMNS as STATS_COLUMNS
-from gis.imagery.stats import default_threshold, parcel_stats
 from gis.io.export import FORMATS, export_filename, stream_csv, write_export
 from gis.projects import resolve_project
 from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH, today_in
@@ -41,6 +37,10 @@ def add(
     attribution: Annotated[str | None, typer.Option(help="Credit shown on the maps.")] = None,
 ) -> None:
     """Register a GeoTIFF as an imagery layer (the file stays where it is); prints the layer as JSON."""
+    # The imagery modules are imported in each command: rasterio and rio-tiler would otherwise load for
+    # every other command too.
+    from gis.imagery.layers import register_layer
+
     day = parse_day(acquired_on, "--date")
     with connect(get_settings()) as conn:
         layer = register_layer(conn, file, acquired_on=day, kind=kind, name=name, attribution=attribution)
@@ -57,6 +57,8 @@ def cog(
     kind: Annotated[str | None, typer.Option(help="classification: overviews keep class codes.")] = None,
 ) -> None:
     """Convert a raster to a Cloud-Optimized GeoTIFF with overviews."""
+    from gis.imagery.layers import to_cog
+
     out = to_cog(src, dst, kind=kind)
     console.print(f"wrote {out} ({out.stat().st_size:,} bytes)")
 
@@ -67,6 +69,8 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
 ) -> None:
     """The registered layers."""
+    from gis.imagery.layers import KINDS, list_layers
+
     with connect(get_settings()) as conn:
         layers = list_layers(conn, kind)
     if as_json:
@@ -100,6 +104,10 @@ def stats(
     threshold: Annotated[float | None, typer.Option(help="Share above this value (hag: 2 m by default).")] = None,
 ) -> None:
     """Zonal statistics of one layer per parcel (CSV with Chinese headers on stdout)."""
+    from gis.imagery.layers import get_layer
+    from gis.imagery.stats import EXPORT_COLUMNS as STATS_COLUMNS
+    from gis.imagery.stats import default_threshold, parcel_stats
+
     settings = get_settings()
     with connect(settings) as conn:
         ids = _parcel_ids(conn, parcels) if parcels else []
@@ -136,6 +144,8 @@ def post_freeze(
     """Parcels of a project's footprint built on or planted after its freeze date, from two imagery epochs."""
     if output_format not in CLI_FORMATS:
         raise InvalidInput(f"format must be one of {', '.join(CLI_FORMATS)}", where="--format")
+    from gis.imagery.change import EXPORT_COLUMNS, export_rows, post_freeze_check, post_freeze_chip
+
     settings = get_settings()
     with connect(settings) as conn:
         project_id = resolve_project(conn, project)
