@@ -51,10 +51,12 @@ measured AS (
 
 
 _PROJECT_FOOTPRINTS = "SELECT id AS key, footprint FROM projects WHERE id = ANY(:project_ids)"
+# OFFSET 0 keeps measured a subquery of its own, so each overlap is clipped once, not once for the
+# filter and again for each column that uses it.
 _INSERT = """
 INSERT INTO project_parcel_overlaps (parcel_id, project_id, overlap_m2, share)
 SELECT parcel_id, key, overlap_m2, CASE WHEN parcel_m2 > 0 THEN overlap_m2 / parcel_m2 ELSE 0 END
-FROM measured
+FROM (SELECT * FROM measured OFFSET 0) m
 WHERE overlap_m2 > 0
 """
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from contextlib import contextmanager
 
 import geopandas as gpd
 import numpy as np
@@ -502,3 +503,205 @@ def run_cli(monkeypatch, s, *args):
         return CliRunner().invoke(app, list(args))
     finally:
         get_settings.cache_clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk loads: an import that at least doubles the parcels sets their indexes and keys aside
+
+
+CATALOG_SQL = """
+SELECT 'index', c.relname, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid),
+       i.indisunique, i.indisprimary, i.indisvalid AND i.indisready
+FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+WHERE c.relname IN ('parcels', 'parcel_events', 'districts', 'payments', 'documents', 'project_parcel_overlaps')
+UNION ALL
+SELECT 'constraint', c.relname, k.conname, pg_get_constraintdef(k.oid), k.condeferrable, k.condeferred,
+       k.convalidated
+FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+WHERE c.relname IN ('parcels', 'parcel_events', 'districts', 'payments', 'documents', 'project_parcel_overlaps')
+ORDER BY 1, 2, 3
+"""
+
+
+def catalog(s) -> list[tuple]:
+    """Every index and constraint of the parcels, their history and the tables around them, as PostgreSQL
+    describes them."""
+    with get_engine(s).connect() as conn:
+        return [tuple(r) for r in conn.execute(text(CATALOG_SQL))]
+
+
+@pytest.fixture
+def bulk_spy(monkeypatch):
+    """Imports of any size take the bulk path; records the indexes left while the rows go in."""
+    import gis.io.importer as importer
+
+    seen: list[list[str]] = []
+    real = importer.deferred_indexes
+
+    @contextmanager
+    def spy(conn, tables):
+        with real(conn, tables):
+            seen.append(sorted(conn.execute(text(
+                "SELECT indexname FROM pg_indexes WHERE tablename IN ('parcels', 'parcel_events')")).scalars()))
+            yield
+
+    monkeypatch.setattr(importer, "BULK_MIN_ROWS", 1)
+    monkeypatch.setattr(importer, "deferred_indexes", spy)
+    return seen
+
+
+def test_bulk_import_leaves_the_schema_as_the_migrations_made_it(io_city, target, tmp_path, bulk_spy):
+    gpkg = tmp_path / "city.gpkg"
+    export_city(io_city, "gpkg", gpkg)
+    schema = catalog(target)
+    assert {r[2] for r in schema} >= {"parcels_geom_idx", "parcels_code_key", "parcels_district_id_fkey",
+                                      "parcel_events_parcel_id_fkey", "parcel_events_stage_idx"}
+
+    report = run_import(target, gpkg, actor="bulk")
+    assert report.ok and report.committed and report.created == len(io_city.city.parcels)
+    assert bulk_spy == [["parcel_events_pkey", "parcels_pkey"]]  # only the primary keys were kept up
+    assert catalog(target) == schema
+    assert_same_parcels(parcels_of(io_city.settings), parcels_of(target))
+    with get_engine(target).connect() as conn:
+        events = conn.execute(text("SELECT kind, actor, count(*) FROM parcel_events GROUP BY 1, 2")).all()
+        overlaps = conn.execute(text("SELECT count(*) FROM project_parcel_overlaps")).scalar_one()
+        # The rebuilt indexes answer: a spatial search by the GiST, a code lookup by the unique index.
+        conn.execute(text("SET enable_seqscan = off"))
+        near = conn.execute(text("SELECT count(*) FROM parcels WHERE geom && ST_Expand((SELECT geom FROM parcels "
+                                 "ORDER BY code LIMIT 1), 1)")).scalar_one()
+        plan = " ".join(conn.execute(text("EXPLAIN SELECT id FROM parcels WHERE code = 'x'")).scalars())
+    assert events == [("created", "bulk", len(io_city.city.parcels))]
+    with get_engine(io_city.settings).connect() as conn:
+        assert overlaps == conn.execute(text("SELECT count(*) FROM project_parcel_overlaps")).scalar_one()
+    assert near >= 1 and "parcels_code_key" in plan
+
+    # Doubling no more: the next import keeps the indexes up row by row.
+    again = run_import(target, gpkg)
+    assert (again.created, again.unchanged) == (0, len(io_city.city.parcels)) and len(bulk_spy) == 1
+
+
+def test_failing_bulk_import_changes_neither_schema_nor_data(io_city, target, tmp_path, bulk_spy, monkeypatch):
+    """Half the city first, then the whole file (as many new parcels as there are): a bulk load. A key the
+    rebuilt foreign key finds dangling, or any later failure, and everything is as before."""
+    import psycopg
+
+    import gis.io.importer as importer
+
+    gpkg = tmp_path / "city.gpkg"
+    export_city(io_city, "gpkg", gpkg)
+    half = tmp_path / "half.gpkg"
+    frame = gpd.read_file(gpkg)
+    frame.iloc[: len(frame) // 2].to_file(half, driver="GPKG")
+    assert run_import(target, half).created == len(frame) // 2
+    bulk_spy.clear()
+    schema, before = catalog(target), snapshot(target)
+
+    real_write_rows = importer._write_rows
+
+    def write_rows_and_a_stray_event(conn, *args):
+        real_write_rows(conn, *args)
+        conn.execute(text("INSERT INTO parcel_events (parcel_id, actor, kind) VALUES (-1, 'stray', 'created')"))
+
+    monkeypatch.setattr(importer, "_write_rows", write_rows_and_a_stray_event)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        run_import(target, gpkg)
+    assert len(bulk_spy) == 1
+    assert catalog(target) == schema and snapshot(target) == before
+
+    monkeypatch.setattr(importer, "_write_rows", real_write_rows)
+    monkeypatch.setattr(importer, "refresh_parcels", lambda conn, ids: 1 / 0)  # after the indexes are rebuilt
+    with pytest.raises(ZeroDivisionError):
+        run_import(target, gpkg)
+    assert len(bulk_spy) == 2
+    assert catalog(target) == schema and snapshot(target) == before
+
+
+def test_the_service_login_never_takes_the_bulk_path(io_city, target, tmp_path, bulk_spy):
+    """The API's uploads run as the service's login, which owns no table: row by row, whatever the size."""
+    from gis.bulk import may_defer_indexes
+    from gis.db import get_app_engine
+
+    gpkg = tmp_path / "city.gpkg"
+    export_city(io_city, "gpkg", gpkg)
+    with get_engine(target).connect() as conn:
+        assert may_defer_indexes(conn, ("parcels", "parcel_events"))
+    schema = catalog(target)
+    with get_app_engine(target).begin() as conn:
+        assert not may_defer_indexes(conn, ("parcels", "parcel_events"))
+        report = import_file(conn, gpkg, settings=target)
+    assert report.committed and report.created == len(io_city.city.parcels)
+    assert bulk_spy == [] and catalog(target) == schema
+
+
+def test_file_wkb_is_reused_only_when_it_is_a_plain_2d_multipolygon():
+    """The staging COPY reuses the file's own WKB; anything else (Z, M, an SRID, big-endian, a polygon)
+    is written anew by GEOS. Either way the hex is what shapely writes for the checked geometry."""
+    import pyarrow as pa
+
+    from gis.io.importer import _plain_multipolygons, _wkb_hex
+
+    multi = shapely.MultiPolygon([shapely.box(0, 0, 10, 10)])
+    cases = [
+        shapely.to_wkb(multi),  # the one to reuse
+        shapely.to_wkb(multi, byte_order=0),  # big-endian
+        shapely.to_wkb(shapely.force_3d(multi)),  # Z
+        shapely.to_wkb(shapely.set_srid(multi, 4549), include_srid=True),  # EWKB with an SRID
+        shapely.to_wkb(shapely.box(0, 0, 10, 10)),  # a polygon
+        None,
+        b"\x01\x06",  # too short to say
+    ]
+    file_wkb = pa.array(cases, type=pa.binary())
+    assert _plain_multipolygons(file_wkb).tolist() == [True, False, False, False, False, False, False]
+    assert _plain_multipolygons(file_wkb.slice(1)).tolist() == [False, False, False, False, False, False]
+
+    checked = np.array([multi, multi, multi, multi, multi, None, shapely.MultiPolygon([shapely.box(1, 1, 2, 2)])],
+                       dtype=object)
+    as_in_file = _plain_multipolygons(file_wkb)
+    hexed = _wkb_hex(checked, file_wkb, as_in_file).to_pylist()
+    expected = [None if g is None else shapely.to_wkb(g).hex() for g in checked]
+    assert hexed == expected
+
+
+def test_the_command_line_starts_without_imagery_maps_or_migrations():
+    """`gis import` (any command) loads rasterio, rio-tiler, alembic, matplotlib and folium only in the
+    commands that use them."""
+    import subprocess
+    import sys
+
+    heavy = ("rasterio", "rio_tiler", "alembic", "matplotlib", "folium")
+    code = f"import sys, gis.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+
+
+def test_the_district_grid_places_parcels_as_their_point_on_surface_does(io_city, monkeypatch):
+    """Parcels, and copies shifted across the district borders and out of the city: where the grid names
+    a district, that district covers the parcel and no other meets it (checked with shapely); placing
+    them with the grid or without gives the same districts."""
+    import gis.io.importer as importer
+
+    with get_engine(io_city.settings).connect() as conn:
+        city = importer._load_city(conn, io_city.settings)
+    parcels = io_city.city.parcels.geometry.to_numpy()
+    shifts = np.random.default_rng(5).uniform(-5000, 5000, size=(6 * len(parcels), 2))
+    geoms = np.array([*parcels, *(shapely.affinity.translate(g, dx, dy)
+                                  for g, (dx, dy) in zip(np.tile(parcels, 6), shifts, strict=True))], dtype=object)
+
+    found = city.grid.districts(geoms)
+    districts = city.tree.geometries
+    placed = np.flatnonzero(found >= 0)
+    assert len(placed) > len(geoms) / 3 and (found < 0).sum() > 100  # both ways are taken
+    for k in placed:
+        assert districts[found[k]].covers(geoms[k])
+        assert sum(bool(d.intersects(geoms[k])) for d in districts) == 1
+
+    def place(grid_min_rows):
+        monkeypatch.setattr(importer, "GRID_MIN_ROWS", grid_min_rows)
+        report = importer.ImportReport(file="x", format="gpkg", dry_run=True, working_srid=city.srid)
+        none = pd.Series(pd.array([None] * len(geoms), dtype="Int64"))
+        ids, spatial = importer._place_in_districts(geoms.copy(), none, np.arange(len(geoms)), [None] * len(geoms),
+                                                    city, importer._Issues(report))
+        return ids.to_numpy(dtype=np.int64, na_value=-1), spatial
+
+    with_grid, without = place(1), place(len(geoms) + 1)
+    assert (with_grid[0] == without[0]).all() and (with_grid[1] == without[1]).all()

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from gis.cli.common import console, progress_bar
 from gis.config import get_settings
-from gis.db import connect
+from gis.db import connect, get_engine, transaction
 from gis.io import profiles as profile_store
 from gis.io.importer import ImportReport, import_file, report_json
 
@@ -52,7 +52,11 @@ def import_command(
             else:
                 bar.update(task, description="written", completed=done, total=total)
 
-        with connect(settings) as conn:
+        # The owner's login, not the service's: an import that at least doubles the parcels sets their
+        # indexes and foreign keys aside and builds them again at the end (gis.bulk.deferred_indexes), DDL
+        # that only the tables' owner may run. Uploads through the API keep the service's login and so
+        # always keep the indexes up row by row.
+        with transaction(get_engine(settings)) as conn:
             base = profile_store.get_profile(conn, profile) if profile else profile_store.Profile()
             if options:
                 base.options.update(options)

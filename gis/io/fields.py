@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from gis.config import SQM_PER_MU
 from gis.privacy import PERSONAL_FIELDS
@@ -188,7 +189,7 @@ def auto_mapping(columns: Iterable[str], *, with_geometry_roles: bool) -> dict[s
 
 @dataclass
 class Converted:
-    values: pd.Series  # converted, None / NA where empty or unreadable
+    values: pd.Series  # converted, None / NA where empty or unreadable (a file's text stays Arrow text)
     bad: np.ndarray  # bool: a value was there but could not be read
     masked: np.ndarray | None = None  # bool: a masked personal value (张*明), ignored
 
@@ -204,7 +205,8 @@ def is_blank(values: pd.Series) -> np.ndarray:
 
 def _by_distinct(values: pd.Series, convert: Callable[[Any], Any]) -> tuple[pd.Series, np.ndarray]:
     """Convert each distinct value once; return the results and where conversion failed."""
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    codes, uniques = pd.factorize(values if isinstance(values.dtype, pd.StringDtype) else values.astype(object),
+                                  use_na_sentinel=True)
     failed = object()
     out_uniques = []
     for u in uniques:
@@ -213,7 +215,7 @@ def _by_distinct(values: pd.Series, convert: Callable[[Any], Any]) -> tuple[pd.S
         except (ValueError, TypeError, OverflowError):
             out_uniques.append(failed)
     mapped = np.array([*out_uniques, None], dtype=object)[codes]  # code -1 (missing) picks the trailing None
-    bad = np.array([v is failed for v in mapped], dtype=bool)
+    bad = np.array([v is failed for v in out_uniques] + [False], dtype=bool)[codes]
     mapped[bad] = None
     return pd.Series(mapped, index=values.index, dtype=object), bad
 
@@ -310,7 +312,7 @@ def convert(field: Field, values: pd.Series) -> Converted:
     no_bad = np.zeros(len(values), dtype=bool)
     if field.type in ("text", "district") and isinstance(dtype, pd.StringDtype):
         stripped = values.str.strip()
-        converted = _as_objects(stripped.where(stripped != "", None))
+        converted = stripped.where(stripped != "")  # still text (Arrow's, from a vector file): no object per cell
         bad = no_bad
     elif field.type == "float" and pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         numbers = pd.to_numeric(values, errors="coerce").astype("Float64") * field.factor
@@ -321,6 +323,8 @@ def convert(field: Field, values: pd.Series) -> Converted:
         field.type == "bool" and pd.api.types.is_bool_dtype(dtype)
     ):
         return Converted(_as_objects(values), no_bad)
+    elif field.type == "date" and isinstance(dtype, pd.ArrowDtype) and pa.types.is_date32(dtype.pyarrow_dtype):
+        return Converted(values, no_bad)  # a file's date column (GeoPackage, FlatGeobuf …), read by Arrow
     elif field.type == "date" and pd.api.types.is_datetime64_any_dtype(dtype):
         return Converted(_as_objects(values.dt.date.where(values.notna(), None)), no_bad)
     else:
@@ -329,7 +333,8 @@ def convert(field: Field, values: pd.Series) -> Converted:
             converted = converted.map(lambda v: None if v is None else v * field.factor)
     masked = None
     if field.name in PERSONAL_FIELDS:
-        masked = converted.astype("string").str.contains("*", regex=False).fillna(False).to_numpy(dtype=bool)
+        text = converted if isinstance(converted.dtype, pd.StringDtype) else converted.astype("string")
+        masked = text.str.contains("*", regex=False).fillna(False).to_numpy(dtype=bool)
         converted[masked] = None
     return Converted(converted, bad, masked)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 import shapely
 
@@ -34,6 +35,7 @@ VECTOR_FORMATS = {".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson", ".
                   ".kmz": "kml", ".shp": "shp"}
 TABLE_FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx"}
 ENCODING_SAMPLE_BYTES = 4 * 1024 * 1024
+_ARROW_DATES = {pa.date32(): pd.ArrowDtype(pa.date32())}
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Batch:
     rows: np.ndarray  # row numbers as a person finds them in the file
     attrs: pd.DataFrame  # the file's columns, as read
     geoms: np.ndarray | None  # shapely geometries in the file's CRS; None when the file has none
+    wkb: pa.BinaryArray | None = None  # vector files: the geometries as the file stores them (WKB)
 
 
 @dataclass
@@ -69,12 +72,22 @@ class Source:
         with pyogrio.raw.open_arrow(str(self.path), **kwargs) as (meta, reader):
             geometry_name = meta["geometry_name"] or "wkb_geometry"
             for record_batch in reader:
-                frame = record_batch.to_pandas(date_as_object=True)
-                wkb = frame.pop(geometry_name).to_numpy() if geometry_name in frame else None
-                geoms = shapely.from_wkb(wkb, on_invalid="ignore") if wkb is not None else None
+                wkb = geoms = None
+                if geometry_name in record_batch.schema.names:
+                    wkb = _binary(record_batch.column(geometry_name))
+                    record_batch = record_batch.drop_columns([geometry_name])
+                    geoms = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False), on_invalid="ignore")
+                frame = record_batch.to_pandas(types_mapper=_ARROW_DATES.get)  # dates stay Arrow dates
                 rows = np.arange(start, start + len(frame))
                 start += len(frame)
-                yield Batch(rows, frame.reset_index(drop=True), geoms)
+                yield Batch(rows, frame.reset_index(drop=True), geoms, wkb)
+
+
+def _binary(column: pa.Array) -> pa.BinaryArray:
+    """A WKB column as plain Arrow binary (GDAL may hand it over as an extension type or large binary)."""
+    if isinstance(column.type, pa.ExtensionType):
+        column = column.storage
+    return column if column.type == pa.binary() else column.cast(pa.binary())
 
 
 def detect_format(path: Path) -> str:
