@@ -7,9 +7,11 @@ to a GeoPackage — ``gis export parcels --format gpkg`` against ``ogr2ogr -f GP
 very same SELECT over the unix socket.
 Import: that GeoPackage into PostGIS — ``gis import`` (every row checked, districts looked up,
 upserted by code with a history event each, project overlaps refreshed, one transaction) into an
-empty parcels table, against ``ogr2ogr -f PostgreSQL`` loading it into a new table (COPY, then
-the GiST index): a plain load with no checks. Then ``gis import`` of the same file again, where
-every parcel is compared with the stored one and found unchanged.
+empty parcels table (a bulk load: the command line runs as the tables' owner, so parcels' indexes and
+foreign keys are built again at the end rather than kept up row by row), against ``ogr2ogr -f
+PostgreSQL`` loading it into a new table (COPY, then the GiST index): a plain load with no checks.
+Then ``gis import`` of the same file again, where every parcel is compared with the stored one and
+found unchanged.
 
 Each command is its own process, run in turn on the same PostgreSQL cluster, under GNU time
 (``/usr/bin/time -f '%e %M'``): wall time and peak resident memory of the process. The
@@ -171,8 +173,8 @@ def write_results(path: Path, parcels: int, runs: list[Run], sizes: dict[str, fl
         lines.append(f"| {r.label} | {r.tool} | {r.seconds:.1f} s | {r.peak_mb:.0f} MB | {ratio} | {mem} |")
     lines += [
         "",
-        "The gis rows include the command line's start-up (Python importing every command's modules, the",
-        "maps' and imagery's included): the first row measures it alone.",
+        "The gis rows include the command line's start-up (Python importing the command modules; rasterio,",
+        "matplotlib and alembic load only in the commands that use them): the first row measures it alone.",
         "",
         f"GeoPackage sizes: gis {sizes['ours.gpkg']:.0f} MB, ogr2ogr {sizes['ogr.gpkg']:.0f} MB. "
         + ("City generated and loaded for this run: " + ", ".join(f"{k} {v:.0f} s" for k, v in loaded.items()) + "."
@@ -185,11 +187,14 @@ def write_results(path: Path, parcels: int, runs: list[Run], sizes: dict[str, fl
     ]
     previous = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n\n"
     marker = f"## Import and export of {parcels:,} parcels"
-    if marker in previous:  # replace the section for this N, keep the others
+    section = "\n".join(lines)
+    if marker in previous:  # replace the section for this N where it stands, keep the others
         start = previous.index(marker)
         end = previous.find("\n## ", start + 1)
-        previous = previous[:start] + previous[end + 1:] if end != -1 else previous[:start]
-    path.write_text(previous.rstrip() + "\n\n" + "\n".join(lines), encoding="utf-8")
+        updated = previous[:start] + section + (previous[end:] if end != -1 else "")
+    else:
+        updated = previous.rstrip() + "\n\n" + section
+    path.write_text(updated.rstrip() + "\n", encoding="utf-8")
     print(f"results written to {path}")
 
 
