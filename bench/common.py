@@ -133,12 +133,15 @@ class Latency:
 
 
 def write_section(path: Path, heading: str, lines: list[str]) -> None:
-    """``lines`` as the section of the results file under ``heading`` (a '## ' line): replacing the
-    section that starts with that heading, or appended; the other sections are kept."""
+    """``lines`` as the section of the results file under ``heading`` (a '## ' line): in place of the
+    section whose heading starts so, or appended; the other sections are kept."""
     previous = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    section = "\n".join([heading, *lines]).rstrip()
     if heading in previous:
         start = previous.index(heading)
         end = previous.find("\n## ", start + 1)
-        previous = previous[:start] + (previous[end + 1:] if end != -1 else "")
-    path.write_text(previous.rstrip() + "\n\n" + "\n".join([heading, *lines]).rstrip() + "\n", encoding="utf-8")
+        updated = previous[:start] + section + ("\n" + previous[end:] if end != -1 else "")
+    else:
+        updated = previous.rstrip() + "\n\n" + section
+    path.write_text(updated.rstrip() + "\n", encoding="utf-8")
     print(f"results written to {path}")

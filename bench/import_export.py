@@ -35,7 +35,7 @@ from pathlib import Path
 import pyogrio
 from sqlalchemy import text
 
-from bench.common import ROOT, bench_settings, ensure_city
+from bench.common import ROOT, bench_settings, ensure_city, write_section
 from gis import cluster, migrate
 from gis.config import SQM_PER_MU, Settings
 from gis.db import get_engine
@@ -157,7 +157,6 @@ def write_results(path: Path, parcels: int, runs: list[Run], sizes: dict[str, fl
     ogr_version = subprocess.run(["ogr2ogr", "--version"], capture_output=True, text=True).stdout.strip()
     by = {(r.label, r.tool): r for r in runs}
     lines = [
-        f"## Import and export of {parcels:,} parcels: gis against ogr2ogr",
         "",
         f"`python -m bench.import_export --parcels {parcels}` — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}, "
@@ -185,17 +184,7 @@ def write_results(path: Path, parcels: int, runs: list[Run], sizes: dict[str, fl
         *(f"- {r.tool}, {r.label}: `{_short(r.command)}`" for r in runs),
         "",
     ]
-    previous = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n\n"
-    marker = f"## Import and export of {parcels:,} parcels"
-    section = "\n".join(lines)
-    if marker in previous:  # replace the section for this N where it stands, keep the others
-        start = previous.index(marker)
-        end = previous.find("\n## ", start + 1)
-        updated = previous[:start] + section + (previous[end:] if end != -1 else "")
-    else:
-        updated = previous.rstrip() + "\n\n" + section
-    path.write_text(updated.rstrip() + "\n", encoding="utf-8")
-    print(f"results written to {path}")
+    write_section(path, f"## Import and export of {parcels:,} parcels: gis against ogr2ogr", lines)
 
 
 def _short(command: str) -> str:
