@@ -137,6 +137,23 @@ def test_round_trip_export_then_import_gives_the_same_parcels(io_city, target, t
     assert (again.created, again.updated, again.unchanged) == (0, 0, len(io_city.city.parcels))
 
 
+def test_a_file_of_known_and_new_parcels_adds_the_new_ones(io_city, target, tmp_path):
+    """Half the city first, then all of it: the second import creates the other half, leaves the first."""
+    whole = tmp_path / "city.gpkg"
+    export_city(io_city, "gpkg", whole)
+    frame = pyogrio.read_dataframe(whole)
+    half = tmp_path / "half.gpkg"
+    pyogrio.write_dataframe(frame.iloc[: len(frame) // 2], half)
+    assert run_import(target, half).created == len(frame) // 2
+    report = run_import(target, whole, actor="tester")
+    assert report.committed
+    assert (report.created, report.updated, report.unchanged) == (len(frame) - len(frame) // 2, 0, len(frame) // 2)
+    assert_same_parcels(parcels_of(io_city.settings), parcels_of(target))
+    with get_engine(target).connect() as conn:
+        created = conn.execute(text("SELECT count(*) FROM parcel_events WHERE kind = 'created' AND actor = 'tester'"))
+        assert created.scalar_one() == report.created
+
+
 def test_xlsx_and_csv_exports_import_back_as_attribute_updates(io_city, target, tmp_path):
     """Spreadsheets carry no geometry: importing one updates attributes of parcels that exist."""
     gpkg = tmp_path / "city.gpkg"

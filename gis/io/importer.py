@@ -1102,9 +1102,11 @@ def _insert_parcels(conn: Connection, plan: _Plan, city: _City, stage_dates: dic
             SELECT s.code, {', '.join(values)}, {stage_sql}, {since_sql}, {households}, {holdout}, {legacy},
                    ST_Multi(s.geom)
             FROM import_rows s
-            -- New rows as found before any write: an anti-join with parcels would scan the very table
-            -- this statement fills, and a planner that saw it empty would do so once per row.
-            WHERE s.ok{"" if all_new else " AND s.row_no NOT IN (SELECT row_no FROM import_diff)"}
+            -- New rows as found before any write (import_diff holds the rows with a parcel of their code):
+            -- an anti-join with parcels would scan the very table this statement fills, and a planner that
+            -- saw it empty would do so once per row. NOT EXISTS, not NOT IN: past work_mem, NOT IN would
+            -- rescan import_diff for every row.
+            WHERE s.ok{"" if all_new else " AND NOT EXISTS (SELECT FROM import_diff d WHERE d.row_no = s.row_no)"}
             RETURNING id, stage
         )
         INSERT INTO parcel_events (parcel_id, actor, kind, stage_to, note)
