@@ -31,8 +31,7 @@ from datetime import date
 from functools import cache
 
 from gis.errors import Forbidden, InvalidInput
-from gis.stages import STAGE_LABELS_ZH
-from gis.stages import ALL_STAGES, DISPUTE_STAGES
+from gis.stages import ALL_STAGES, STAGE_LABELS_ZH
 
 DATE_COLUMNS = {stage: f"{stage}_on" for stage in ALL_STAGES}  # parcels.<stage>_on
 
