@@ -89,9 +89,7 @@ def main() -> None:
     ap.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"))
     args = ap.parse_args()
     settings = bench_settings(Path(args.data_dir))
-    loaded = ensure_city(settings, args.parcels)
-    if loaded:
-        print(f"demo city of {args.parcels:,} parcels: " + ", ".join(f"{k} {v:.1f}" for k, v in loaded.items()))
+    ensure_city(settings, args.parcels)
     token = bench_token(settings)
     tolerance = Tolerance.from_settings(settings)
     today = today_in(settings.city_timezone)

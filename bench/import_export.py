@@ -115,8 +115,6 @@ def main() -> None:
     args = ap.parse_args()
     settings = bench_settings(Path(args.data_dir))
     loaded = ensure_city(settings, args.parcels)
-    if loaded:
-        print(f"demo city of {args.parcels:,} parcels: " + ", ".join(f"{k} {v:.1f}" for k, v in loaded.items()))
     ours_db, ogr_db = prepare_targets(settings)
     gis = [sys.executable, "-c", "from gis.cli import main; main()"]
     env = {**os.environ, "GIS_DATA_DIR": str(settings.data_dir), "GIS_DATABASE_NAME": settings.database_name}

@@ -104,9 +104,7 @@ def main() -> None:
     args = ap.parse_args()
 
     settings = bench_settings(Path(args.data_dir))
-    loaded = ensure_city(settings, args.parcels)
-    if loaded:
-        print(f"demo city of {args.parcels:,} parcels: " + ", ".join(f"{k} {v:.1f}" for k, v in loaded.items()))
+    ensure_city(settings, args.parcels)
     project_id = prepare_project(settings, args.blockers)
     token = bench_token(settings)
 

@@ -32,7 +32,7 @@ import httpx
 import morecantile
 from sqlalchemy import text
 
-from bench.common import ROOT, api_server, bench_token, ensure_city, uvicorn_process
+from bench.common import ROOT, api_server, bench_settings, bench_token, ensure_city, uvicorn_process
 from gis.config import Settings
 from gis.db import get_engine
 
@@ -132,13 +132,8 @@ def main() -> None:
     ap.add_argument("--data-dir", default=str(DEFAULT_DIR))
     ap.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"), help="'-' to skip writing")
     args = ap.parse_args()
-    data_dir = Path(args.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    data_dir.chmod(0o755)
-    settings = Settings(data_dir=data_dir, database_url=None, database_name="bench")
-    loaded = ensure_city(settings, args.parcels)
-    if loaded:
-        print(f"demo city of {args.parcels:,} parcels loaded in {loaded['total_s']:.1f} s")
+    settings = bench_settings(Path(args.data_dir))
+    ensure_city(settings, args.parcels)
     token = bench_token(settings, "bench-ogc-viewer", "viewer")
     with get_engine(settings).connect() as conn:
         count = conn.execute(text("SELECT count(*) FROM parcels")).scalar_one()
