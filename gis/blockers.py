@@ -178,16 +178,13 @@ class BlockerStatement:
     params: dict[str, Any]
 
 
-PROJECT_COLUMNS = ("project_code", "project_name", "project_kind", "total")
-
-
 def blocker_statement(project_id: int, query: BlockerFilter, tolerance: Tolerance, *, day: date,
                       tz: str = "Asia/Shanghai") -> BlockerStatement:
     """The SQL for a page of blockers; the benchmark runs the very same statement in psql.
 
-    Its rows: PROJECT_COLUMNS, then the page's fields. No row: no such project; one row of NULL fields:
-    the page is empty. One statement, so the total and the page come from one snapshot without a
-    transaction around them, in one round trip.
+    Its rows: the project's code, name, kind and the total, then the page's fields from ``parcel_id`` on.
+    No row: no such project; one row of NULL fields: the page is empty. One statement, so the total and
+    the page come from one snapshot without a transaction around them, in one round trip.
     """
     query = query.validated()
     where, params = _filter_sql(query)
@@ -232,7 +229,6 @@ def find_blockers(
     reveal_personal: bool = False,
 ) -> BlockerPage:
     """A page of the parcels blocking ``project_id`` (at ``query.as_of`` when given)."""
-    query = query.validated()
     today = today or today_in(tz)
     st = blocker_statement(project_id, query, tolerance, day=query.as_of or today, tz=tz)
     result = conn.execute(text(st.sql), st.params)
@@ -241,10 +237,11 @@ def find_blockers(
         raise NotFound(f"no project with id {project_id}")
     head = rows[0]
     project = {"id": project_id, "code": head.project_code, "name": head.project_name, "kind": head.project_kind}
-    n = len(PROJECT_COLUMNS)
+    names = list(names)
+    n = names.index("parcel_id")
     page = [row[n:] for row in rows if row.parcel_id is not None]
     return BlockerPage(project=project, tolerance=tolerance, as_of=query.as_of, today=today, total=head.total,
-                       limit=query.limit, offset=query.offset, items=_items(list(names)[n:], page, reveal_personal))
+                       limit=query.limit, offset=query.offset, items=_items(names[n:], page, reveal_personal))
 
 
 def _rounded(expression: str, digits: int) -> str:
