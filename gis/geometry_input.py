@@ -152,8 +152,24 @@ def _check_width(width: float | None, is_line: bool, where: str) -> float | None
 
 
 def corridor(line: BaseGeometry, width_m: float) -> BaseGeometry:
-    """The full width, half on each side of the centre line, flat ends: the same rule as stored projects."""
-    return shapely.buffer(line, width_m / 2.0, cap_style="flat", join_style="round")
+    """The full width, half on each side of the centre line: flat at its free ends, round at every joint.
+
+    The one corridor rule, for stored projects, revisions and ad hoc overlaps alike. A centre line comes
+    in pieces (OSM ways, survey segments, CAD polylines); buffering each piece with flat ends would leave
+    a wedge-shaped notch at every joint and branch, so the result would depend on how the line was cut.
+    The pieces are noded and merged first; where parts still meet (branch points, closed loops) a disc
+    of the half-width fills the joint, exactly as a round join does inside one line. Only the ends that
+    meet nothing are flat.
+    """
+    radius = width_m / 2.0
+    merged = shapely.line_merge(shapely.union_all(line))
+    parts = shapely.get_parts(merged)
+    ends = np.concatenate([shapely.get_coordinates(shapely.get_point(parts, 0)),
+                           shapely.get_coordinates(shapely.get_point(parts, -1))])
+    points, counts = np.unique(ends, axis=0, return_counts=True)
+    joints = shapely.points(points[counts >= 2])
+    body = shapely.buffer(merged, radius, cap_style="flat", join_style="round")
+    return shapely.union_all([body, *shapely.buffer(joints, radius)]) if len(joints) else body
 
 
 def parse_geometry(

@@ -13,14 +13,6 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, text
 
-# A line's corridor: the full width, half on each side of the centre line, flat ends.
-FOOTPRINT_SQL = """
-UPDATE projects
-SET footprint = ST_Multi(ST_Buffer(centerline, corridor_width_m / 2.0, 'endcap=flat join=round'))
-WHERE centerline IS NOT NULL AND id = ANY(:project_ids)
-"""
-
-
 def measured_overlaps_sql(footprints: str, parcel_filter: str = "") -> str:
     """CTEs ending in ``measured(key, parcel_id, parcel_m2, overlap_m2)``.
 
@@ -62,9 +54,8 @@ WHERE overlap_m2 > 0
 
 
 def refresh_projects(conn: Connection, project_ids: Sequence[int] | None = None) -> int:
-    """Recompute footprints of line projects and every overlap of the given projects (all when None)."""
+    """Recompute every overlap of the given projects (all when None) with their stored footprints."""
     ids = list(project_ids) if project_ids is not None else list(conn.execute(text("SELECT id FROM projects")).scalars())
-    conn.execute(text(FOOTPRINT_SQL), {"project_ids": ids})
     conn.execute(text("DELETE FROM project_parcel_overlaps WHERE project_id = ANY(:ids)"), {"ids": ids})
     return conn.execute(text(measured_overlaps_sql(_PROJECT_FOOTPRINTS) + _INSERT), {"project_ids": ids}).rowcount
 
@@ -79,3 +70,18 @@ def refresh_parcels(conn: Connection, parcel_ids: Sequence[int]) -> int:
     stmt = text(measured_overlaps_sql(_PROJECT_FOOTPRINTS, "WHERE pa.id = ANY(:parcel_ids)") + _INSERT)
     return conn.execute(stmt, {"project_ids": all_projects, "parcel_ids": ids}).rowcount
 
+
+
+_FIRST_REVISIONS = """
+INSERT INTO project_revisions (project_id, revision, effective_from, centerline, corridor_width_m, boundary,
+                               footprint, created_by, note)
+SELECT p.id, p.revision, coalesce(p.freeze_date, CAST(now() AS date)), p.centerline, p.corridor_width_m, p.boundary,
+       p.footprint, :actor, '首次线位'
+FROM projects p
+WHERE NOT EXISTS (SELECT FROM project_revisions r WHERE r.project_id = p.id)
+"""
+
+
+def record_first_revisions(conn: Connection, actor: str) -> int:
+    """Keep the alignment of projects loaded in bulk (the demo) as their first revision, in force from the freeze."""
+    return conn.execute(text(_FIRST_REVISIONS), {"actor": actor}).rowcount

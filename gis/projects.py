@@ -13,6 +13,7 @@ from sqlalchemy import Connection, text
 from gis.blockers import Tolerance
 from gis.config import SQM_PER_MU
 from gis.errors import InvalidInput, NotFound
+from gis.geometry_input import corridor
 from gis.project_overlaps import refresh_projects
 
 _PROGRESS_SQL = """
@@ -121,6 +122,8 @@ def save_project(
         "code": code, "name": name, "kind": kind, "srid": srid, "width": corridor_width_m,
         "line": shapely.to_wkb(_multi_line(centerline)) if centerline is not None else None,
         "boundary": shapely.to_wkb(_multi_polygon(boundary)) if boundary is not None else None,
+        "footprint": shapely.to_wkb(_multi_polygon(
+            corridor(centerline, corridor_width_m) if centerline is not None else boundary)),
         "freeze_date": freeze_date, "deadline": deadline,
     }
     project_id = conn.execute(text(_UPSERT_PROJECT), params).scalar_one()
@@ -141,7 +144,7 @@ INSERT INTO projects (id, code, name, kind, centerline, corridor_width_m, bounda
 VALUES (
     (SELECT coalesce(max(id), 0) + 1 FROM projects), :code, :name, :kind,
     ST_GeomFromWKB(:line, :srid), :width, ST_GeomFromWKB(:boundary, :srid),
-    coalesce(ST_GeomFromWKB(:boundary, :srid), ST_GeomFromText('MULTIPOLYGON EMPTY', :srid)),
+    ST_GeomFromWKB(:footprint, :srid),
     :freeze_date, :deadline)
 ON CONFLICT (code) DO UPDATE SET
     name = EXCLUDED.name, kind = EXCLUDED.kind, centerline = EXCLUDED.centerline,

@@ -28,6 +28,7 @@ from shapely import Geometry, STRtree
 
 from gis.config import SQM_PER_MU
 from gis.errors import InvalidInput
+from gis.geometry_input import corridor
 
 LAYER_DIR = Path(__file__).resolve().parents[2] / "layers" / "demo_city"
 DEFAULT_SRID = 4549
@@ -127,7 +128,7 @@ class DemoCity:
 def load_layers(srid: int = DEFAULT_SRID) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """The committed districts and projects, in the working CRS ``srid``, with project footprints.
 
-    A line project's footprint is its corridor: the full width, half on each side, flat ends.
+    A line project's footprint is its corridor (``gis.geometry_input.corridor``, the one rule).
     """
     _check_srid(srid)
     props, geoms = _read_features(LAYER_DIR / "districts.geojson")
@@ -145,7 +146,8 @@ def load_layers(srid: int = DEFAULT_SRID) -> tuple[gpd.GeoDataFrame, gpd.GeoData
     is_line = shapely.get_type_id(geoms) == shapely.GeometryType.LINESTRING
     width = pd.array([p["corridor_width_m"] for p in props], dtype="Float64")
     lines, areas = np.where(is_line, geoms, None), np.where(is_line, None, geoms)
-    corridor = shapely.buffer(lines, width.to_numpy(float, na_value=np.nan) / 2, cap_style="flat", join_style="round")
+    widths = width.to_numpy(float, na_value=np.nan)
+    footprints = np.array([corridor(ln, w) if ln is not None else None for ln, w in zip(lines, widths)], dtype=object)
     projects = gpd.GeoDataFrame(
         {
             "id": np.array([p["id"] for p in props], dtype=np.int64),
@@ -155,7 +157,7 @@ def load_layers(srid: int = DEFAULT_SRID) -> tuple[gpd.GeoDataFrame, gpd.GeoData
             "centerline": gpd.GeoSeries(_multi(lines), crs=srid),
             "corridor_width_m": width,
             "boundary": gpd.GeoSeries(_multi(areas), crs=srid),
-            "footprint": gpd.GeoSeries(_multi(np.where(is_line, corridor, geoms)), crs=srid),
+            "footprint": gpd.GeoSeries(_multi(np.where(is_line, footprints, geoms)), crs=srid),
             "freeze_date": [date.fromisoformat(p["freeze_date"]) for p in props],
             "deadline": [date.fromisoformat(p["deadline"]) for p in props],
         },

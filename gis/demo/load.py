@@ -9,11 +9,11 @@ from sqlalchemy import Connection, text
 
 from gis.bulk import copy_frame
 from gis.demo.generator import DemoCity
-from gis.project_overlaps import refresh_projects
+from gis.project_overlaps import record_first_revisions, refresh_projects
 
 # Child tables first: TRUNCATE ... CASCADE would also do, but naming them keeps it explicit.
 DEMO_TABLES = (
-    "project_parcel_overlaps", "documents", "payments", "parcel_events", "parcels", "compensation_standards",
+    "revision_parcel_overlaps", "project_parcel_overlaps", "project_revisions", "documents", "payments", "parcel_events", "parcels", "compensation_standards",
     "document_requirements", "projects", "districts", "dataset_notes",
 )
 
@@ -54,6 +54,7 @@ def load_city(conn: Connection, city: DemoCity, progress: Callable[[int], None] 
         "documents": copy_frame(conn, "documents", city.documents, DOCUMENT_COLUMNS, srid=srid),
     }
     conn.execute(text("SELECT setval(pg_get_serial_sequence('parcels', 'id'), (SELECT max(id) FROM parcels))"))
+    record_first_revisions(conn, "demo")
     written["project_parcel_overlaps"] = refresh_projects(conn)
     manifest = {"seed": city.seed, "parcels": len(city.parcels), "synthetic": True, "planted": city.planted}
     conn.execute(

@@ -32,7 +32,7 @@ import shapely
 from gis.errors import InvalidInput
 
 VECTOR_FORMATS = {".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson", ".fgb": "fgb", ".kml": "kml",
-                  ".kmz": "kml", ".shp": "shp"}
+                  ".kmz": "kml", ".shp": "shp", ".dxf": "dxf"}
 TABLE_FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx"}
 ENCODING_SAMPLE_BYTES = 4 * 1024 * 1024
 _ARROW_DATES = {pa.date32(): pd.ArrowDtype(pa.date32())}
