@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from gis.errors import GisError, InvalidInput
+from gis.errors import GisError
 
 
 def _gis_error(_request: Request, exc: GisError) -> JSONResponse:
     body: dict[str, object] = {"detail": str(exc)}
-    if isinstance(exc, InvalidInput) and exc.where:
-        body["where"] = exc.where
+    where = getattr(exc, "where", None)
+    if where:
+        body["where"] = where
     return JSONResponse(body, status_code=exc.status_code)
 
 

@@ -31,6 +31,16 @@ class InvalidInput(GisError):
         self.where = where
 
 
+class Conflict(GisError):
+    """The request clashes with what is stored: a code already taken, a record still in use."""
+
+    status_code = 409
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        super().__init__(message)
+        self.where = where
+
+
 class PayloadTooLarge(GisError):
     status_code = 413
 
