@@ -38,6 +38,9 @@ class Features:
     attrs: pd.DataFrame
     source_srid: int
     notes: list[str] = field(default_factory=list)
+    # Each feature's position in the file (1 = first; with ``where``, among the features it keeps), as a
+    # person counts them: what a message about one feature names.
+    rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     def union(self) -> BaseGeometry:
         return shapely.union_all(self.geoms)
@@ -80,13 +83,15 @@ def read_features(
             raise InvalidInput(f"the filter cannot be applied: {exc}", "where") from None
         file_srid = crs_mod.epsg_of(source.crs_text) if source.crs_text else None
         notes = list(source.notes)
+    rows = np.arange(1, len(frame) + 1)
     if cad_layer is not None:
         if CAD_LAYER_FIELD not in frame.columns:
             raise InvalidInput("a CAD layer can only be chosen in a DXF drawing", "cad_layer")
         known = sorted(str(v) for v in frame[CAD_LAYER_FIELD].dropna().unique())
         if cad_layer not in known:
             raise InvalidInput(f"no CAD layer {cad_layer!r} in the drawing; layers: {', '.join(known)}", "cad_layer")
-        frame = frame[frame[CAD_LAYER_FIELD] == cad_layer]
+        on_layer = (frame[CAD_LAYER_FIELD] == cad_layer).to_numpy()
+        frame, rows = frame[on_layer], rows[on_layer]
     geoms = np.asarray(frame.geometry.values, dtype=object) if len(frame) else np.empty(0, dtype=object)
     if kind == POLYGONS:
         geoms = _close_rings(geoms)
@@ -97,7 +102,7 @@ def read_features(
                            + (" (after the filter)" if where or cad_layer else ""), "file")
     if (~wanted).any():
         notes.append(f"{int((~wanted).sum())} features that are not {_WORDS[kind]}s were left aside")
-    geoms, attrs = geoms[wanted], frame.drop(columns="geometry")[wanted].reset_index(drop=True)
+    geoms, attrs, rows = geoms[wanted], frame.drop(columns="geometry")[wanted].reset_index(drop=True), rows[wanted]
     srid = _source_srid(crs, file_srid, geoms, working_srid, notes)
     if srid != working_srid:
         t = transformer(srid, working_srid)
@@ -105,7 +110,7 @@ def read_features(
     if not np.isfinite(shapely.get_coordinates(geoms)).all():
         raise InvalidInput(f"the coordinates do not fit {crs_mod.describe(srid)}: declare the right CRS (--crs)",
                            "crs")
-    return Features(geoms, attrs, srid, notes)
+    return Features(geoms, attrs, srid, notes, rows)
 
 
 def _source_srid(declared: int | None, file_srid: int | None, geoms: np.ndarray, working_srid: int,

@@ -324,7 +324,8 @@ def _load_city(conn: Connection, settings: Settings) -> _City:
     srid = working_srid(conn)
     rows = conn.execute(text("SELECT id, code, name, ST_AsBinary(geom) FROM districts ORDER BY id")).all()
     if not rows:
-        raise InvalidInput("there are no districts yet: parcels need one each; load the districts first", "districts")
+        raise InvalidInput("there are no districts yet: parcels need one each; load the districts first "
+                           "(gis districts import FILE, or POST /districts/imports)", "districts")
     box = conn.execute(text(
         "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM districts) x"
     )).one()
