@@ -16,6 +16,7 @@ from gis.cli import user
 from gis.cli import export, imports
 from gis.cli import checks, reports
 from gis.cli import maps
+from gis.cli import districts
 from gis.cli.common import console
 from gis.errors import GisError
 
@@ -24,6 +25,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(demo.app, name="demo")
 app.add_typer(imagery.app, name="imagery")
 app.add_typer(user.app, name="user")
+app.add_typer(districts.app, name="districts")
 app.command("serve")(serve.serve)
 app.command("blockers")(analysis.blockers)
 app.command("overlaps")(analysis.overlaps)
