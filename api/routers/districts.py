@@ -1,20 +1,49 @@
-"""District against district: progress and ranking."""
+"""Districts: their list, boundaries imported from a planner's file, renaming, deleting; and district against
+district progress and ranking.
+
+Fixed paths (``/districts/progress``, ``/districts/imports``) are declared before ``/{code}``; the district
+map (``GET /districts/map``) lives in the maps router, and no GET route here takes ``/{code}``.
+
+The writes run through ``Database.run``, which commits before it returns: the answer is built only once the
+transaction has committed (``get_conn`` commits after the response has been sent).
+"""
 
 from __future__ import annotations
 
+import re
+import shutil
+import tempfile
 from datetime import date
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
-from api.auth import Role, require
-from api.deps import get_conn, get_settings, get_today, get_tolerance
+from api.auth import Principal, Role, require
+from api.deps import Database, get_conn, get_database, get_settings, get_today, get_tolerance
+from gis import districts as store
 from gis.blockers import Tolerance
 from gis.config import Settings
+from gis.io.profiles import parse_mapping
 from gis.progress import district_progress
 
 router = APIRouter(prefix="/districts", tags=["districts"], dependencies=[Depends(require(Role.viewer))])
+
+Admin = Annotated[Principal, Depends(require(Role.admin))]
+Db = Annotated[Database, Depends(get_database)]
+_SAFE_NAME = re.compile(r"[^\w.-]+")
+
+
+@router.get("")
+async def get_districts(
+    db: Db,
+    geometry: Annotated[bool, Query(description="Include each boundary as GeoJSON (WGS 84).")] = False,
+) -> dict[str, Any]:
+    """Every district: code, name, parcels in it, area in m² and mu."""
+    return {"districts": await db.read(store.list_districts, with_geometry=geometry)}
 
 
 @router.get("/progress")
@@ -27,3 +56,58 @@ def progress(
 ) -> dict:
     """Per district and per project: total, cleared, remaining, percent, change over 1/3/7 days, rank."""
     return district_progress(conn, tolerance, today, tz=settings.city_timezone, project_id=project_id)
+
+
+def _save_upload(upload: UploadFile) -> tuple[Path, Path]:
+    """(temporary folder, the file in it); the body's size is capped by api.limits.BodyLimit already."""
+    folder = Path(tempfile.mkdtemp(prefix="pb-upload-"))
+    name = _SAFE_NAME.sub("_", Path(upload.filename or "upload").name) or "upload"
+    path = folder / name
+    with path.open("wb") as out:
+        shutil.copyfileobj(upload.file, out, 1024 * 1024)
+    return folder, path
+
+
+@router.post("/imports")
+async def post_import(
+    principal: Admin,
+    db: Db,
+    file: Annotated[UploadFile, File(description="GeoPackage, zipped Shapefile, GeoJSON, KML, FlatGeobuf or DXF")],
+    map_: Annotated[list[str] | None, Form(alias="map", description='"COLUMN=code", "COLUMN=name" or '
+                                                                     '"COLUMN=code,name"; repeat the field')] = None,
+    layer: Annotated[str | None, Form(description="The layer of a multi-layer file")] = None,
+    cad_layer: Annotated[str | None, Form(description="DXF: only the polylines on this CAD layer")] = None,
+    crs: Annotated[int | None, Form(description="EPSG code of the coordinates (a DXF states none)")] = None,
+    dry_run: Annotated[bool, Form(description="Check and report, write nothing")] = False,
+) -> dict[str, Any]:
+    """Import district boundaries (admins): replaced by code, parcels reassigned by largest overlap, all or
+    nothing. 200 with the report once committed; 422 ``{"detail", "where"}`` for a refusal (overlaps, bad
+    values, no polygons, CRS to declare), with nothing written; uploads over the configured size get 413."""
+    mapping = parse_mapping(map_)
+    folder, path = await run_in_threadpool(_save_upload, file)
+    try:
+        report = await db.run(store.import_districts, path, mapping=mapping, layer=layer or None,
+                              cad_layer=cad_layer or None, crs=crs, actor=principal.name, dry_run=dry_run,
+                              file_name=file.filename or path.name)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return report.as_dict()
+
+
+class DistrictPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=store.MAX_NAME_CHARS, description="The district's new name.")
+
+
+@router.patch("/{code}")
+async def patch_district(code: str, body: DistrictPatch, principal: Admin, db: Db) -> dict[str, Any]:
+    """Rename a district (admins). 404 for an unknown code, 409 for a name another district has."""
+    return await db.run(store.rename_district, code, body.name, principal.name)
+
+
+@router.delete("/{code}", status_code=204, dependencies=[Depends(require(Role.admin))])
+async def delete_district(code: str, db: Db) -> Response:
+    """Delete a district (admins). 404 for an unknown code; 409 while parcels, users or compensation standards
+    refer to it."""
+    await db.run(store.delete_district, code)
+    return Response(status_code=204)
