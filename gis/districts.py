@@ -360,9 +360,10 @@ def _classify(conn: Connection, report: DistrictImportReport) -> None:
         UPDATE district_file f SET district_id = d.id,
                status = CASE WHEN d.name <> f.name THEN 'updated'
                              WHEN d.geom = f.geom THEN 'unchanged'
-                             WHEN greatest(abs(ST_XMin(d.geom) - ST_XMin(f.geom)), abs(ST_YMin(d.geom) - ST_YMin(f.geom)),
-                                           abs(ST_XMax(d.geom) - ST_XMax(f.geom)), abs(ST_YMax(d.geom) - ST_YMax(f.geom)))
-                                  > :tolerance THEN 'updated'
+                             WHEN greatest(abs(ST_XMin(d.geom) - ST_XMin(f.geom)),
+                                           abs(ST_YMin(d.geom) - ST_YMin(f.geom)),
+                                           abs(ST_XMax(d.geom) - ST_XMax(f.geom)),
+                                           abs(ST_YMax(d.geom) - ST_YMax(f.geom))) > :tolerance THEN 'updated'
                              WHEN ST_HausdorffDistance(d.geom, f.geom) <= :tolerance THEN 'unchanged'
                              ELSE 'updated' END
         FROM districts d WHERE d.code = f.code
