@@ -39,6 +39,10 @@ EXPECTED = {
     ("POST", "/users"): {"admin"},
     ("POST", "/users/{name}/tokens"): {"admin"},
     ("DELETE", "/users/{name}/tokens"): {"admin"},
+    ("GET", "/districts"): AT_LEAST["viewer"],
+    ("POST", "/districts/imports"): {"admin"},
+    ("PATCH", "/districts/{code}"): {"admin"},
+    ("DELETE", "/districts/{code}"): {"admin"},
 }
 
 
