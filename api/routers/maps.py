@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from starlette.types import Scope
 
 from api.auth import Principal, Role, require
-from api.deps import get_conn, get_settings, get_today, get_tolerance
+from api.deps import ProjectId, get_conn, get_settings, get_today, get_tolerance
 from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.imagery import imagery_basemaps
@@ -53,7 +53,7 @@ def landing(request: Request, conn: Conn, tolerance: Tol, today: Today, _princip
 
 
 @router.get("/projects/{project_id}/map", response_class=HTMLResponse)
-def project_map(project_id: int, request: Request, conn: Conn, tolerance: Tol, today: Today,
+def project_map(project_id: ProjectId, request: Request, conn: Conn, tolerance: Tol, today: Today,
                 settings: AppSettings, _principal: Viewer, lang: Lang = "zh") -> HTMLResponse:
     """The blocker map: footprint, blockers by stage, holdouts, every parcel as vector tiles. Works offline."""
     ctx = _context(request, settings, lang)
@@ -65,7 +65,7 @@ def project_map(project_id: int, request: Request, conn: Conn, tolerance: Tol, t
 @router.get("/projects/{project_id}/map/blockers.geojson", response_class=Response,
             responses={200: {"content": {"application/geo+json": {}}}})
 def project_map_blockers(
-    project_id: int, conn: Conn, tolerance: Tol, today: Today, principal: Viewer,
+    project_id: ProjectId, conn: Conn, tolerance: Tol, today: Today, principal: Viewer,
     shift: Annotated[Literal["gcj02"] | None, Query(description="gcj02: drawn for a GCJ-02 basemap.")] = None,
 ) -> Response:
     """The blockers as the map draws them (GeoJSON, 6 decimals); owners masked unless the caller may see them."""
@@ -77,7 +77,7 @@ def project_map_blockers(
 @router.get("/projects/{project_id}/map.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}})
 def project_map_png(
-    project_id: int, conn: Conn, tolerance: Tol, today: Today, settings: AppSettings, _principal: Viewer,
+    project_id: ProjectId, conn: Conn, tolerance: Tol, today: Today, settings: AppSettings, _principal: Viewer,
     lang: Lang = "zh",
     width: Annotated[int, Query(ge=200, le=6000, description="Pixels.")] = 1600,
     height: Annotated[int, Query(ge=200, le=6000, description="Pixels.")] = 1200,
