@@ -225,3 +225,15 @@ def test_revision_list_and_dates(admin_db):
     assert listed[0]["footprint"]["type"] == "MultiPolygon"
     assert date.fromisoformat(listed[-1]["created_at"][:10]) <= date.today() + timedelta(days=1)
     assert json.dumps(listed, ensure_ascii=False)
+
+
+def test_revision_map_page_shows_both_footprints_and_the_changed_parcels(admin_db):
+    client, *_ = admin_db
+    r = client.get("/projects/xinan_road/revisions/1/diff/2/map")
+    assert r.status_code == 200, r.text
+    diff = client.get("/projects/xinan_road/revisions/1/diff/2").json()
+    page = r.text
+    assert "改线对比" in page and "第1版红线" in page and "第2版红线" in page
+    assert f"新进入 {len(diff['entering'])} 宗" in page and f"移出 {len(diff['leaving'])} 宗" in page
+    for hit in diff["entering"][:5] + diff["leaving"][:5]:
+        assert hit["code"] in page

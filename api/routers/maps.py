@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import HTTPException
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from starlette.types import Scope
 
 from api.auth import Principal, Role, require
-from api.deps import ProjectId, get_conn, get_settings, get_today, get_tolerance
+from api.deps import AnyProjectId, ProjectId, get_conn, get_settings, get_today, get_tolerance
 from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.imagery import imagery_basemaps
@@ -24,6 +24,7 @@ from gis.maps.blocker_map import blocker_geojson, blocker_map_html
 from gis.maps.district_map import district_map_html
 from gis.maps.landing import landing_html
 from gis.maps.page import Basemap, MapContext
+from gis.maps.revision_map import revision_diff_map_html
 from gis.maps.static import render_blocker_png
 from gis.projects import list_projects
 
@@ -59,6 +60,16 @@ def project_map(project_id: ProjectId, request: Request, conn: Conn, tolerance: 
     ctx = _context(request, settings, lang)
     html = blocker_map_html(conn, project_id, tolerance=tolerance, ctx=ctx, tz=settings.city_timezone, today=today,
                             imagery=imagery_basemaps(conn))
+    return HTMLResponse(html, headers=PAGE_CACHE)
+
+
+@router.get("/projects/{project_id}/revisions/{a}/diff/{b}/map", response_class=HTMLResponse)
+def revision_map(project_id: AnyProjectId, a: Annotated[int, Path(ge=1)], b: Annotated[int, Path(ge=1)],
+                 request: Request, conn: Conn, tolerance: Tol, today: Today, settings: AppSettings,
+                 principal: Viewer) -> HTMLResponse:
+    """An alignment change on the map: both footprints, the parcels entering (red) and leaving (green)."""
+    html = revision_diff_map_html(conn, project_id, a, b, tolerance=tolerance, today=today,
+                                  ctx=_context(request, settings, "zh"), reveal_personal=principal.reveal_personal)
     return HTMLResponse(html, headers=PAGE_CACHE)
 
 
