@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import date
 from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
-from fastapi import Query, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
 from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.db import transaction
+from gis.projects import resolve_project
 from gis.stages import today_in
 
 P = ParamSpec("P")
@@ -65,6 +66,28 @@ class Database:
 
 async def get_database(request: Request) -> Database:
     return Database(request.app.state.engine)
+
+
+def project_id_from_path(*, archived: bool = False) -> Callable[..., Awaitable[int]]:
+    """A dependency: the project's id from the path, which may name it by id or by code.
+
+    Codes start with a letter (``gis.projects.CODE_PATTERN``), so a number is an id and costs no lookup: the
+    route itself answers 404 for an id that is not there. Archived projects only with ``archived``.
+    """
+
+    async def project_id(
+        request: Request,
+        project_id: Annotated[str, Path(description="The project's id or its code (e.g. xinan_road).")],
+    ) -> int:
+        if project_id.isdigit():
+            return int(project_id)
+        return await Database(request.app.state.engine).read(resolve_project, project_id, archived=archived)
+
+    return project_id
+
+
+ProjectId = Annotated[int, Depends(project_id_from_path())]
+AnyProjectId = Annotated[int, Depends(project_id_from_path(archived=True))]
 
 
 async def get_tolerance(

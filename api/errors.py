@@ -10,9 +10,8 @@ from gis.errors import GisError
 
 def _gis_error(_request: Request, exc: GisError) -> JSONResponse:
     body: dict[str, object] = {"detail": str(exc)}
-    where = getattr(exc, "where", None)
-    if where:
-        body["where"] = where
+    if exc.where:
+        body["where"] = exc.where
     return JSONResponse(body, status_code=exc.status_code)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, text
 from gis.config import SQM_PER_MU, Settings
 from gis.errors import InvalidInput, NotFound
 from gis.privacy import mask_name
+from gis.project_overlaps import overlaps_in_force_sql
 from gis.stages import ALL_STAGES, STAGE_AT_SQL, STAGE_SINCE_AT_SQL, end_of_day, today_in
 
 if TYPE_CHECKING:
@@ -136,11 +137,13 @@ def blocker_from_sql(as_of: date | None) -> str:
     """FROM and WHERE of the parcels overlapping a project beyond the tolerance, not cleared (at ``as_of``).
 
     Aliases: ``o`` the kept overlap, ``pa`` the parcel, ``d`` its district, ``st`` its stage and the day
-    it was reached. Parameters: project_id, min_m2, min_share (and as_of_end, tz for ``as_of``).
+    it was reached. Parameters: project_id, min_m2, min_share (and as_of_end, as_of_day, tz for ``as_of``, whose
+    overlaps are those of the alignment revision in force that day).
     """
     stage, since = _state_columns(as_of)
+    overlaps = "project_parcel_overlaps" if as_of is None else overlaps_in_force_sql()
     return f"""
-    FROM project_parcel_overlaps o
+    FROM {overlaps} o
     JOIN parcels pa ON pa.id = o.parcel_id
     JOIN districts d ON d.id = pa.district_id
     CROSS JOIN LATERAL (SELECT {stage} AS stage, {since} AS stage_since) st
@@ -195,7 +198,7 @@ def blocker_statement(project_id: int, query: BlockerFilter, tolerance: Toleranc
     sql = f"""
     SELECT pr.code AS project_code, pr.name AS project_name, pr.kind AS project_kind, pr.total, page.*
     FROM (SELECT p.code, p.name, p.kind, (SELECT count(*) {from_where}) AS total
-          FROM projects p WHERE p.id = :project_id) pr
+          FROM projects p WHERE p.id = :project_id AND p.archived_at IS NULL) pr
     LEFT JOIN LATERAL (
         SELECT o.parcel_id, pa.code, pa.kind, d.code AS district, d.name AS district_name,
                st.stage, st.stage_since, (CAST(:day AS date) - st.stage_since) AS days_in_stage,
@@ -214,7 +217,7 @@ def blocker_statement(project_id: int, query: BlockerFilter, tolerance: Toleranc
         "sqm_per_mu": SQM_PER_MU,
     }
     if query.as_of:
-        params |= {"as_of_end": end_of_day(query.as_of, tz), "tz": tz}
+        params |= {"as_of_end": end_of_day(query.as_of, tz), "as_of_day": query.as_of, "tz": tz}
     return BlockerStatement(sql, params)
 
 

@@ -26,7 +26,7 @@ from gis.errors import NotFound
 from gis.privacy import mask_name
 from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
 
-_PROJECT_SQL = "SELECT id, code, name, kind, freeze_date, deadline FROM projects WHERE id = :id"
+_PROJECT_SQL = "SELECT id, code, name, kind, freeze_date, deadline FROM projects WHERE id = :id AND archived_at IS NULL"
 _PARCELS_SQL = """
 SELECT pa.code, pa.kind, pa.stage, pa.floor_area_m2, pa.land_area_mu, pa.owner_name, {geometry}
        coalesce((SELECT sum(pm.amount_yuan) FROM payments pm

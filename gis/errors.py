@@ -4,9 +4,14 @@ from __future__ import annotations
 
 
 class GisError(Exception):
-    """Base of the library's own errors: the message is safe to show to a user."""
+    """Base of the library's own errors: the message is safe to show to a user; ``where`` points at the
+    offending field, parameter or row when there is one."""
 
     status_code = 400
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        super().__init__(message)
+        self.where = where
 
 
 class ClusterError(GisError):
@@ -22,23 +27,15 @@ class NotFound(GisError):
 
 
 class InvalidInput(GisError):
-    """Bad input from a caller; ``where`` points at the offending field or row."""
+    """Bad input from a caller."""
 
     status_code = 422
-
-    def __init__(self, message: str, where: str | None = None) -> None:
-        super().__init__(message)
-        self.where = where
 
 
 class Conflict(GisError):
     """The request clashes with what is stored: a code already taken, a record still in use."""
 
     status_code = 409
-
-    def __init__(self, message: str, where: str | None = None) -> None:
-        super().__init__(message)
-        self.where = where
 
 
 class PayloadTooLarge(GisError):

@@ -215,6 +215,21 @@ def parse_geometry(
     return QueryGeometry(geometry=geom, footprint=footprint, is_line=is_line, width_m=width, source_srid=srid)
 
 
+def alignment_of(geom: BaseGeometry, width_m: float | None, *, source_srid: int,
+                 width_where: str = "width_m") -> QueryGeometry:
+    """A line with its corridor width, or a polygon, already in the working CRS (read from a file)."""
+    is_line = geom.geom_type in LINE_TYPES
+    if not is_line and geom.geom_type not in AREA_TYPES:
+        raise InvalidInput(f"a {geom.geom_type} is neither a line nor a polygon", "geometry")
+    if geom.is_empty:
+        raise InvalidInput("the geometry is empty", "geometry")
+    if not geom.is_valid:
+        raise InvalidInput(f"invalid geometry: {explain_validity(geom)}", "geometry")
+    width = _check_width(width_m, is_line, width_where)
+    footprint = corridor(geom, width) if is_line else geom
+    return QueryGeometry(geometry=geom, footprint=footprint, is_line=is_line, width_m=width, source_srid=source_srid)
+
+
 _EXTENT_SQL = """
 SELECT ST_AsBinary(ST_Expand(ST_Envelope(coalesce(
     (SELECT ST_Extent(geom) FROM districts)::geometry, (SELECT ST_Extent(geom) FROM parcels)::geometry)), :margin))

@@ -263,7 +263,7 @@ _STATIC = {
         _PARCEL_FIELDS, temporal=("pa.stage_since", "pa.stage_since"), keywords=("地块", "征收", "parcels")),
     "projects": Collection(
         "projects", "项目红线", "The projects' footprints: a line project's corridor or a zone's boundary.",
-        "FROM projects p WHERE TRUE", "p.id", "p.footprint", "MultiPolygon", _PROJECT_FIELDS,
+        "FROM projects p WHERE p.archived_at IS NULL", "p.id", "p.footprint", "MultiPolygon", _PROJECT_FIELDS,
         temporal=("p.freeze_date", "p.deadline"), keywords=("项目", "红线", "projects")),
     "districts": Collection(
         "districts", "片区", "The districts responsible for the parcels.",
@@ -286,7 +286,7 @@ def _blockers(project: Any, tolerance: Tolerance) -> Collection:
 
 
 def list_collections(conn: Connection, settings: Settings) -> list[Collection]:
-    projects = conn.execute(text("SELECT id, code, name FROM projects ORDER BY id")).all()
+    projects = conn.execute(text("SELECT id, code, name FROM projects WHERE archived_at IS NULL ORDER BY id")).all()
     tolerance = Tolerance.from_settings(settings)
     return [*_STATIC.values(), *(_blockers(p, tolerance) for p in projects)]
 
@@ -295,7 +295,7 @@ def get_collection(conn: Connection, settings: Settings, collection_id: str) -> 
     if collection_id in _STATIC:
         return _STATIC[collection_id]
     if collection_id.startswith(BLOCKERS_PREFIX):
-        project = conn.execute(text("SELECT id, code, name FROM projects WHERE code = :code"),
+        project = conn.execute(text("SELECT id, code, name FROM projects WHERE code = :code AND archived_at IS NULL"),
                                {"code": collection_id[len(BLOCKERS_PREFIX):]}).first()
         if project is not None:
             return _blockers(project, Tolerance.from_settings(settings))

@@ -31,6 +31,7 @@ from gis.blockers import BlockerFilter, Tolerance, find_blockers
 from gis.errors import InvalidInput
 from gis.io.export import Column
 from gis.progress import district_progress
+from gis.project_overlaps import overlaps_in_force_sql
 from gis.stages import ALL_STAGES, KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, end_of_day
 
 TOP = 10
@@ -105,19 +106,19 @@ def _json(value: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Figures
 
-_PROJECTS_SQL = "SELECT id, code, name, kind, freeze_date, deadline FROM projects ORDER BY id"
+_PROJECTS_SQL = "SELECT id, code, name, kind, freeze_date, deadline FROM projects WHERE archived_at IS NULL ORDER BY id"
 _STAGES_SQL = f"""
 SELECT o.project_id, s.stage, s.stage_before, count(*) AS parcels
-FROM project_parcel_overlaps o
+FROM {overlaps_in_force_sql()} o
 CROSS JOIN LATERAL (SELECT {STAGE_AT_SQL.format(parcel="o.parcel_id", end=":end")} AS stage,
                            {STAGE_AT_SQL.format(parcel="o.parcel_id", end=":previous_end")} AS stage_before) s
 WHERE o.overlap_m2 >= :min_m2 AND o.share >= :min_share
 GROUP BY 1, 2, 3
 """
 # Each stage event holds from its local day to the day before the next one's: +1 on the first, -1 on the last.
-_SERIES_SQL = """
+_SERIES_SQL = f"""
 WITH members AS (
-    SELECT project_id, parcel_id FROM project_parcel_overlaps WHERE overlap_m2 >= :min_m2 AND share >= :min_share
+    SELECT project_id, parcel_id FROM {overlaps_in_force_sql()} o WHERE overlap_m2 >= :min_m2 AND share >= :min_share
 ),
 ev AS (
     SELECT e.parcel_id, e.stage_to AS stage, CAST(timezone(:tz, e.at) AS date) AS from_day,
@@ -147,7 +148,7 @@ def build_report(conn: Connection, kind: str, day: date, *, tolerance: Tolerance
     """
     rk = get_kind(kind)
     previous = day - timedelta(days=rk.days)
-    params = {"end": end_of_day(day, tz), "previous_end": end_of_day(previous, tz), "tz": tz,
+    params = {"end": end_of_day(day, tz), "previous_end": end_of_day(previous, tz), "tz": tz, "as_of_day": day,
               "min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share,
               "acquired": list(checks.ACQUIRED_STAGES)}
     meta = conn.execute(text(_PROJECTS_SQL)).mappings().all()

@@ -7,6 +7,7 @@ membership is checked against shapely + pyproj on the same files, outside PostGI
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import geopandas as gpd
 import numpy as np
@@ -20,7 +21,8 @@ from sqlalchemy import text
 from gis import cluster, migrate
 from gis.bulk import copy_frame
 from gis.db import get_engine
-from gis.projects import save_project
+from gis.geometry_input import alignment_of
+from gis.projects import ProjectFields, add_project
 from tests.conftest import SHARED_DATA, bearer, make_role_tokens, settings_for
 
 CADASTRE = SHARED_DATA / "fr-cadastre-rail" / "cadastre-75118-parcelles.json"
@@ -71,8 +73,8 @@ def paris(pg_dir, paris_files):
         }), ("id", "code", "kind", "district_id", "households", "land_area_mu", "stage", "geom"), srid=2154)
         conn.execute(text("INSERT INTO parcel_events (parcel_id, at, actor, kind, stage_to) "
                           "SELECT id, timestamptz '2026-01-05 10:00+08', 'test', 'created', 'surveyed' FROM parcels"))
-        project_id = save_project(conn, code="rail", name="RER/TRAIN corridor", kind="rail", srid=2154,
-                                  centerline=rail, corridor_width_m=WIDTH)
+        project_id = add_project(conn, "rail", "rail", ProjectFields("RER/TRAIN corridor"),
+                                 alignment_of(rail, WIDTH, source_srid=2154), actor="test", today=date.today())
     from api.app import create_app
 
     token = make_role_tokens(engine, ["75118"])["viewer"]

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, text
 
 from api.auth import Principal, Role, require
-from api.deps import get_conn, get_settings, get_today
+from api.deps import ProjectId, get_conn, get_settings, get_today
 from api.export import export_response
 from gis.config import Settings
 from gis.imagery.change import EXPORT_COLUMNS, export_rows, post_freeze_check, post_freeze_chip
@@ -105,7 +105,7 @@ def _epochs_query(q: PostFreezeQuery, before_id: int, after_id: int) -> str:
 
 @router.get("/projects/{project_id}/checks/post-freeze", response_model=None, dependencies=INSPECTOR)
 def post_freeze(
-    project_id: int,
+    project_id: ProjectId,
     request: Request,
     conn: Conn,
     settings: Config,
@@ -142,7 +142,7 @@ def post_freeze(
 @router.get("/projects/{project_id}/checks/post-freeze/{parcel_id}/{epoch}.png", response_class=Response,
             dependencies=INSPECTOR)
 def post_freeze_chip_png(
-    project_id: int, parcel_id: int, epoch: Literal["before", "after"], conn: Conn,
+    project_id: ProjectId, parcel_id: int, epoch: Literal["before", "after"], conn: Conn,
     q: Annotated[PostFreezeQuery, Query()],
 ) -> Response:
     """A small picture of the parcel in the before or after epoch, its outline drawn in red."""

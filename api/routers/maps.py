@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import HTTPException
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from starlette.types import Scope
 
 from api.auth import Principal, Role, require
-from api.deps import get_conn, get_settings, get_today, get_tolerance
+from api.deps import AnyProjectId, ProjectId, get_conn, get_settings, get_today, get_tolerance
 from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.imagery import imagery_basemaps
@@ -24,6 +24,7 @@ from gis.maps.blocker_map import blocker_geojson, blocker_map_html
 from gis.maps.district_map import district_map_html
 from gis.maps.landing import landing_html
 from gis.maps.page import Basemap, MapContext
+from gis.maps.revision_map import revision_diff_map_html
 from gis.maps.static import render_blocker_png
 from gis.projects import list_projects
 
@@ -53,7 +54,7 @@ def landing(request: Request, conn: Conn, tolerance: Tol, today: Today, _princip
 
 
 @router.get("/projects/{project_id}/map", response_class=HTMLResponse)
-def project_map(project_id: int, request: Request, conn: Conn, tolerance: Tol, today: Today,
+def project_map(project_id: ProjectId, request: Request, conn: Conn, tolerance: Tol, today: Today,
                 settings: AppSettings, _principal: Viewer, lang: Lang = "zh") -> HTMLResponse:
     """The blocker map: footprint, blockers by stage, holdouts, every parcel as vector tiles. Works offline."""
     ctx = _context(request, settings, lang)
@@ -62,10 +63,20 @@ def project_map(project_id: int, request: Request, conn: Conn, tolerance: Tol, t
     return HTMLResponse(html, headers=PAGE_CACHE)
 
 
+@router.get("/projects/{project_id}/revisions/{a}/diff/{b}/map", response_class=HTMLResponse)
+def revision_map(project_id: AnyProjectId, a: Annotated[int, Path(ge=1)], b: Annotated[int, Path(ge=1)],
+                 request: Request, conn: Conn, tolerance: Tol, today: Today, settings: AppSettings,
+                 principal: Viewer) -> HTMLResponse:
+    """An alignment change on the map: both footprints, the parcels entering (red) and leaving (green)."""
+    html = revision_diff_map_html(conn, project_id, a, b, tolerance=tolerance, today=today,
+                                  ctx=_context(request, settings, "zh"), reveal_personal=principal.reveal_personal)
+    return HTMLResponse(html, headers=PAGE_CACHE)
+
+
 @router.get("/projects/{project_id}/map/blockers.geojson", response_class=Response,
             responses={200: {"content": {"application/geo+json": {}}}})
 def project_map_blockers(
-    project_id: int, conn: Conn, tolerance: Tol, today: Today, principal: Viewer,
+    project_id: ProjectId, conn: Conn, tolerance: Tol, today: Today, principal: Viewer,
     shift: Annotated[Literal["gcj02"] | None, Query(description="gcj02: drawn for a GCJ-02 basemap.")] = None,
 ) -> Response:
     """The blockers as the map draws them (GeoJSON, 6 decimals); owners masked unless the caller may see them."""
@@ -77,7 +88,7 @@ def project_map_blockers(
 @router.get("/projects/{project_id}/map.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}})
 def project_map_png(
-    project_id: int, conn: Conn, tolerance: Tol, today: Today, settings: AppSettings, _principal: Viewer,
+    project_id: ProjectId, conn: Conn, tolerance: Tol, today: Today, settings: AppSettings, _principal: Viewer,
     lang: Lang = "zh",
     width: Annotated[int, Query(ge=200, le=6000, description="Pixels.")] = 1600,
     height: Annotated[int, Query(ge=200, le=6000, description="Pixels.")] = 1200,

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
-from typing import Annotated, Literal
+from pathlib import Path as FilePath
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import Connection
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.auth import Principal, Role, require
-from api.deps import Database, get_database, get_settings, get_today, get_tolerance
+from api.deps import AnyProjectId, Database, ProjectId, get_database, get_settings, get_today, get_tolerance
 from gis.blockers import MAX_LIMIT, BlockerFilter, Tolerance, find_blockers
 from gis.config import Settings
-from gis.projects import get_project, list_projects
+from gis.alignments import MAX_NOTE, list_revisions, preview_revision, revise_alignment, revision_diff
+from gis.errors import InvalidInput
+from gis.geometry_input import QueryGeometry, city_extent, parse_geometry
+from gis.projects import (
+    ProjectFields, add_project, alignment_from_file, archive_project, get_project, list_projects, update_project,
+)
 
 router = APIRouter(prefix="/projects", tags=["projects"], dependencies=[Depends(require(Role.viewer))])
 
@@ -32,7 +46,7 @@ async def projects(db: Db, tolerance: Tol, today: Today,
 
 
 @router.get("/{project_id}")
-async def project(project_id: int, db: Db, tolerance: Tol, today: Today) -> dict:
+async def project(project_id: ProjectId, db: Db, tolerance: Tol, today: Today) -> dict:
     """One project with its footprint (GeoJSON, WGS 84) and progress."""
     return await db.run(get_project, project_id, tolerance, today)
 
@@ -58,7 +72,7 @@ async def blocker_filter(
 
 @router.get("/{project_id}/blockers")
 async def blockers(
-    project_id: int,
+    project_id: ProjectId,
     db: Db,
     tolerance: Tol,
     today: Today,
@@ -75,3 +89,193 @@ async def blockers(
     if format == "geojson":
         return Response(orjson.dumps(page.as_geojson()), media_type="application/geo+json")
     return Response(orjson.dumps(page.as_dict()), media_type="application/json")
+
+
+# ---------------------------------------------------------------------------------------------
+# Creating, editing, revising and archiving projects (admin). Each write runs in Database.run, whose
+# transaction commits before the handler builds its answer: a client is told "saved" only for what is.
+
+Admin = Annotated[Principal, Depends(require(Role.admin))]
+Config = Annotated[Settings, Depends(get_settings)]
+class AlignmentBody(BaseModel):
+    """A centre line with its corridor width, or a boundary: GeoJSON here, or a file uploaded beside."""
+
+    model_config = ConfigDict(extra="forbid")
+    geometry: dict[str, Any] | None = Field(None, description="GeoJSON (Multi)LineString or (Multi)Polygon; "
+                                            "omit when a file is uploaded.")
+    crs: str | int | None = Field(None, description="EPSG code of the coordinates; GeoJSON defaults to 4326.")
+    width_m: float | None = Field(None, description="Corridor width of a centre line, full width in metres.")
+    layer: str | None = Field(None, max_length=200, description="The file's layer; in a DXF, the CAD layer.")
+    where: str | None = Field(None, max_length=1000, description="Attribute filter on the file (OGR SQL), "
+                                                                 "e.g. mode IN ('TRAIN','RER').")
+
+
+class ProjectBody(AlignmentBody):
+    code: str = Field(description="Short code (lower-case letters, digits, _ and -), e.g. xinan_road.")
+    name: str
+    kind: Literal["rail", "road", "zone"]
+    freeze_date: date | None = None
+    deadline: date | None = None
+
+
+class RevisionBody(AlignmentBody):
+    effective_from: date | None = Field(None, description="The day it takes effect (default today).")
+    note: str | None = Field(None, max_length=MAX_NOTE, description="Why the alignment changed.")
+
+
+class ProjectPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    freeze_date: date | None = None
+    deadline: date | None = None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _either_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that takes JSON, or the same fields as a form with a file."""
+    schema = model.model_json_schema()
+    form = {**schema, "properties": {**schema["properties"], "file": {
+        "type": "string", "format": "binary",
+        "description": "The line or boundary file (GeoJSON, GeoPackage, zipped Shapefile, KML, DXF) instead of "
+                       "`geometry`."}}}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema},
+                                                          "multipart/form-data": {"schema": form}}}}
+
+
+@asynccontextmanager
+async def _body(request: Request, model: type[M]) -> AsyncIterator[tuple[M, FilePath | None]]:
+    """The request's fields as ``model``, from JSON or a multipart form, and the uploaded file if any
+    (kept in a temporary folder for the duration)."""
+    folder = None
+    try:
+        path = None
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            form = await request.form()
+            fields = {k: v for k, v in form.items() if k != "file" and v != ""}
+            upload = form.get("file")
+            if isinstance(upload, StarletteUpload):
+                folder = FilePath(tempfile.mkdtemp(prefix="pb-alignment-"))
+                # The upload's own name stays out of the path (personal data in file names); its suffix tells
+                # the format.
+                path = folder / ("upload" + "".join(FilePath(upload.filename or "").suffixes[-2:]).lower())
+                with path.open("wb") as out:
+                    shutil.copyfileobj(upload.file, out, 1024 * 1024)
+        else:
+            try:
+                fields = await request.json()
+            except ValueError:
+                raise InvalidInput("the body must be a JSON object or a multipart form", "body") from None
+        try:
+            body = model.model_validate(fields)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        yield body, path
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _file_crs(value: str | int | None) -> int | None:
+    if value is None:
+        return None
+    text = str(value).strip().upper().removeprefix("EPSG:")
+    if not text.isdigit():
+        raise InvalidInput(f"unrecognised CRS {value!r}: give an EPSG code such as 4326 or 4549", "crs")
+    return int(text)
+
+
+def _alignment(conn: Connection, body: AlignmentBody, path: FilePath | None, settings: Settings) -> QueryGeometry:
+    if path is not None:
+        if body.geometry is not None:
+            raise InvalidInput("give a geometry or a file, not both", "geometry")
+        return alignment_from_file(conn, path, width_m=body.width_m, layer=body.layer, where=body.where,
+                                   crs=_file_crs(body.crs))
+    if body.geometry is None:
+        raise InvalidInput("give the geometry (GeoJSON) or upload a file", "geometry")
+    return parse_geometry(body.geometry, crs=body.crs, width_m=body.width_m, working_srid=settings.srid,
+                          extent=city_extent(conn))
+
+
+def _create(conn: Connection, body: ProjectBody, path: FilePath | None, settings: Settings, actor: str, today: date,
+            tolerance: Tolerance) -> dict:
+    alignment = _alignment(conn, body, path, settings)
+    fields = ProjectFields(body.name, body.freeze_date, body.deadline)
+    project_id = add_project(conn, body.code, body.kind, fields, alignment, actor=actor, today=today)
+    return get_project(conn, project_id, tolerance, today)
+
+
+@router.post("", status_code=201, openapi_extra=_either_body(ProjectBody))
+async def create_project(request: Request, db: Db, settings: Config, tolerance: Tol, today: Today,
+                         principal: Admin) -> dict:
+    """Create a project from a centre line with its corridor width, or a boundary (GeoJSON or a file).
+
+    Revision 1 of its alignment is in force from today; the answer is the project with its progress.
+    """
+    async with _body(request, ProjectBody) as (body, path):
+        return await db.run(_create, body, path, settings, principal.name, today, tolerance)
+
+
+@router.patch("/{project_id}")
+async def patch_project(project_id: ProjectId, body: ProjectPatch, db: Db, tolerance: Tol, today: Today,
+                        _admin: Admin) -> dict:
+    """Change a project's name or dates (its geometry changes through PUT …/alignment)."""
+    def change(conn: Connection) -> dict:
+        update_project(conn, project_id, ProjectFields(**body.model_dump()))
+        return get_project(conn, project_id, tolerance, today)
+
+    return await db.run(change)
+
+
+@router.delete("/{project_id}", status_code=204)
+async def delete_project(project_id: ProjectId, db: Db, principal: Admin) -> Response:
+    """Archive the project: it leaves the lists and maps; its revisions, payments and history stay."""
+    await db.run(archive_project, project_id, actor=principal.name)
+    return Response(status_code=204)
+
+
+def _revise(conn: Connection, project_id: int, body: RevisionBody, path: FilePath | None, settings: Settings,
+            actor: str, today: date) -> dict:
+    alignment = _alignment(conn, body, path, settings)
+    revise_alignment(conn, project_id, alignment, actor=actor, today=today, effective_from=body.effective_from,
+                     note=body.note)
+    return list_revisions(conn, project_id)
+
+
+@router.put("/{project_id}/alignment", openapi_extra=_either_body(RevisionBody))
+async def put_alignment(project_id: ProjectId, request: Request, db: Db, settings: Config, today: Today,
+                        principal: Admin) -> dict:
+    """A new alignment (改线): a new line and width, or a new boundary. Every revision is kept."""
+    async with _body(request, RevisionBody) as (body, path):
+        return await db.run(_revise, project_id, body, path, settings, principal.name, today)
+
+
+def _preview(conn: Connection, project_id: int, body: RevisionBody, path: FilePath | None, settings: Settings,
+             tolerance: Tolerance, today: date, reveal: bool) -> dict:
+    return preview_revision(conn, project_id, _alignment(conn, body, path, settings), tolerance, today,
+                            reveal_personal=reveal)
+
+
+@router.post("/{project_id}/alignment/preview", openapi_extra=_either_body(RevisionBody))
+async def preview_alignment(project_id: ProjectId, request: Request, db: Db, settings: Config, tolerance: Tol,
+                            today: Today, principal: Admin) -> dict:
+    """What a proposed alignment would change against the current one, without saving it."""
+    async with _body(request, RevisionBody) as (body, path):
+        return await db.run(_preview, project_id, body, path, settings, tolerance, today, principal.reveal_personal)
+
+
+@router.get("/{project_id}/revisions")
+async def revisions(project_id: AnyProjectId, db: Db,
+                    geometry: Annotated[bool, Query(description="Include footprints (GeoJSON, WGS 84).")] = False
+                    ) -> dict:
+    """Every alignment revision: geometry kind, width, footprint area, who, when, why, the day in force."""
+    return await db.run(list_revisions, project_id, with_geometry=geometry)
+
+
+@router.get("/{project_id}/revisions/{a}/diff/{b}")
+async def diff(project_id: AnyProjectId, a: Annotated[int, Path(ge=1)], b: Annotated[int, Path(ge=1)], db: Db,
+               tolerance: Tol, today: Today, principal: Annotated[Principal, Depends(require(Role.viewer))]) -> dict:
+    """What going from revision a to b does: parcels entering and leaving, overlap gained and lost (m², mu),
+    households, holdouts, estimated compensation before and after."""
+    return await db.run(revision_diff, project_id, a, b, tolerance, today, reveal_personal=principal.reveal_personal)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Connection
 
-from api.deps import get_conn, get_settings
+from api.deps import ProjectId, get_conn, get_settings
 from gis import disclosure
 from gis.blockers import Tolerance
 from gis.config import Settings
@@ -31,11 +31,11 @@ Tol = Annotated[Tolerance, Depends(_tolerance)]
 
 
 @router.get("/projects/{project_id}")
-def public_project(project_id: int, conn: Conn, tolerance: Tol) -> dict[str, Any]:
+def public_project(project_id: ProjectId, conn: Conn, tolerance: Tol) -> dict[str, Any]:
     return disclosure.public_project(conn, project_id, tolerance)
 
 
 @router.get("/projects/{project_id}/map", response_class=HTMLResponse)
-def public_project_map(project_id: int, conn: Conn, tolerance: Tol, settings: AppSettings) -> HTMLResponse:
+def public_project_map(project_id: ProjectId, conn: Conn, tolerance: Tol, settings: AppSettings) -> HTMLResponse:
     """The same record as an offline map page: parcels by stage, their public fields on hover."""
     return HTMLResponse(disclosure.public_map_html(conn, project_id, tolerance, settings))

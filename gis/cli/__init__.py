@@ -17,6 +17,7 @@ from gis.cli import export, imports
 from gis.cli import checks, reports
 from gis.cli import maps
 from gis.cli import districts
+from gis.cli import projects
 from gis.cli.common import console
 from gis.errors import GisError
 
@@ -26,6 +27,7 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(imagery.app, name="imagery")
 app.add_typer(user.app, name="user")
 app.add_typer(districts.app, name="districts")
+app.add_typer(projects.app, name="projects")
 app.command("serve")(serve.serve)
 app.command("blockers")(analysis.blockers)
 app.command("overlaps")(analysis.overlaps)
@@ -42,7 +44,7 @@ def main() -> None:
     try:
         app()
     except GisError as exc:
-        where = getattr(exc, "where", None)
+        where = exc.where
         # The message is text, not markup: "[longitude, latitude]" would otherwise vanish as a style tag.
         console.print("[red]error:[/red] " + escape(f"{where + ': ' if where else ''}{exc}"), highlight=False)
         sys.exit(1)

@@ -47,7 +47,7 @@ SUSPECTED_ZH = {"building": "疑似抢建", "planting": "疑似抢栽", "buildin
 CHIP_MARGIN = 0.3
 CHIP_MIN_MARGIN_PX = 5
 
-PROJECT_SQL = "SELECT id, code, name, freeze_date FROM projects WHERE id = :id"
+PROJECT_SQL = "SELECT id, code, name, freeze_date FROM projects WHERE id = :id AND archived_at IS NULL"
 # The epoch closest before the freeze (the state the freeze protects) and the latest after it.
 EPOCH_SQL = """
 SELECT l.id

@@ -46,10 +46,17 @@ class Features:
         return shapely.union_all(self.geoms)
 
 
-def cad_layers(path: Path) -> list[str]:
-    """The CAD layers of a DXF with how to choose one (for the admin page's layer picker)."""
-    frame = pyogrio.read_dataframe(str(path), columns=[CAD_LAYER_FIELD], read_geometry=False)
-    return sorted(str(v) for v in frame[CAD_LAYER_FIELD].dropna().unique())
+def dxf_encoding(path: Path) -> str:
+    """The text encoding of a DXF drawing's layer names and texts.
+
+    The header's $DWGCODEPAGE is often wrong (ANSI_1252 written by tools that store UTF-8), so the bytes
+    decide: strict UTF-8 when they decode as such, else GBK (CP936), what Chinese CAD software writes.
+    """
+    try:
+        Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return "CP936"
+    return "UTF-8"
 
 
 def read_features(
@@ -74,6 +81,8 @@ def read_features(
         if source.is_table:
             raise InvalidInput(f"{Path(path).name} is a table, not a map file: give GeoPackage, zipped Shapefile, "
                                "GeoJSON, KML or DXF", "file")
+        if source.format == "dxf":
+            pyogrio.set_gdal_config_options({"DXF_ENCODING": dxf_encoding(source.path)})
         try:
             frame = pyogrio.read_dataframe(str(source.path), layer=source.layer, where=where or None,
                                            encoding=source.encoding)

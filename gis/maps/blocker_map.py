@@ -77,7 +77,7 @@ def blocker_geojson(
     display with ``gcj02``), properties with stage and kind as keys, the owner masked unless ``reveal_personal``,
     and for each holdout a point inside it (``ring``: lon, lat). Built as text: 10,000 blockers take a
     fraction of a second."""
-    if conn.execute(text("SELECT 1 FROM projects WHERE id = :id"), {"id": project_id}).first() is None:
+    if conn.execute(text("SELECT 1 FROM projects WHERE id = :id AND archived_at IS NULL"), {"id": project_id}).first() is None:
         raise NotFound(f"no project with id {project_id}")
     rows = conn.execute(text(_FEATURES_SQL), {
         "project_id": project_id, "min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share, "today": today,
