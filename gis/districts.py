@@ -134,11 +134,13 @@ def import_districts(
     """Load district boundaries from a planner's file into the caller's transaction (rules: module docstring).
 
     ``mapping``: file column → ``code``, ``name`` or ``code,name``; ``layer`` picks the layer of a
-    multi-layer file, ``cad_layer`` the CAD layer of a DXF, ``crs`` (EPSG code) declares the coordinates'
-    CRS. ``actor`` signs the parcels' history events. Raises InvalidInput (422) for anything refused;
-    nothing is written then.
+    multi-layer file and, in a DXF drawing, the CAD layer (as for projects, gis.projects.alignment_from_file;
+    ``cad_layer`` says so explicitly); ``crs`` (EPSG code) declares the coordinates' CRS. ``actor`` signs the
+    parcels' history events. Raises InvalidInput (422) for anything refused; nothing is written then.
     """
     path = Path(path)
+    if layer is not None and cad_layer is None and path.suffix.lower() == ".dxf":
+        layer, cad_layer = None, layer  # a DXF is one GDAL layer; its CAD layers are a field of it
     wanted = _check_mapping(mapping or {})
     srid = working_srid(conn)
     features = read_features(path, POLYGONS, working_srid=srid, layer=layer, cad_layer=cad_layer, crs=crs)

@@ -361,15 +361,21 @@ def test_kml_and_dxf_districts_and_deleting_what_nothing_uses(fr, communes, tmp_
     assert report.created == ["K1"] and report.crs == 4326
     assert stored_boundary(fr.engine, "K1").area == pytest.approx(k_l93.area, rel=1e-6)
 
-    # A CAD drawing: closed polylines, the CAD layer as the code and the name, no CRS in the file.
+    # A CAD drawing: closed polylines, the CAD layer as the code and the name, no CRS in the file; the
+    # drawing's frame, on a CAD layer of its own, would overlap the district.
     d_l93 = square(xmin + 2_000, ymin - 5_000, 800)
-    dxf = write_layer(tmp_path / "d.dxf", [{"Layer": "D1", "geometry": shapely.LineString(d_l93.exterior.coords)}],
+    frame = d_l93.buffer(100, join_style="mitre")
+    dxf = write_layer(tmp_path / "d.dxf", [{"Layer": "D1", "geometry": shapely.LineString(d_l93.exterior.coords)},
+                                           {"Layer": "图框", "geometry": shapely.LineString(frame.exterior.coords)}],
                       crs=None, driver="DXF")
     with unchanged(fr.engine), pytest.raises(InvalidInput) as refused:
-        run_import(fr.settings, dxf, mapping={"Layer": "code,name"})
+        run_import(fr.settings, dxf, mapping={"Layer": "code,name"}, layer="D1")
     assert "declare it (--crs)" in str(refused.value) and refused.value.where == "crs"
-    report = run_import(fr.settings, dxf, mapping={"Layer": "code,name"}, crs=2154)
-    assert report.created == ["D1"] and report.mapping == {"Layer": "code,name"}
+    with unchanged(fr.engine), pytest.raises(InvalidInput) as refused:
+        run_import(fr.settings, dxf, mapping={"Layer": "code,name"}, crs=2154)
+    assert "D1 (D1; feature 1) and 图框 (图框; feature 2) overlap" in str(refused.value)
+    report = run_import(fr.settings, dxf, mapping={"Layer": "code,name"}, crs=2154, layer="D1")
+    assert report.created == ["D1"] and report.mapping == {"Layer": "code,name"} and report.features == 1
     assert shapely.hausdorff_distance(stored_boundary(fr.engine, "D1"), d_l93) < 0.001  # DXF: 3 decimals
 
     # K1 has no parcels; while a district editor or a compensation standard refers to it, it stays.

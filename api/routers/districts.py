@@ -75,8 +75,7 @@ async def post_import(
     file: Annotated[UploadFile, File(description="GeoPackage, zipped Shapefile, GeoJSON, KML, FlatGeobuf or DXF")],
     map_: Annotated[list[str] | None, Form(alias="map", description='"COLUMN=code", "COLUMN=name" or '
                                                                      '"COLUMN=code,name"; repeat the field')] = None,
-    layer: Annotated[str | None, Form(description="The layer of a multi-layer file")] = None,
-    cad_layer: Annotated[str | None, Form(description="DXF: only the polylines on this CAD layer")] = None,
+    layer: Annotated[str | None, Form(description="The layer to read; in a DXF drawing, the CAD layer")] = None,
     crs: Annotated[int | None, Form(description="EPSG code of the coordinates (a DXF states none)")] = None,
     dry_run: Annotated[bool, Form(description="Check and report, write nothing")] = False,
 ) -> dict[str, Any]:
@@ -86,9 +85,8 @@ async def post_import(
     mapping = parse_mapping(map_)
     folder, path = await run_in_threadpool(_save_upload, file)
     try:
-        report = await db.run(store.import_districts, path, mapping=mapping, layer=layer or None,
-                              cad_layer=cad_layer or None, crs=crs, actor=principal.name, dry_run=dry_run,
-                              file_name=file.filename or path.name)
+        report = await db.run(store.import_districts, path, mapping=mapping, layer=layer or None, crs=crs,
+                              actor=principal.name, dry_run=dry_run, file_name=file.filename or path.name)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return report.as_dict()

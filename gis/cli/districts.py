@@ -34,8 +34,7 @@ def import_command(
     map_: Annotated[list[str] | None, typer.Option("--map", help="COLUMN=code, COLUMN=name or COLUMN=code,name "
                                                                   "(repeat); common column names are found "
                                                                   "without it.")] = None,
-    layer: Annotated[str | None, typer.Option(help="The layer of a multi-layer file.")] = None,
-    cad_layer: Annotated[str | None, typer.Option(help="DXF: only the polylines on this CAD layer.")] = None,
+    layer: Annotated[str | None, typer.Option(help="The layer to read; in a DXF drawing, the CAD layer.")] = None,
     crs: Annotated[int | None, typer.Option(help="EPSG code of the coordinates (a DXF states none).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
     actor: Annotated[str | None, typer.Option(help="Who imports, for the parcels' history (default: your "
@@ -46,7 +45,7 @@ def import_command(
     nothing (exit 1 with the reason)."""
     mapping = profiles.parse_mapping(map_)
     with connect(get_settings()) as conn:
-        result = store.import_districts(conn, file, mapping=mapping, layer=layer, cad_layer=cad_layer, crs=crs,
+        result = store.import_districts(conn, file, mapping=mapping, layer=layer, crs=crs,
                                         actor=actor or _login(), dry_run=dry_run)
     if report:
         report.write_text(json.dumps(result.as_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
