@@ -16,6 +16,7 @@ from gis.cli import user
 from gis.cli import export, imports
 from gis.cli import checks, reports
 from gis.cli import maps
+from gis.cli import standards
 from gis.cli.common import console
 from gis.errors import GisError
 
@@ -34,6 +35,7 @@ app.add_typer(imports.profiles_app, name="profiles")
 app.add_typer(export.app, name="export")
 app.add_typer(checks.app, name="check")
 app.command("report")(reports.report)
+app.add_typer(standards.app, name="standards")
 
 
 def main() -> None:
