@@ -20,11 +20,11 @@ import openpyxl
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from typer.testing import CliRunner
 
 from gis import cluster, migrate, standards
-from gis.db import get_engine
+from gis.db import get_app_engine, get_engine
 from gis.parcels import PAYMENT_ITEMS
 from gis.stages import today_in
 from tests.conftest import add_parcel, bearer, insert_two_districts, make_role_tokens, settings_for
@@ -391,6 +391,16 @@ def test_a_csv_with_english_headers(world, imported, tmp_path):
         r = world.client.post("/standards/imports", files={"file": (path.name, fh, "text/csv")})
     assert r.status_code == 200, r.text
     assert r.json()["unchanged"] == 1 and r.json()["notes"] == ["columns not used: colour"]
+
+
+def test_a_unit_in_the_rate_header_and_the_service_login_cannot_delete(world, imported, tmp_path):
+    path = write_xlsx(tmp_path / "per_mu.xlsx", [("乙区", "房屋", "奖励", 50000, datetime(2024, 6, 1))],
+                      header=("片区", "类型", "补偿科目", "单价（元/亩）", "生效日期"))
+    r = upload(world, path)
+    assert r.status_code == 200, r.text
+    assert [(s["item"], s["unit"], s["unit_label"]) for s in r.json()["standards"]] == [("incentive", "mu", "元/亩")]
+    with get_app_engine(world.settings).begin() as conn, pytest.raises(ProgrammingError, match="permission denied"):
+        conn.execute(text("DELETE FROM compensation_standards"))
 
 
 def test_cli_template_import_and_list(world, imported, tmp_path, monkeypatch):
