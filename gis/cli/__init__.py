@@ -14,9 +14,8 @@ from gis.cli import analysis, db, demo, serve
 from gis.cli import imagery
 from gis.cli import user
 from gis.cli import export, imports
-from gis.cli import checks, reports
+from gis.cli import checks, reports, standards
 from gis.cli import maps
-from gis.cli import standards
 from gis.cli.common import console
 from gis.errors import GisError
 
