@@ -21,12 +21,13 @@ The rules, precisely:
     paid_on, or the same day and recorded first), or (b) the parcel had been handed over (reached
     cleared) before project B's freeze date (its scope was not even announced, so the land was
     acquired for something else) and on or before the payment's day.
-- above_standard (突破政策底线): a payment of an item priced per area by the standard (house value,
-  land) whose amount exceeds the standard amount, rate × basis area rounded to the cent, by more than
-  ``tolerance_yuan``. The rate is the district's standard for the parcel's kind in force on the
-  payment day (valid_from ≤ day ≤ valid_to, valid_to inclusive; the latest valid_from wins); the
-  basis area is the payment's own (converted to the standard's unit), else the parcel's floor area
-  (houses) or land area (land). Payments with no standard in force are counted as unchecked.
+- above_standard (突破政策底线): a payment whose amount exceeds the standard amount, rate × basis area
+  rounded to the cent, by more than ``tolerance_yuan``. The rate is the district's standard for the
+  parcel's kind and the payment's item in force on the parcel's contract date (its compensation decision,
+  else its contract; the payment's date when it has neither or the recorded one is later than the payment:
+  ``gis.standards``, where the rule is written once); the basis area is the payment's own (converted to the
+  standard's unit), else the parcel's floor area (houses) or land area (land). Payments of an item with no
+  standard in force then are counted as unchecked.
 - incomplete_archives (档案不全): document kinds required (document_requirements) by a stage the
   parcel reached on its way to its current stage, with no document of that kind uploaded by the end
   of ``as_of``. Stages undone by a move back do not count. With ``grace_days``, a stage reached
@@ -57,6 +58,7 @@ from gis.config import SQM_PER_MU, Settings
 from gis.errors import InvalidInput
 from gis.io.export import Column
 from gis.privacy import mask_name
+from gis.standards import ITEM_LABELS_ZH, contract_date_sql, standard_in_force_sql
 from gis.stages import KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, STAGE_SINCE_AT_SQL, end_of_day, today_in
 from gis.workflow import ALL_STAGES, descendants
 
@@ -71,13 +73,6 @@ DOCUMENT_LABELS_ZH = {
 BEFORE_DEMOLITION = tuple(s for s in ALL_STAGES if "demolished" in descendants(s))
 # Stages at which the land counts as acquired: compensated (or enforced) and not given back.
 ACQUIRED_STAGES = ("paid", "demolished", "cleared", "court_enforcement")
-ITEM_LABELS_ZH = {
-    "house_value": "房屋价值补偿", "relocation": "搬迁费", "temporary_resettlement": "临时安置费",
-    "business_loss": "停产停业损失", "subsidy": "补助", "incentive": "奖励", "land": "土地补偿", "crops": "青苗补偿",
-    "deposit": "提存",
-}
-# Payment items the per-area standard prices; relocation fees, subsidies and incentives have rules of their own.
-PRICED_ITEMS = ("house_value", "land")
 DOUBLE_RULES_ZH = {
     "same_item_twice": "同一项目中同一地块同一补偿科目重复发放",
     "overlapping_parcels": "地块图形重叠、重叠部分重复补偿",
@@ -424,14 +419,10 @@ def double_compensation(conn: Connection, params: DoubleCompensation = DoubleCom
 # ---------------------------------------------------------------------------------------------
 # 突破政策底线
 
-_STANDARD_IN_FORCE = """
+_STANDARD_IN_FORCE = f"""
 JOIN parcels pa ON pa.id = pm.parcel_id
-LEFT JOIN LATERAL (
-    SELECT s.rate_yuan, s.unit FROM compensation_standards s
-    WHERE s.district_id = pa.district_id AND s.kind = pa.kind
-      AND s.valid_from <= pm.paid_on AND (s.valid_to IS NULL OR s.valid_to >= pm.paid_on)
-    ORDER BY s.valid_from DESC LIMIT 1
-) s ON true
+CROSS JOIN LATERAL (SELECT {contract_date_sql("pa", "pm.paid_on")} AS day) priced
+{standard_in_force_sql(district="pa.district_id", kind="pa.kind", item="pm.item", on="priced.day", alias="s")}
 CROSS JOIN LATERAL (
     SELECT coalesce(CAST(pm.basis_area AS numeric),
                     CAST(CASE pa.kind WHEN 'house' THEN pa.floor_area_m2 ELSE pa.land_area_mu END AS numeric)) AS area,
@@ -443,10 +434,11 @@ CROSS JOIN LATERAL (
                 WHEN src.unit = 'mu' THEN src.area * 10000 / 15
                 ELSE src.area * 15 / 10000 END AS basis
 ) b
-WHERE pm.paid_on <= :as_of AND pm.item = ANY(:items)
+WHERE pm.paid_on <= :as_of
 """
 _ABOVE_STANDARD = f"""
-SELECT pm.parcel_id, pm.id AS payment_id, pm.paid_on, pm.item, pm.amount_yuan, b.basis AS basis_area,
+SELECT pm.parcel_id, pm.id AS payment_id, pm.paid_on, pm.item, priced.day AS priced_on,
+       s.valid_from AS standard_from, pm.amount_yuan, b.basis AS basis_area,
        s.unit AS basis_unit, s.rate_yuan AS standard_rate, round(pm.amount_yuan / b.basis, 2) AS paid_rate,
        round(s.rate_yuan * b.basis, 2) AS standard_amount,
        pm.amount_yuan - round(s.rate_yuan * b.basis, 2) AS excess_yuan,
@@ -466,6 +458,8 @@ UNIT_LABELS_ZH = {"m2": "㎡", "mu": "亩"}
 ABOVE_STANDARD_COLUMNS = (
     Column("paid_on", "付款日期", "date"),
     Column("item", "补偿科目", values=ITEM_LABELS_ZH, width=12),
+    Column("priced_on", "标准适用日期", "date", shp="priced_on"),
+    Column("standard_from", "标准生效日期", "date", shp="std_from"),
     Column("basis_area", "计价面积", "float"),
     Column("basis_unit", "单位", values=UNIT_LABELS_ZH, width=6),
     Column("standard_rate", "标准单价(元)", "float", shp="std_rate"),
@@ -480,16 +474,17 @@ ABOVE_STANDARD_COLUMNS = (
 def above_standard(conn: Connection, params: AboveStandard = AboveStandard(), *, as_of: date | None = None,
                    tz: str = "Asia/Shanghai", reveal_personal: bool = False,
                    with_geometry: bool = False) -> CheckResult:
-    """突破政策底线: payments above the district's standard rate for the parcel's kind, with the excess."""
+    """突破政策底线: payments above the district's standard for the parcel's kind and the payment's item, in force
+    on the parcel's contract date, with the excess."""
     params, day = params.validated(), _day(as_of, tz)
-    values = day.params | {"items": list(PRICED_ITEMS), "tolerance": Decimal(str(params.tolerance_yuan))}
+    values = day.params | {"tolerance": Decimal(str(params.tolerance_yuan))}
     findings = _findings(conn, _ABOVE_STANDARD, values, "f.excess_yuan DESC, pa.code, f.payment_id",
                          reveal_personal=reveal_personal, with_geometry=with_geometry)
     counts = conn.execute(text(_UNCHECKED), values).mappings().one()
     return CheckResult(
         "above_standard", "突破政策底线",
-        f"截至{day.as_of}，按面积计价的补偿款（房屋价值、土地）超过付款日有效的片区补偿标准（单价×面积，"
-        f"精确到分）{params.tolerance_yuan}元以上",
+        f"截至{day.as_of}，补偿款超过签约（或补偿决定）之日有效的片区同类型、同补偿科目补偿标准（单价×面积，精确到分）"
+        f"{params.tolerance_yuan}元以上；无签约、补偿决定日期或其晚于付款日的，按付款日有效的标准",
         day.as_of, params.as_dict(), findings, HEADER_COLUMNS + ABOVE_STANDARD_COLUMNS,
         summary={"payments_checked": counts["checked"], "payments_without_standard": counts["unchecked"]},
     )

@@ -1,8 +1,10 @@
 """Ad hoc overlap queries: what would a line or polygon hit, near-and-far bands, and alignment comparison.
 
-Compensation is estimated from the standards in force: a house hit at all is
-taken whole (floor area × the house rate), land only for the part inside the
-footprint (overlap mu × the land rate).
+Compensation is estimated from the base standards (房屋价值补偿 per floor area, 土地补偿 per area): a house
+hit at all is taken whole (floor area × the house rate), land only for the part inside the footprint
+(overlap × the land rate), each converted to the standard's unit. The standard is the one in force on the
+parcel's contract date (its compensation decision, else its contract), or today for a parcel without one:
+``gis.standards`` states the rule once, for these estimates and the above-standard check alike.
 """
 
 from __future__ import annotations
@@ -23,24 +25,20 @@ from gis.errors import InvalidInput
 from gis.geometry_input import QueryGeometry
 from gis.privacy import mask_name
 from gis.project_overlaps import measured_overlaps_sql
+from gis.standards import base_item_sql, contract_date_sql, standard_in_force_sql
 
 _QUERY_FOOTPRINT = "SELECT 0 AS key, ST_GeomFromWKB(:wkb, :srid) AS footprint"
-_STANDARD_JOIN = """
-LEFT JOIN LATERAL (
-    SELECT s.rate_yuan FROM compensation_standards s
-    WHERE s.district_id = pa.district_id AND s.kind = pa.kind
-      AND s.valid_from <= :today AND (s.valid_to IS NULL OR s.valid_to >= :today)
-    ORDER BY s.valid_from DESC LIMIT 1
-) std ON true
-"""
+_STANDARD_JOIN = standard_in_force_sql(district="pa.district_id", kind="pa.kind", item=base_item_sql("pa.kind"),
+                                       on=contract_date_sql("pa", "CAST(:today AS date)"), alias="std")
+# A str.format template ({geometry}), so the standard's fragment joins it with any braces escaped.
 _HIT_SQL = """
 SELECT m.parcel_id, pa.code, pa.kind, d.code AS district, d.name AS district_name, pa.stage, pa.holdout,
        pa.legacy, pa.households, pa.floor_area_m2, pa.land_area_mu, pa.owner_name,
-       m.parcel_m2, m.overlap_m2, std.rate_yuan {geometry}
+       m.parcel_m2, m.overlap_m2, std.rate_yuan, std.unit AS rate_unit, std.valid_from AS standard_from {geometry}
 FROM measured m
 JOIN parcels pa ON pa.id = m.parcel_id
 JOIN districts d ON d.id = pa.district_id
-""" + _STANDARD_JOIN + """
+""" + _STANDARD_JOIN.replace("{", "{{").replace("}", "}}") + """
 WHERE m.overlap_m2 >= :min_m2 AND m.overlap_m2 >= :min_share * m.parcel_m2
 ORDER BY pa.code
 """
@@ -89,15 +87,19 @@ class Totals:
         return dict(self.__dict__)
 
 
+def _estimate(row: Any) -> float | None:
+    """The base compensation: a house's whole floor area, land's area inside the footprint, × the rate."""
+    if row["rate_yuan"] is None:
+        return None
+    area_m2 = (row["floor_area_m2"] or 0) if row["kind"] == "house" else row["overlap_m2"]
+    basis = area_m2 if row["rate_unit"] == "m2" else area_m2 / SQM_PER_MU
+    return round(basis * float(row["rate_yuan"]), 2)
+
+
 def _hit(row: Any, reveal_personal: bool) -> dict[str, Any]:
     overlap_mu = row["overlap_m2"] / SQM_PER_MU
     rate = float(row["rate_yuan"]) if row["rate_yuan"] is not None else None
-    if rate is None:
-        estimate = None
-    elif row["kind"] == "house":
-        estimate = round((row["floor_area_m2"] or 0) * rate, 2)
-    else:
-        estimate = round(overlap_mu * rate, 2)
+    estimate = _estimate(row)
     hit = {
         "parcel_id": row["parcel_id"], "code": row["code"], "kind": row["kind"], "district": row["district"],
         "district_name": row["district_name"], "stage": row["stage"], "holdout": row["holdout"],
@@ -105,7 +107,9 @@ def _hit(row: Any, reveal_personal: bool) -> dict[str, Any]:
         "land_area_mu": row["land_area_mu"], "parcel_area_m2": round(row["parcel_m2"], 3),
         "overlap_m2": round(row["overlap_m2"], 3), "overlap_mu": round(overlap_mu, 6),
         "share": round(row["overlap_m2"] / row["parcel_m2"], 6) if row["parcel_m2"] else 0.0,
-        "standard_rate_yuan": rate, "estimated_compensation_yuan": estimate,
+        "standard_rate_yuan": rate, "standard_unit": row["rate_unit"],
+        "standard_valid_from": row["standard_from"].isoformat() if row["standard_from"] else None,
+        "estimated_compensation_yuan": estimate,
         "owner_name": row["owner_name"] if reveal_personal else mask_name(row["owner_name"]),
     }
     if "geometry" in row.keys():

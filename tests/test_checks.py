@@ -286,12 +286,14 @@ def world(pg_dir, settings):
         ), {"x": x, "y": y, "srid": s.srid, "z2_freeze": today - timedelta(days=10)})
         conn.execute(text("INSERT INTO document_requirements (stage, kind) VALUES ('surveyed', 'survey_record'), "
                           "('appraised', 'appraisal_report'), ('signed', 'contract')"))
-        # District A's house standard rose 100 days ago; its land is priced per mu; B has no standard.
+        # District A's house standard rose 99 days ago (the old one held until the day before); its land is
+        # priced per mu; B has no standard.
         conn.execute(text(
-            "INSERT INTO compensation_standards (district_id, kind, unit, rate_yuan, valid_from, valid_to) VALUES "
-            "(1, 'house', 'm2', 3000, '2024-01-01', :old_to), (1, 'house', 'm2', 3500, :new_from, NULL), "
-            "(1, 'land', 'mu', 60000, '2024-01-01', NULL)"
-        ), {"old_to": today - timedelta(days=100), "new_from": today - timedelta(days=99)})
+            "INSERT INTO compensation_standards (district_id, kind, item, unit, rate_yuan, valid_from) VALUES "
+            "(1, 'house', 'house_value', 'm2', 3000, '2024-01-01'), "
+            "(1, 'house', 'house_value', 'm2', 3500, :new_from), "
+            "(1, 'land', 'land', 'mu', 60000, '2024-01-01')"
+        ), {"new_from": today - timedelta(days=99)})
     return SimpleNamespace(settings=s, today=today)
 
 

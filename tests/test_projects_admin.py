@@ -171,10 +171,12 @@ def test_create_edit_archive(admin_db, demo_city):
     ({"geometry": {"type": "LineString", "coordinates": [[117.0, 31.9], [117.01, 31.91]]}}, 422, "geometry.coordinates"),
     ({"geometry": {"type": "Point", "coordinates": [118.97, 30.61]}}, 422, "geometry.type"),
     ({"colour": "red"}, 422, None),
+    ({"shift_east_m": 15_000}, 422, "geometry"),  # near the city, but outside every district
 ])
 def test_bad_project_input_is_refused_and_nothing_is_written(admin_db, demo_city, change, status, where):
     client, _, engine, _ = admin_db
-    line = to_wgs(shapely.affinity.translate(_xinan(demo_city)["centerline"], yoff=300))
+    shift = change.pop("shift_east_m", 0)
+    line = to_wgs(shapely.affinity.translate(_xinan(demo_city)["centerline"], xoff=shift, yoff=300))
     body = {"code": "bad_one", "name": "坏项目", "kind": "road", "geometry": mapping(line), "width_m": 30} | change
     with engine.connect() as conn:
         before = conn.execute(text("SELECT count(*) FROM projects")).scalar_one()

@@ -14,7 +14,7 @@ from gis.cli import analysis, db, demo, serve
 from gis.cli import imagery
 from gis.cli import user
 from gis.cli import export, imports
-from gis.cli import checks, reports
+from gis.cli import checks, reports, standards
 from gis.cli import maps
 from gis.cli import districts
 from gis.cli import projects
@@ -38,6 +38,7 @@ app.add_typer(imports.profiles_app, name="profiles")
 app.add_typer(export.app, name="export")
 app.add_typer(checks.app, name="check")
 app.command("report")(reports.report)
+app.add_typer(standards.app, name="standards")
 
 
 def main() -> None:

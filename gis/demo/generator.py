@@ -29,6 +29,7 @@ from shapely import Geometry, STRtree
 from gis.config import SQM_PER_MU
 from gis.errors import InvalidInput
 from gis.geometry_input import corridor
+from gis.standards import BASE_ITEM
 
 LAYER_DIR = Path(__file__).resolve().parents[2] / "layers" / "demo_city"
 DEFAULT_SRID = 4549
@@ -777,14 +778,15 @@ def _phones(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _standards(districts: gpd.GeoDataFrame) -> pd.DataFrame:
+    """The base standard of each district and kind (房屋价值补偿 per m², 土地补偿 per mu), from the history's start."""
     rows = []
     for district_id, code in zip(districts["id"], districts["code"]):
         house_rate, land_rate = STANDARD_RATES[code]
-        rows.append((int(district_id), "house", "m2", house_rate))
-        rows.append((int(district_id), "land", "mu", land_rate))
-    frame = pd.DataFrame(rows, columns=["district_id", "kind", "unit", "rate_yuan"])
+        rows.append((int(district_id), "house", BASE_ITEM["house"], "m2", house_rate))
+        rows.append((int(district_id), "land", BASE_ITEM["land"], "mu", land_rate))
+    frame = pd.DataFrame(rows, columns=["district_id", "kind", "item", "unit", "rate_yuan"])
     frame["valid_from"] = date(2024, 1, 1)
-    frame["valid_to"] = None
+    frame["recorded_by"] = ACTOR
     return frame
 
 

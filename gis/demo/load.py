@@ -29,7 +29,7 @@ EVENT_COLUMNS = ("parcel_id", "at", "actor", "kind", "stage_from", "stage_to", "
 PAYMENT_COLUMNS = (
     "parcel_id", "project_id", "paid_on", "amount_yuan", "item", "basis_area", "basis_unit", "rate_yuan", "note",
 )
-STANDARD_COLUMNS = ("district_id", "kind", "unit", "rate_yuan", "valid_from", "valid_to")
+STANDARD_COLUMNS = ("district_id", "kind", "item", "unit", "rate_yuan", "valid_from", "recorded_by")
 DOCUMENT_COLUMNS = ("parcel_id", "kind", "filename", "sha256", "size_bytes", "uploaded_by", "uploaded_at")
 
 

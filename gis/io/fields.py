@@ -267,6 +267,12 @@ def _date(value: Any) -> date | None:
     raise ValueError("not a date")
 
 
+def cell_date(value: Any) -> date | None:
+    """A cell as a date, read as the parcel import reads it (a date cell, 2025-03-18, 2025/3/18, 2025年3月18日,
+    20250318); None when empty, ValueError when it is no date. For other readers of planners' sheets."""
+    return _date(value)
+
+
 def _boolean(value: Any) -> bool | None:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)

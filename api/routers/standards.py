@@ -1,0 +1,123 @@
+"""Compensation standards (补偿标准): read by everyone signed in, set by admins from JSON or a planner's sheet.
+
+Writes answer only after their transaction has committed (``transaction`` around the call, the response
+built after it), so a 200 means the standards are stored. Refused rows get 422 with every issue (row and
+column) and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, File, Form, Query, UploadFile
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from sqlalchemy import Connection, Engine
+
+from api.auth import Principal, Role, require
+from api.deps import get_conn, get_engine, get_today
+from gis import standards
+from gis.db import transaction
+from gis.io.export import content_disposition
+
+router = APIRouter(prefix="/standards", tags=["standards"])
+
+Viewer = Annotated[Principal, Depends(require(Role.viewer))]
+Admin = Annotated[Principal, Depends(require(Role.admin))]
+Conn = Annotated[Connection, Depends(get_conn)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+Today = Annotated[date, Depends(get_today)]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_SAFE_NAME = re.compile(r"[^\w.-]+")
+
+
+class StandardsQuery(BaseModel):
+    """The listing's filters; any other query parameter is refused (422), not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+    district: str | None = Field(None, description="District code or name.")
+    kind: str | None = Field(None, description="house or land (房屋, 土地).")
+    item: str | None = Field(None, description="house_value, land, crops … or the Chinese label (房屋价值补偿 …).")
+    on: date | None = Field(None, description="Only the standards in force on this day (YYYY-MM-DD).")
+
+
+class StandardIn(BaseModel):
+    """One standard. Values are checked by gis.standards exactly as an imported sheet's cells are."""
+
+    model_config = ConfigDict(extra="forbid")
+    district: StrictStr | StrictInt = Field(description="District code or name.")
+    kind: StrictStr = Field(description="house or land (房屋, 土地).")
+    item: StrictStr = Field(description="house_value, relocation, temporary_resettlement, business_loss, subsidy, "
+                                        "incentive (houses); land, crops, subsidy, incentive (land).")
+    rate_yuan: StrictFloat | StrictInt | StrictStr = Field(description="Yuan per unit, at most two decimals.")
+    unit: StrictStr | None = Field(None, description="m2 or mu (元/㎡, 元/亩); default m2 for houses, mu for land.")
+    valid_from: StrictStr = Field(description="The day it takes effect, YYYY-MM-DD.")
+    note: StrictStr | None = Field(None, description="The policy document it comes from (依据).")
+
+
+def _refused(exc: standards.StandardsRejected) -> JSONResponse:
+    return JSONResponse(exc.as_dict(), status_code=422)
+
+
+@router.get("")
+def get_standards(_principal: Viewer, conn: Conn, query: Annotated[StandardsQuery, Query()]) -> dict[str, Any]:
+    """The standards, each with the day it ends (the day before its successor's ``valid_from``, none while it
+    is the latest); with ``on``, only those in force that day."""
+    rows = standards.list_standards(conn, district=query.district, kind=query.kind, item=query.item, on=query.on)
+    return {"filters": query.model_dump(mode="json"), "count": len(rows),
+            "standards": [standards.as_json(r) for r in rows]}
+
+
+@router.put("")
+def put_standards(
+    principal: Admin,
+    engine: EngineDep,
+    today: Today,
+    rows: Annotated[list[StandardIn], Body(min_length=1, max_length=standards.MAX_ROWS)],
+) -> JSONResponse:
+    """Store standards (all or none): new ones are added, ones sent again unchanged stay, ones not yet in force
+    are corrected; an in-force standard's rate is never rewritten. Answers with the standards as stored."""
+    try:
+        with transaction(engine) as conn:
+            report = standards.put_standards(conn, [r.model_dump(exclude_none=True) for r in rows], principal.name,
+                                             today=today)
+    except standards.StandardsRejected as exc:
+        return _refused(exc)
+    return JSONResponse(report.as_dict())
+
+
+@router.post("/imports")
+def post_import(
+    principal: Admin,
+    engine: EngineDep,
+    today: Today,
+    file: Annotated[UploadFile, File(description="XLSX (or CSV) with the template's columns.")],
+    dry_run: Annotated[bool, Form(description="Check every row; store nothing.")] = False,
+) -> JSONResponse:
+    """Import a planner's sheet of standards: every row checked, all stored or none."""
+    folder = Path(tempfile.mkdtemp(prefix="pb-standards-"))
+    try:
+        name = _SAFE_NAME.sub("_", Path(file.filename or "standards.xlsx").name) or "standards.xlsx"
+        path = folder / name
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out, 1024 * 1024)
+        with transaction(engine) as conn:
+            report = standards.import_standards(conn, path, principal.name, today=today, dry_run=dry_run,
+                                                source=file.filename or name)
+    except standards.StandardsRejected as exc:
+        return _refused(exc)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return JSONResponse(report.as_dict())
+
+
+@router.get("/template.xlsx")
+def get_template(_principal: Viewer, conn: Conn, today: Today) -> Response:
+    """The XLSX template planners fill in: Chinese headers, one example row, the accepted values."""
+    return Response(standards.standards_template(conn, today=today), media_type=XLSX,
+                    headers={"Content-Disposition": content_disposition("补偿标准模板.xlsx")})
