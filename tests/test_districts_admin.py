@@ -381,8 +381,8 @@ def test_kml_and_dxf_districts_and_deleting_what_nothing_uses(fr, communes, tmp_
     # K1 has no parcels; while a district editor or a compensation standard refers to it, it stays.
     make_role_tokens(fr.engine, ["K1"], prefix="k1")
     with fr.engine.begin() as conn:
-        conn.execute(text("INSERT INTO compensation_standards (district_id, kind, unit, rate_yuan, valid_from) "
-                          "SELECT id, 'land', 'mu', 50000, '2026-01-01' FROM districts WHERE code = 'K1'"))
+        conn.execute(text("INSERT INTO compensation_standards (district_id, kind, item, unit, rate_yuan, valid_from) "
+                          "SELECT id, 'land', 'land', 'mu', 50000, '2026-01-01' FROM districts WHERE code = 'K1'"))
     with unchanged(fr.engine), pytest.raises(Conflict) as refused, connect(fr.settings) as conn:
         delete_district(conn, "K1")
     assert "1 users edit it (k1-district_editor)" in str(refused.value)
