@@ -54,8 +54,8 @@ def landing(request: Request, conn: Conn, tolerance: Tol, today: Today, _princip
 
 
 @router.get("/projects/{project_id}/map", response_class=HTMLResponse)
-def project_map(project_id: ProjectId, request: Request, conn: Conn, tolerance: Tol, today: Today,
-                settings: AppSettings, _principal: Viewer, lang: Lang = "zh") -> HTMLResponse:
+def project_map(_principal: Viewer, project_id: ProjectId, request: Request, conn: Conn, tolerance: Tol,
+                today: Today, settings: AppSettings, lang: Lang = "zh") -> HTMLResponse:
     """The blocker map: footprint, blockers by stage, holdouts, every parcel as vector tiles. Works offline."""
     ctx = _context(request, settings, lang)
     html = blocker_map_html(conn, project_id, tolerance=tolerance, ctx=ctx, tz=settings.city_timezone, today=today,
@@ -64,9 +64,9 @@ def project_map(project_id: ProjectId, request: Request, conn: Conn, tolerance: 
 
 
 @router.get("/projects/{project_id}/revisions/{a}/diff/{b}/map", response_class=HTMLResponse)
-def revision_map(project_id: AnyProjectId, a: Annotated[int, Path(ge=1)], b: Annotated[int, Path(ge=1)],
-                 request: Request, conn: Conn, tolerance: Tol, today: Today, settings: AppSettings,
-                 principal: Viewer) -> HTMLResponse:
+def revision_map(principal: Viewer, project_id: AnyProjectId, a: Annotated[int, Path(ge=1)],
+                 b: Annotated[int, Path(ge=1)], request: Request, conn: Conn, tolerance: Tol, today: Today,
+                 settings: AppSettings) -> HTMLResponse:
     """An alignment change on the map: both footprints, the parcels entering (red) and leaving (green)."""
     html = revision_diff_map_html(conn, project_id, a, b, tolerance=tolerance, today=today,
                                   ctx=_context(request, settings, "zh"), reveal_personal=principal.reveal_personal)
@@ -76,7 +76,7 @@ def revision_map(project_id: AnyProjectId, a: Annotated[int, Path(ge=1)], b: Ann
 @router.get("/projects/{project_id}/map/blockers.geojson", response_class=Response,
             responses={200: {"content": {"application/geo+json": {}}}})
 def project_map_blockers(
-    project_id: ProjectId, conn: Conn, tolerance: Tol, today: Today, principal: Viewer,
+    principal: Viewer, project_id: ProjectId, conn: Conn, tolerance: Tol, today: Today,
     shift: Annotated[Literal["gcj02"] | None, Query(description="gcj02: drawn for a GCJ-02 basemap.")] = None,
 ) -> Response:
     """The blockers as the map draws them (GeoJSON, 6 decimals); owners masked unless the caller may see them."""
@@ -88,7 +88,7 @@ def project_map_blockers(
 @router.get("/projects/{project_id}/map.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}})
 def project_map_png(
-    project_id: ProjectId, conn: Conn, tolerance: Tol, today: Today, settings: AppSettings, _principal: Viewer,
+    _principal: Viewer, project_id: ProjectId, conn: Conn, tolerance: Tol, today: Today, settings: AppSettings,
     lang: Lang = "zh",
     width: Annotated[int, Query(ge=200, le=6000, description="Pixels.")] = 1600,
     height: Annotated[int, Query(ge=200, le=6000, description="Pixels.")] = 1200,

@@ -95,7 +95,10 @@ async def blockers(
 # Creating, editing, revising and archiving projects (admin). Each write runs in Database.run, whose
 # transaction commits before the handler builds its answer: a client is told "saved" only for what is.
 
-Admin = Annotated[Principal, Depends(require(Role.admin))]
+# Declared first in each signature (or in the decorator): the role is checked before the project is looked
+# up by its code, so a caller without the role learns nothing about which projects exist.
+ADMIN = require(Role.admin)
+Admin = Annotated[Principal, Depends(ADMIN)]
 Config = Annotated[Settings, Depends(get_settings)]
 class AlignmentBody(BaseModel):
     """A centre line with its corridor width, or a boundary: GeoJSON here, or a file uploaded beside."""
@@ -218,8 +221,8 @@ async def create_project(request: Request, db: Db, settings: Config, tolerance: 
 
 
 @router.patch("/{project_id}")
-async def patch_project(project_id: ProjectId, body: ProjectPatch, db: Db, tolerance: Tol, today: Today,
-                        _admin: Admin) -> dict:
+async def patch_project(_admin: Admin, project_id: ProjectId, body: ProjectPatch, db: Db, tolerance: Tol,
+                        today: Today) -> dict:
     """Change a project's name or dates (its geometry changes through PUT …/alignment)."""
     def change(conn: Connection) -> dict:
         update_project(conn, project_id, ProjectFields(**body.model_dump()))
@@ -229,7 +232,7 @@ async def patch_project(project_id: ProjectId, body: ProjectPatch, db: Db, toler
 
 
 @router.delete("/{project_id}", status_code=204)
-async def delete_project(project_id: ProjectId, db: Db, principal: Admin) -> Response:
+async def delete_project(principal: Admin, project_id: ProjectId, db: Db) -> Response:
     """Archive the project: it leaves the lists and maps; its revisions, payments and history stay."""
     await db.run(archive_project, project_id, actor=principal.name)
     return Response(status_code=204)
@@ -244,8 +247,8 @@ def _revise(conn: Connection, project_id: int, body: RevisionBody, path: FilePat
 
 
 @router.put("/{project_id}/alignment", openapi_extra=_either_body(RevisionBody))
-async def put_alignment(project_id: ProjectId, request: Request, db: Db, settings: Config, today: Today,
-                        principal: Admin) -> dict:
+async def put_alignment(principal: Admin, project_id: ProjectId, request: Request, db: Db, settings: Config,
+                        today: Today) -> dict:
     """A new alignment (改线): a new line and width, or a new boundary. Every revision is kept."""
     async with _body(request, RevisionBody) as (body, path):
         return await db.run(_revise, project_id, body, path, settings, principal.name, today)
@@ -258,8 +261,8 @@ def _preview(conn: Connection, project_id: int, body: RevisionBody, path: FilePa
 
 
 @router.post("/{project_id}/alignment/preview", openapi_extra=_either_body(RevisionBody))
-async def preview_alignment(project_id: ProjectId, request: Request, db: Db, settings: Config, tolerance: Tol,
-                            today: Today, principal: Admin) -> dict:
+async def preview_alignment(principal: Admin, project_id: ProjectId, request: Request, db: Db, settings: Config,
+                            tolerance: Tol, today: Today) -> dict:
     """What a proposed alignment would change against the current one, without saving it."""
     async with _body(request, RevisionBody) as (body, path):
         return await db.run(_preview, project_id, body, path, settings, tolerance, today, principal.reveal_personal)
