@@ -39,6 +39,12 @@ def get_conn(request: Request) -> Iterator[Connection]:
         yield conn
 
 
+# scope="function": the commit runs when the handler returns, before the response is sent, so a commit that
+# fails is an error response and never a "saved" (FastAPI's default scope commits after sending). Streamed
+# bodies read on connections of their own (gis.io.export.query_rows), so nothing needs this one afterwards.
+Conn = Annotated[Connection, Depends(get_conn, scope="function")]
+
+
 class Database:
     """The database for ``async def`` handlers: ``await db.run(fn, *args)`` calls ``fn(conn, *args)`` with a
     connection in a transaction, in the thread pool.

@@ -29,7 +29,6 @@ The rules, each stated here once:
 from __future__ import annotations
 
 import io
-import math
 import numbers
 import re
 from collections.abc import Callable, Mapping, Sequence

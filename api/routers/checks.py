@@ -18,10 +18,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Connection
 
 from api.auth import Principal, Role, require
-from api.deps import get_conn, get_settings, get_today
+from api.deps import Conn, get_settings, get_today
 from api.export import export_response
 from gis import checks
 from gis.config import Settings
@@ -30,7 +29,6 @@ from gis.io.export import FORMATS
 router = APIRouter(prefix="/checks", tags=["checks"])
 
 Inspector = Annotated[Principal, Depends(require(Role.inspector))]
-Conn = Annotated[Connection, Depends(get_conn)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Today = Annotated[date, Depends(get_today)]
 AsOf = Annotated[date | None, Query(description="Answer as of the end of this day (YYYY-MM-DD, city time); "

@@ -5,7 +5,7 @@ Fixed paths (``/districts/progress``, ``/districts/imports``) are declared befor
 map (``GET /districts/map``) lives in the maps router, and no GET route here takes ``/{code}``.
 
 The writes run through ``Database.run``, which commits before it returns: the answer is built only once the
-transaction has committed (``get_conn`` commits after the response has been sent).
+transaction has committed.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, Role, require
-from api.deps import Database, get_conn, get_database, get_settings, get_today, get_tolerance
+from api.deps import Conn, Database, get_database, get_settings, get_today, get_tolerance
 from gis import districts as store
 from gis.blockers import Tolerance
 from gis.config import Settings
@@ -48,7 +47,7 @@ async def get_districts(
 
 @router.get("/progress")
 def progress(
-    conn: Annotated[Connection, Depends(get_conn)],
+    conn: Conn,
     tolerance: Annotated[Tolerance, Depends(get_tolerance)],
     today: Annotated[date, Depends(get_today)],
     settings: Annotated[Settings, Depends(get_settings)],

@@ -13,10 +13,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from api.auth import Principal, Role, require
-from api.deps import ProjectId, get_conn, get_settings, get_today
+from api.deps import Conn, ProjectId, get_settings, get_today
 from api.export import export_response
 from gis.config import Settings
 from gis.imagery.change import EXPORT_COLUMNS, export_rows, post_freeze_check, post_freeze_chip
@@ -35,7 +35,6 @@ def _public_facts(layer: dict, principal: Principal) -> dict:
     """A layer as the caller may see it: where the file lies on the server is for admins only."""
     return layer if principal.role == Role.admin else {k: v for k, v in layer.items() if k != "path"}
 
-Conn = Annotated[Connection, Depends(get_conn)]
 Config = Annotated[Settings, Depends(get_settings)]
 PNG = "image/png"
 # Tiles of a registered file do not change; a re-registered file gets a new layer id.

@@ -12,10 +12,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection
 
 from api.auth import Principal, Role, require, require_any
-from api.deps import get_conn, get_settings
+from api.deps import Conn, get_settings
 from gis.config import Settings
 from gis.errors import InvalidInput
 from gis.io import profiles as profile_store
@@ -24,7 +23,6 @@ from gis.io.importer import import_file
 router = APIRouter(tags=["imports"])
 
 Importer = Annotated[Principal, Depends(require_any(Role.district_editor, Role.admin))]
-Conn = Annotated[Connection, Depends(get_conn)]
 _SAFE_NAME = re.compile(r"[^\w.-]+")
 
 

@@ -11,11 +11,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import HTTPException
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import Connection
 from starlette.types import Scope
 
 from api.auth import Principal, Role, require
-from api.deps import AnyProjectId, ProjectId, get_conn, get_settings, get_today, get_tolerance
+from api.deps import AnyProjectId, Conn, ProjectId, get_settings, get_today, get_tolerance
 from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.imagery import imagery_basemaps
@@ -30,7 +29,6 @@ from gis.projects import list_projects
 
 router = APIRouter(tags=["maps"])
 
-Conn = Annotated[Connection, Depends(get_conn)]
 Tol = Annotated[Tolerance, Depends(get_tolerance)]
 Today = Annotated[date, Depends(get_today)]
 AppSettings = Annotated[Settings, Depends(get_settings)]

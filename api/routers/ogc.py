@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 
 from api import ogc_docs as docs
 from api.auth import Principal, Role, require
-from api.deps import get_conn, get_settings
+from api.deps import Conn, get_settings
 from api.routers.tiles import TILE_CACHE
 from gis import cql2_sql, ogc
 from gis.config import Settings
@@ -31,7 +31,6 @@ from gis.tiles import MAX_ZOOM, vector_tile
 router = APIRouter(prefix="/ogc", tags=["OGC API"])
 
 Reader = Annotated[Principal, Depends(require(Role.viewer))]
-Conn = Annotated[Connection, Depends(get_conn)]
 Config = Annotated[Settings, Depends(get_settings)]
 
 

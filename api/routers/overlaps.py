@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from api.auth import Principal, Role, require
-from api.deps import get_conn, get_settings, get_today, get_tolerance
+from api.deps import Conn, get_settings, get_today, get_tolerance
 from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.geometry_input import QueryGeometry, city_extent, parse_geometry
@@ -18,7 +18,6 @@ from gis.overlaps import compare_alignments, distance_bands, overlap_report
 
 router = APIRouter(prefix="/overlaps", tags=["overlaps"], dependencies=[Depends(require(Role.viewer))])
 
-Conn = Annotated[Connection, Depends(get_conn)]
 Tol = Annotated[Tolerance, Depends(get_tolerance)]
 Today = Annotated[date, Depends(get_today)]
 Config = Annotated[Settings, Depends(get_settings)]

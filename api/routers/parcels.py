@@ -9,10 +9,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Header, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection
 
 from api.auth import Principal, Role, require, require_any
-from api.deps import get_conn, get_settings, get_today
+from api.deps import Conn, get_settings, get_today
 from gis import archive, parcels
 from gis.config import Settings
 from gis.errors import InvalidInput, VersionRequired
@@ -22,7 +21,6 @@ router = APIRouter(tags=["parcels"])
 Reader = Annotated[Principal, Depends(require(Role.viewer))]
 Editor = Annotated[Principal, Depends(require(Role.district_editor))]  # + inspectors for back moves, + admins
 Recorder = Annotated[Principal, Depends(require_any(Role.district_editor, Role.admin))]
-Conn = Annotated[Connection, Depends(get_conn)]
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,10})"?\s*$')
 
 

@@ -10,15 +10,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
-from sqlalchemy import Connection
 
-from api.deps import ProjectId, get_conn, get_settings
+from api.deps import Conn, ProjectId, get_settings
 from gis import disclosure
 from gis.blockers import Tolerance
 from gis.config import Settings
 
 router = APIRouter(prefix="/public", tags=["public"])
-Conn = Annotated[Connection, Depends(get_conn)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 
 

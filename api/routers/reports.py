@@ -7,10 +7,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy import Connection
 
 from api.auth import Principal, Role, require
-from api.deps import get_conn, get_settings, get_today, get_tolerance
+from api.deps import Conn, get_settings, get_today, get_tolerance
 from gis import reports
 from gis.blockers import Tolerance
 from gis.config import Settings
@@ -23,7 +22,7 @@ router = APIRouter(prefix="/reports", tags=["reports"])
 def report(
     kind: Literal["daily", "three-day", "weekly"],
     principal: Annotated[Principal, Depends(require(Role.viewer))],
-    conn: Annotated[Connection, Depends(get_conn)],
+    conn: Conn,
     settings: Annotated[Settings, Depends(get_settings)],
     tolerance: Annotated[Tolerance, Depends(get_tolerance)],
     today: Annotated[date, Depends(get_today)],

@@ -11,10 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import Connection
 
 from api.auth import SESSION_COOKIE, Principal, Role, principal_cache, require
-from api.deps import get_conn, get_settings
+from api.deps import Conn, get_settings
 from gis import auth
 from gis.config import Settings
 
@@ -66,7 +65,7 @@ def login_page(next: str = "/") -> HTMLResponse:  # noqa: A002 - the conventiona
 def login(
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
-    conn: Annotated[Connection, Depends(get_conn)],
+    conn: Conn,
     settings: Annotated[Settings, Depends(get_settings)],
     next: Annotated[str, Form()] = "/",  # noqa: A002
 ) -> Any:
@@ -82,7 +81,7 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, conn: Annotated[Connection, Depends(get_conn)]) -> RedirectResponse:
+def logout(request: Request, conn: Conn) -> RedirectResponse:
     """End the browser session (the token is deleted server-side) and go back to the login page."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:

@@ -17,10 +17,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from api.auth import Principal, Role, require
-from api.deps import get_conn, get_engine, get_today
+from api.deps import Conn, get_engine, get_today
 from gis import standards
 from gis.db import transaction
 from gis.io.export import content_disposition
@@ -29,7 +29,6 @@ router = APIRouter(prefix="/standards", tags=["standards"])
 
 Viewer = Annotated[Principal, Depends(require(Role.viewer))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
-Conn = Annotated[Connection, Depends(get_conn)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 Today = Annotated[date, Depends(get_today)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

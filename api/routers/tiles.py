@@ -6,10 +6,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from sqlalchemy import Connection
 
 from api.auth import Role, require
-from api.deps import get_conn, get_settings
+from api.deps import Conn, get_settings
 from gis.config import Settings
 from gis.tiles import MEDIA_TYPE, vector_tile
 
@@ -22,7 +21,7 @@ TILE_CACHE = {"Cache-Control": "private, max-age=60"}
             responses={200: {"content": {MEDIA_TYPE: {}}}, 204: {"description": "No feature in this tile."}})
 def tile(
     layer: str, z: int, x: int, y: int,
-    conn: Annotated[Connection, Depends(get_conn)],
+    conn: Conn,
     settings: Annotated[Settings, Depends(get_settings)],
     shift: Annotated[Literal["gcj02"] | None, Query(description="gcj02: drawn for a GCJ-02 basemap.")] = None,
 ) -> Response:

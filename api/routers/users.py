@@ -6,14 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection
 
 from api.auth import PrincipalCache, Role, principal_cache, require
-from api.deps import get_conn
+from api.deps import Conn
 from gis import auth
 
 router = APIRouter(tags=["users"], dependencies=[Depends(require(Role.admin))])
-Conn = Annotated[Connection, Depends(get_conn)]
 
 
 class UserIn(BaseModel):
