@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from api import auth, errors
+from api import auth, errors, strict_query
 from api.limits import BodyLimit
 from api.routers import districts, health, overlaps, projects
 from api.routers import imagery
@@ -21,7 +21,8 @@ from gis.db import get_app_engine
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database (embedded or external) is resolved once, here."""
     settings = settings or get_settings()
-    app = FastAPI(title="征收征迁 parcel-blocker", version="0.1.0")
+    app = FastAPI(title="征收征迁 parcel-blocker", version="0.1.0",
+                  dependencies=[Depends(strict_query.reject_unknown_query)])
     app.state.settings = settings
     app.state.engine = get_app_engine(settings)  # the service's own login, not the schema owner
     errors.install(app)

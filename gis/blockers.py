@@ -9,6 +9,7 @@ question is answered for any past day.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ from gis.config import SQM_PER_MU, Settings
 from gis.errors import InvalidInput, NotFound
 from gis.privacy import mask_name
 from gis.project_overlaps import overlaps_in_force_sql
-from gis.stages import ALL_STAGES, STAGE_AT_SQL, STAGE_SINCE_AT_SQL, end_of_day, today_in
+from gis.stages import ALL_STAGES, STAGE_AT_SQL, STAGE_SINCE_AT_SQL, check_stages, end_of_day, today_in
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -65,9 +66,7 @@ class BlockerFilter:
     with_geometry: bool = False
 
     def validated(self) -> BlockerFilter:
-        bad = [s for s in self.stages if s not in ALL_STAGES]
-        if bad:
-            raise InvalidInput(f"unknown stage {bad[0]!r}; stages are {', '.join(ALL_STAGES)}", "stage")
+        check_stages(self.stages)
         if "cleared" in self.stages:
             raise InvalidInput("a cleared parcel is not a blocker", "stage")
         if self.kind not in (None, "house", "land"):
@@ -80,6 +79,23 @@ class BlockerFilter:
         if self.offset < 0:
             raise InvalidInput("offset must not be negative", "offset")
         return self
+
+
+_KNOWN_REFS = """
+SELECT r FROM unnest(CAST(:refs AS text[])) AS r
+WHERE NOT EXISTS (SELECT FROM districts d WHERE d.code = r OR d.name = r OR CAST(d.id AS text) = r)
+"""
+
+
+def check_districts(conn: Connection, refs: Sequence[str], where: str = "district") -> None:
+    """Refuse a filter naming a district that does not exist (by code, name or id): a misspelt district would
+    otherwise answer "nothing", which reads as "no parcels there"."""
+    if not refs:
+        return
+    unknown = conn.execute(text(_KNOWN_REFS), {"refs": list(refs)}).scalars().first()
+    if unknown is not None:
+        names = ", ".join(conn.execute(text("SELECT code || ' ' || name FROM districts ORDER BY code")).scalars())
+        raise InvalidInput(f"unknown district {unknown!r}; districts: {names}", where)
 
 
 @dataclass
@@ -233,6 +249,7 @@ def find_blockers(
 ) -> BlockerPage:
     """A page of the parcels blocking ``project_id`` (at ``query.as_of`` when given)."""
     today = today or today_in(tz)
+    check_districts(conn, query.districts)
     st = blocker_statement(project_id, query, tolerance, day=query.as_of or today, tz=tz)
     result = conn.execute(text(st.sql), st.params)
     names, rows = result.keys(), result.all()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from gis.errors import InvalidInput
 
 STAGES = ("surveyed", "appraised", "signed", "paid", "demolished", "cleared")
 # The dispute path of the national rules (gis.workflow has the transitions).
@@ -21,6 +24,13 @@ STAGE_LABELS_ZH = {
     "court_enforcement": "申请法院强制执行",
 }
 KIND_LABELS_ZH = {"house": "房屋", "land": "土地"}
+
+
+def check_stages(stages: Sequence[str], where: str = "stage") -> None:
+    """Refuse a filter naming an unknown stage: it would match nothing and answer "none"."""
+    bad = [s for s in stages if s not in ALL_STAGES]
+    if bad:
+        raise InvalidInput(f"unknown stage {bad[0]!r}; stages are {', '.join(ALL_STAGES)}", where)
 
 # The stage a parcel was in at the end of a day, replayed from its history:
 # the last stage event before the end of that day. Index parcel_events_stage_idx serves it.

@@ -11,9 +11,12 @@ from fastapi.responses import StreamingResponse
 from api.auth import Principal, Role, require
 from api.deps import get_settings, get_today
 from api.export import export_response
+from gis.blockers import check_districts
 from gis.config import Settings
+from gis.db import transaction
 from gis.io import crs as crs_mod
 from gis.io.export import FORMATS, PARCEL_COLUMNS, parcel_query, query_rows
+from gis.stages import check_stages
 
 router = APIRouter(tags=["exports"])
 
@@ -38,7 +41,10 @@ def export_parcels(
     may see it. Large lists stream: rows are read from a server-side cursor in batches."""
     if crs is not None:
         crs_mod.check(crs, settings.srid)
+    check_stages(stage or ())
     statement, params = parcel_query(districts=district or (), stages=stage or (), kind=kind, holdout=holdout)
+    with transaction(request.app.state.engine, autocommit=True) as conn:
+        check_districts(conn, district or ())
     rows = query_rows(request.app.state.engine, statement, params)
     base = "_".join(["parcels", *(district or [])])
     return export_response(rows, base, format, srid=settings.srid, today=today, columns=PARCEL_COLUMNS,
