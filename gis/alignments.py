@@ -18,9 +18,10 @@ from sqlalchemy import Connection, text
 
 from gis.blockers import Tolerance
 from gis.config import SQM_PER_MU
+from gis.db import working_srid
 from gis.errors import InvalidInput, NotFound
 from gis.geometry_input import QueryGeometry, alignment_of
-from gis.overlaps import Totals, overlap_hits
+from gis.overlaps import Totals, footprint_geojson, overlap_hits, overlap_report
 from gis.project_overlaps import record_revision, refresh_projects, shelve_overlaps
 from gis.projects import alignment_params, check_in_city, resolve_project
 
@@ -134,15 +135,27 @@ def preview_revision(conn: Connection, ref: str | int, proposed: QueryGeometry, 
     project_id = resolve_project(conn, ref)
     current = conn.execute(text("SELECT revision FROM projects WHERE id = :id"), {"id": project_id}).scalar_one()
     check_in_city(conn, proposed)
-    return {"project_id": project_id, "from_revision": current, "to_revision": None} | alignment_diff(
-        conn, revision_alignment(conn, project_id, current), proposed, tolerance, today,
-        reveal_personal=reveal_personal)
+    before = revision_alignment(conn, project_id, current)
+    srid = working_srid(conn)
+    return {"project_id": project_id, "from_revision": current, "to_revision": None,
+            "footprints": {"before": footprint_geojson(conn, before.footprint, srid),
+                           "after": footprint_geojson(conn, proposed.footprint, srid)}} | alignment_diff(
+        conn, before, proposed, tolerance, today, reveal_personal=reveal_personal)
+
+
+def preview_project(conn: Connection, proposed: QueryGeometry, tolerance: Tolerance, today: date, *,
+                    reveal_personal: bool = False) -> dict[str, Any]:
+    """What a new project on ``proposed`` would hit, before it is saved: its footprint and every parcel in it
+    beyond the tolerance, with totals and totals by district (the overlap query's answer)."""
+    check_in_city(conn, proposed)
+    return overlap_report(conn, proposed, working_srid(conn), tolerance, today, reveal_personal=reveal_personal,
+                          with_geometry=True)
 
 
 def alignment_diff(conn: Connection, before: QueryGeometry, after: QueryGeometry, tolerance: Tolerance,
                    today: date, *, reveal_personal: bool = False) -> dict[str, Any]:
     """Parcels entering and leaving the footprint, overlap gained and lost, and both sides' totals."""
-    srid = int(conn.execute(text("SELECT Find_SRID('public', 'parcels', 'geom')")).scalar_one())
+    srid = working_srid(conn)
     old = {h["code"]: h for h in overlap_hits(conn, before, srid, tolerance, today, reveal_personal=reveal_personal,
                                               with_geometry=True)}
     new = {h["code"]: h for h in overlap_hits(conn, after, srid, tolerance, today, reveal_personal=reveal_personal,

@@ -129,7 +129,8 @@ def _geom_params(geom: BaseGeometry, srid: int) -> dict[str, Any]:
     return {"wkb": shapely.to_wkb(geom), "srid": srid}
 
 
-def _footprint_geojson(conn: Connection, footprint: BaseGeometry, srid: int) -> dict[str, Any]:
+def footprint_geojson(conn: Connection, footprint: BaseGeometry, srid: int) -> dict[str, Any]:
+    """A footprint in the working CRS as GeoJSON in WGS 84, as the maps draw it."""
     gj = conn.execute(text("SELECT ST_AsGeoJSON(ST_Transform(ST_GeomFromWKB(:wkb, :srid), 4326), 7)"),
                       _geom_params(footprint, srid)).scalar_one()
     return json.loads(gj)
@@ -166,7 +167,7 @@ def _query_facts(conn: Connection, query: QueryGeometry, srid: int) -> dict[str,
         "crs": f"EPSG:{query.source_srid}",
         "footprint_m2": round(query.footprint.area, 2),
         "footprint_mu": round(query.footprint.area / SQM_PER_MU, 4),
-        "footprint": _footprint_geojson(conn, query.footprint, srid),
+        "footprint": footprint_geojson(conn, query.footprint, srid),
     }
 
 

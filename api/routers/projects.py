@@ -22,7 +22,9 @@ from api.auth import Principal, Role, require
 from api.deps import AnyProjectId, Database, ProjectId, get_database, get_settings, get_today, get_tolerance
 from gis.blockers import MAX_LIMIT, BlockerFilter, Tolerance, find_blockers
 from gis.config import Settings
-from gis.alignments import MAX_NOTE, list_revisions, preview_revision, revise_alignment, revision_diff
+from gis.alignments import (
+    MAX_NOTE, list_revisions, preview_project, preview_revision, revise_alignment, revision_diff,
+)
 from gis.errors import InvalidInput
 from gis.geometry_input import QueryGeometry, city_extent, parse_geometry
 from gis.projects import (
@@ -218,6 +220,20 @@ async def create_project(request: Request, db: Db, settings: Config, tolerance: 
     """
     async with _body(request, ProjectBody) as (body, path):
         return await db.run(_create, body, path, settings, principal.name, today, tolerance)
+
+
+def _preview_new(conn: Connection, body: AlignmentBody, path: FilePath | None, settings: Settings,
+                 tolerance: Tolerance, today: date, reveal: bool) -> dict:
+    return preview_project(conn, _alignment(conn, body, path, settings), tolerance, today, reveal_personal=reveal)
+
+
+@router.post("/preview", openapi_extra=_either_body(AlignmentBody))
+async def preview_new_project(principal: Admin, request: Request, db: Db, settings: Config, tolerance: Tol,
+                              today: Today) -> dict:
+    """What a new project would hit, before it is created: its footprint, the parcels in it with their overlap,
+    totals and totals by district. Nothing is saved."""
+    async with _body(request, AlignmentBody) as (body, path):
+        return await db.run(_preview_new, body, path, settings, tolerance, today, principal.reveal_personal)
 
 
 @router.patch("/{project_id}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from shapely.geometry.base import BaseGeometry
 from gis.errors import InvalidInput
 from gis.geometry_input import transformer
 from gis.io import crs as crs_mod
-from gis.io.readers import open_source
+from gis.io.readers import TABLE_FORMATS, detect_format, open_source, unpacked
 
 LINES = "line"
 POLYGONS = "polygon"
@@ -57,6 +58,36 @@ def dxf_encoding(path: Path) -> str:
     except UnicodeDecodeError:
         return "CP936"
     return "UTF-8"
+
+
+def file_layers(path: Path) -> list[dict[str, Any]]:
+    """What a planner can choose from before reading a file: each layer (in a DXF drawing, each CAD layer) with
+    how many lines and polygons it holds, closed CAD polylines counted as polygons."""
+    with unpacked(Path(path)) as inner:
+        fmt = detect_format(inner)
+        if inner.suffix.lower() in TABLE_FORMATS:
+            raise InvalidInput(f"{Path(path).name} is a table, not a map file", "file")
+        try:
+            if fmt == "dxf":
+                pyogrio.set_gdal_config_options({"DXF_ENCODING": dxf_encoding(inner)})
+                frame = pyogrio.read_dataframe(str(inner), columns=[CAD_LAYER_FIELD])
+                return _layer_counts(frame[CAD_LAYER_FIELD].fillna("").astype(str).to_numpy(),
+                                     np.asarray(frame.geometry.values, dtype=object), cad=True)
+            names, geoms = [], []
+            for name, _gtype in pyogrio.list_layers(str(inner)):
+                frame = pyogrio.read_dataframe(str(inner), layer=str(name), columns=[])
+                names += [str(name)] * len(frame)
+                geoms += list(frame.geometry.values)
+        except pyogrio.errors.DataSourceError as exc:
+            raise InvalidInput(f"cannot read {Path(path).name}: {exc}", "file") from None
+        return _layer_counts(np.asarray(names, dtype=object), np.asarray(geoms, dtype=object), cad=False)
+
+
+def _layer_counts(names: np.ndarray, geoms: np.ndarray, *, cad: bool) -> list[dict[str, Any]]:
+    lines = np.isin(shapely.get_type_id(geoms), _TYPE_IDS[LINES])
+    polygons = np.isin(shapely.get_type_id(_close_rings(geoms) if cad else geoms), _TYPE_IDS[POLYGONS])
+    return [{"name": name, "features": int((names == name).sum()), "lines": int(lines[names == name].sum()),
+             "polygons": int(polygons[names == name].sum())} for name in sorted(set(names.tolist()))]
 
 
 def read_features(

@@ -104,23 +104,28 @@ def detect_format(path: Path) -> str:
 
 
 @contextmanager
+def unpacked(path: Path) -> Iterator[Path]:
+    """The dataset itself, or the one a zip holds, unpacked into a temporary folder for the duration."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"no such file: {path.name}", "file")
+    if detect_format(path) != "zip":
+        yield path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="pb-import-"))
+    try:
+        yield _unzip(path, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
 def open_source(
     path: Path, *, layer: str | None = None, sheet: str | None = None, encoding: str | None = None
 ) -> Iterator[Source]:
     """Open a parcel file (a zip is unpacked into a temporary folder for the duration)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInput(f"no such file: {path.name}", "file")
-    fmt = detect_format(path)
-    if fmt != "zip":
-        yield _open(path, fmt, layer=layer, sheet=sheet, encoding=encoding)
-        return
-    folder = Path(tempfile.mkdtemp(prefix="pb-import-"))
-    try:
-        inner = _unzip(path, folder)
+    with unpacked(path) as inner:
         yield _open(inner, detect_format(inner), layer=layer, sheet=sheet, encoding=encoding)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _unzip(path: Path, folder: Path) -> Path:
