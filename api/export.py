@@ -20,6 +20,7 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
+from gis.config import DEFAULT_TIMEZONE
 from gis.io.export import (
     PARCEL_COLUMNS,
     Column,
@@ -54,7 +55,7 @@ def export_response(
     reveal_personal: bool = False,
     crs: int | None = None,
     title: str = "地块清单",
-    tz: str = "Asia/Shanghai",
+    tz: str = DEFAULT_TIMEZONE,
 ) -> StreamingResponse:
     """The rows as a file download named ``<base_name>_<today>.<ext>`` with the format's media type.
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
+from fastapi._compat import ModelField
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from gis.errors import InvalidInput
 
@@ -19,8 +21,16 @@ OWN_CHECK_PREFIXES = ("/ogc",)
 _allowed: dict[int, frozenset[str]] = {}  # id(route) → names; routes live as long as the app
 
 
+def _param_names(param: ModelField) -> set[str]:
+    """A query parameter's name, or the names of its fields when it is a model (``Annotated[M, Query()]``)."""
+    model = param.field_info.annotation
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return {f.alias or name for name, f in model.model_fields.items()}
+    return {param.alias}
+
+
 def _query_names(dependant: Dependant) -> set[str]:
-    names = {p.alias for p in dependant.query_params}
+    names = set().union(*(_param_names(p) for p in dependant.query_params))
     for sub in dependant.dependencies:
         names |= _query_names(sub)
     return names

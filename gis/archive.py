@@ -8,7 +8,6 @@ a stage requires is data (table document_requirements), changed by an admin.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import tempfile
@@ -18,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gis import history
 from gis.auth import Principal
 from gis.errors import InvalidInput, NotFound, PayloadTooLarge
 from gis.workflow import DATE_COLUMNS, check_stage
@@ -144,11 +144,6 @@ def store_document(
          "by": principal.name},
     ).mappings().one()
     out = dict(row) | {"uploaded_at": row["uploaded_at"].isoformat(), "stored": True}
-    conn.execute(
-        text("""INSERT INTO parcel_events (parcel_id, actor, kind, changes)
-                VALUES (:p, :actor, 'document', CAST(:changes AS jsonb))"""),
-        {"p": parcel_id, "actor": principal.name, "changes": json.dumps(
-            {"document": {k: out[k] for k in ("id", "kind", "filename", "sha256", "size_bytes")}}, ensure_ascii=False
-        )},
-    )
+    history.record(conn, [history.event(parcel_id, principal.name, "document", changes={
+        "document": {k: out[k] for k in ("id", "kind", "filename", "sha256", "size_bytes")}})])
     return out

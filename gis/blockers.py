@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import shapely.geometry
 from sqlalchemy import Connection, text
 
-from gis.config import SQM_PER_MU, Settings
-from gis.errors import InvalidInput, NotFound
+from gis.config import DEFAULT_TIMEZONE, SQM_PER_MU, Settings
+from gis.errors import InvalidInput, ProjectNotFound
 from gis.privacy import mask_name
 from gis.project_overlaps import overlaps_in_force_sql
 from gis.stages import ALL_STAGES, STAGE_AT_SQL, STAGE_SINCE_AT_SQL, check_stages, end_of_day, today_in
@@ -50,6 +50,17 @@ class Tolerance:
 
     def as_dict(self) -> dict[str, float]:
         return {"min_overlap_m2": self.min_overlap_m2, "min_share": self.min_share}
+
+    @property
+    def params(self) -> dict[str, float]:
+        """The bound parameters of ``tolerance_sql``."""
+        return {"min_m2": self.min_overlap_m2, "min_share": self.min_share}
+
+
+def tolerance_sql(alias: str = "o") -> str:
+    """The sliver rule as SQL over an overlap row ``alias`` (columns ``overlap_m2`` and ``share``), the one place
+    it is written; its values are the bound parameters of ``Tolerance.params``."""
+    return f"{alias}.overlap_m2 >= :min_m2 AND {alias}.share >= :min_share"
 
 
 @dataclass(frozen=True)
@@ -164,7 +175,7 @@ def blocker_from_sql(as_of: date | None) -> str:
     JOIN districts d ON d.id = pa.district_id
     CROSS JOIN LATERAL (SELECT {stage} AS stage, {since} AS stage_since) st
     WHERE o.project_id = :project_id
-      AND o.overlap_m2 >= :min_m2 AND o.share >= :min_share
+      AND {tolerance_sql()}
       AND st.stage IS NOT NULL AND st.stage <> 'cleared'
     """
 
@@ -198,7 +209,7 @@ class BlockerStatement:
 
 
 def blocker_statement(project_id: int, query: BlockerFilter, tolerance: Tolerance, *, day: date,
-                      tz: str = "Asia/Shanghai") -> BlockerStatement:
+                      tz: str = DEFAULT_TIMEZONE) -> BlockerStatement:
     """The SQL for a page of blockers; the benchmark runs the very same statement in psql.
 
     Its rows: the project's code, name, kind and the total, then the page's fields from ``parcel_id`` on.
@@ -243,7 +254,7 @@ def find_blockers(
     query: BlockerFilter,
     tolerance: Tolerance,
     *,
-    tz: str = "Asia/Shanghai",
+    tz: str = DEFAULT_TIMEZONE,
     today: date | None = None,
     reveal_personal: bool = False,
 ) -> BlockerPage:
@@ -254,7 +265,7 @@ def find_blockers(
     result = conn.execute(text(st.sql), st.params)
     names, rows = result.keys(), result.all()
     if not rows:
-        raise NotFound(f"no project with id {project_id}")
+        raise ProjectNotFound(project_id)
     head = rows[0]
     project = {"id": project_id, "code": head.project_code, "name": head.project_name, "kind": head.project_kind}
     names = list(names)

@@ -54,7 +54,8 @@ from typing import Any, Self
 
 from sqlalchemy import Connection, text
 
-from gis.config import SQM_PER_MU, Settings
+from gis.blockers import tolerance_sql
+from gis.config import DEFAULT_TIMEZONE, SQM_PER_MU, Settings
 from gis.errors import InvalidInput
 from gis.io.export import Column
 from gis.privacy import mask_name
@@ -297,7 +298,7 @@ PAID_NOT_DEMOLISHED_COLUMNS = (
 
 
 def paid_not_demolished(conn: Connection, params: PaidNotDemolished = PaidNotDemolished(), *,
-                        as_of: date | None = None, tz: str = "Asia/Shanghai", reveal_personal: bool = False,
+                        as_of: date | None = None, tz: str = DEFAULT_TIMEZONE, reveal_personal: bool = False,
                         with_geometry: bool = False) -> CheckResult:
     """拿钱没拆: paid more than ``params.days`` days ago and not demolished, with days overdue."""
     params, day = params.validated(), _day(as_of, tz)
@@ -398,7 +399,7 @@ DOUBLE_COMPENSATION_COLUMNS = (
 
 
 def double_compensation(conn: Connection, params: DoubleCompensation = DoubleCompensation(), *,
-                        as_of: date | None = None, tz: str = "Asia/Shanghai", reveal_personal: bool = False,
+                        as_of: date | None = None, tz: str = DEFAULT_TIMEZONE, reveal_personal: bool = False,
                         with_geometry: bool = False) -> CheckResult:
     """二次补偿: the same item paid twice, paid parcels overlapping, land paid again for a later project."""
     params, day = params.validated(), _day(as_of, tz)
@@ -472,7 +473,7 @@ ABOVE_STANDARD_COLUMNS = (
 
 
 def above_standard(conn: Connection, params: AboveStandard = AboveStandard(), *, as_of: date | None = None,
-                   tz: str = "Asia/Shanghai", reveal_personal: bool = False,
+                   tz: str = DEFAULT_TIMEZONE, reveal_personal: bool = False,
                    with_geometry: bool = False) -> CheckResult:
     """突破政策底线: payments above the district's standard for the parcel's kind and the payment's item, in force
     on the parcel's contract date, with the excess."""
@@ -530,7 +531,7 @@ INCOMPLETE_ARCHIVES_COLUMNS = (
 
 
 def incomplete_archives(conn: Connection, params: IncompleteArchives = IncompleteArchives(), *,
-                        as_of: date | None = None, tz: str = "Asia/Shanghai", reveal_personal: bool = False,
+                        as_of: date | None = None, tz: str = DEFAULT_TIMEZONE, reveal_personal: bool = False,
                         with_geometry: bool = False) -> CheckResult:
     """档案不全: documents each stage reached requires, missing."""
     params, day = params.validated(), _day(as_of, tz)
@@ -590,7 +591,7 @@ INCIDENTAL_AREA_COLUMNS = (
 
 
 def incidental_area(conn: Connection, params: IncidentalArea = IncidentalArea(), *, as_of: date | None = None,
-                    tz: str = "Asia/Shanghai", reveal_personal: bool = False,
+                    tz: str = DEFAULT_TIMEZONE, reveal_personal: bool = False,
                     with_geometry: bool = False) -> CheckResult:
     """随征面积: acquired parcels whose area outside every project footprint exceeds the tolerance."""
     params, day = params.validated(), _day(as_of, tz)
@@ -634,7 +635,7 @@ _STALLED = f"""
 WITH in_projects AS (
     SELECT o.parcel_id, string_agg(p.code, ',' ORDER BY p.id) AS projects
     FROM project_parcel_overlaps o JOIN projects p ON p.id = o.project_id
-    WHERE o.overlap_m2 >= :min_m2 AND o.share >= :min_share
+    WHERE {tolerance_sql()}
     GROUP BY o.parcel_id
 ),
 candidates AS (
@@ -687,7 +688,7 @@ STALLED_COLUMNS = (
 )
 
 
-def stalled(conn: Connection, params: Stalled = Stalled(), *, as_of: date | None = None, tz: str = "Asia/Shanghai",
+def stalled(conn: Connection, params: Stalled = Stalled(), *, as_of: date | None = None, tz: str = DEFAULT_TIMEZONE,
             reveal_personal: bool = False, with_geometry: bool = False) -> CheckResult:
     """久拖未决: parcels in footprints with no stage change for N days; open holdout and legacy cases, with age."""
     params, day = params.validated(), _day(as_of, tz)

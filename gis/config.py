@@ -27,6 +27,9 @@ def default_data_dir() -> Path:
     return Path(base) / "parcel-blocker"
 
 
+# The city's clock: what "today" and "the end of a day" mean (stage dates, reports, overdue checks).
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GIS_", extra="ignore")
 
@@ -40,7 +43,7 @@ class Settings(BaseSettings):
     pg_fsync: bool = Field(default=True, description="Off only for throwaway test clusters.")
     database_name: str = "parcels"
     srid: int = Field(default=4549, description="Working CRS: projected, metres.")
-    city_timezone: str = "Asia/Shanghai"
+    city_timezone: str = DEFAULT_TIMEZONE
     host: str = "127.0.0.1"
     port: int = 8000
     blocker_min_m2: float = 1.0

@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gis.blockers import Tolerance
+from gis.blockers import Tolerance, tolerance_sql
 from gis.config import Settings
-from gis.errors import NotFound
+from gis.errors import ProjectNotFound
 from gis.privacy import mask_name
 from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
 
@@ -33,7 +33,7 @@ SELECT pa.code, pa.kind, pa.stage, pa.floor_area_m2, pa.land_area_mu, pa.owner_n
                  WHERE pm.parcel_id = pa.id AND (pm.project_id = o.project_id OR pm.project_id IS NULL)), 0) AS paid
 FROM project_parcel_overlaps o
 JOIN parcels pa ON pa.id = o.parcel_id
-WHERE o.project_id = :id AND o.overlap_m2 >= :min_m2 AND o.share >= :min_share
+WHERE o.project_id = :id AND """ + tolerance_sql() + """
 ORDER BY pa.code
 """
 
@@ -47,10 +47,10 @@ def public_project(conn: Connection, project_id: int, tolerance: Tolerance, *,
     and the footprint's outlines in WGS 84 for the map page when ``with_geometry``)."""
     project = conn.execute(text(_PROJECT_SQL), {"id": project_id}).mappings().first()
     if project is None:
-        raise NotFound(f"no project with id {project_id}")
+        raise ProjectNotFound(project_id)
     rows = conn.execute(
         text(_PARCELS_SQL.format(geometry=_GEOMETRY if with_geometry else "")),
-        {"id": project_id, "min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share},
+        {"id": project_id, **tolerance.params},
     ).mappings()
     parcels = []
     total = Decimal(0)

@@ -46,6 +46,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
+from gis import history
 from gis.config import SQM_PER_MU
 from gis.db import working_srid
 from gis.errors import Conflict, InvalidInput, NotFound
@@ -424,12 +425,11 @@ def _reassign_parcels(conn: Connection, report: DistrictImportReport, actor: str
     UPDATE; the report lists the moves and the parcels left outside every district."""
     conn.execute(text(_MOVES_SQL))
     params = {"actor": actor, "note": note}
-    conn.execute(text("""
-        INSERT INTO parcel_events (parcel_id, actor, kind, changes, note)
-        SELECT id, :actor, 'attributes',
+    history.record_selected(conn, """
+        SELECT id, :actor, 'attributes', NULL, NULL,
                jsonb_build_object('district_id', jsonb_build_object('from', from_id, 'to', to_id)), :note
         FROM district_moves WHERE to_id <> from_id
-    """), params)
+    """, params)
     conn.execute(text("""
         UPDATE parcels p SET district_id = m.to_id, version = p.version + 1, updated_at = now()
         FROM district_moves m WHERE p.id = m.id AND m.to_id <> m.from_id

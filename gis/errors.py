@@ -26,6 +26,13 @@ class NotFound(GisError):
     status_code = 404
 
 
+class ProjectNotFound(NotFound):
+    """No (active) project by that id or code: the one wording of it."""
+
+    def __init__(self, ref: int | str) -> None:
+        super().__init__(f"no project {ref!r}" if isinstance(ref, str) else f"no project with id {ref}", "project")
+
+
 class InvalidInput(GisError):
     """Bad input from a caller."""
 

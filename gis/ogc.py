@@ -280,7 +280,7 @@ def _blockers(project: Any, tolerance: Tolerance) -> Collection:
         "Feature ids are parcel ids.",
         blocker_from_sql(None),
         "pa.id", "pa.geom", "MultiPolygon", _BLOCKER_FIELDS,
-        params={"project_id": project.id, "min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share},
+        params={"project_id": project.id, **tolerance.params},
         temporal=("st.stage_since", "st.stage_since"), keywords=("阻碍地块", "blockers", project.code),
     )
 

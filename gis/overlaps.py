@@ -19,7 +19,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
-from gis.blockers import Tolerance
+from gis.blockers import Tolerance, tolerance_sql
 from gis.config import SQM_PER_MU
 from gis.errors import InvalidInput
 from gis.geometry_input import QueryGeometry
@@ -39,7 +39,7 @@ FROM measured m
 JOIN parcels pa ON pa.id = m.parcel_id
 JOIN districts d ON d.id = pa.district_id
 """ + _STANDARD_JOIN.replace("{", "{{").replace("}", "}}") + """
-WHERE m.overlap_m2 >= :min_m2 AND m.overlap_m2 >= :min_share * m.parcel_m2
+WHERE """ + tolerance_sql("m") + """
 ORDER BY pa.code
 """
 _BANDS_SQL = """
@@ -142,7 +142,7 @@ def overlap_hits(conn: Connection, query: QueryGeometry, srid: int, tolerance: T
     geometry = ", ST_AsGeoJSON(ST_Transform(pa.geom, 4326), 7) AS geometry" if with_geometry else ""
     sql = measured_overlaps_sql(_QUERY_FOOTPRINT) + _HIT_SQL.format(geometry=geometry)
     params = _geom_params(query.footprint, srid) | {
-        "min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share, "today": today}
+        **tolerance.params, "today": today}
     return [_hit(r, reveal_personal) for r in conn.execute(text(sql), params).mappings()]
 
 

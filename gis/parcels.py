@@ -20,10 +20,12 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
 from gis import workflow
+from gis.history import event as history_event
+from gis.history import record as record_history
 from gis.archive import masked_filename, missing_documents
 from gis.auth import Principal, Role
 from gis.config import SQM_PER_MU
-from gis.errors import Forbidden, InvalidInput, NotFound, VersionConflict
+from gis.errors import Forbidden, InvalidInput, NotFound, ProjectNotFound, VersionConflict
 from gis.geometry_input import city_extent, parse_geometry
 from gis.privacy import PERSONAL_FIELDS, mask_record
 from gis.project_overlaps import refresh_parcels
@@ -51,10 +53,6 @@ _PROJECTS_SQL = """
 SELECT pr.id, pr.code, pr.name, pr.freeze_date, pr.deadline, o.overlap_m2, o.share
 FROM project_parcel_overlaps o JOIN projects pr ON pr.id = o.project_id
 WHERE o.parcel_id = :id ORDER BY pr.id
-"""
-_INSERT_EVENT = """
-INSERT INTO parcel_events (parcel_id, actor, kind, stage_from, stage_to, changes, note)
-VALUES (:parcel_id, :actor, :kind, :stage_from, :stage_to, CAST(:changes AS jsonb), :note)
 """
 MAX_NOTE = 2000
 MAX_TEXT = 100
@@ -233,8 +231,8 @@ def update_parcel(
     events: list[dict[str, Any]] = []
 
     def event(kind: str, changes: dict, stage_from: str | None = None, stage_to: str | None = None) -> None:
-        events.append({"kind": kind, "changes": json.dumps(changes, ensure_ascii=False), "stage_from": stage_from,
-                       "stage_to": stage_to})
+        events.append(history_event(parcel_id, principal.name, kind, stage_from=stage_from, stage_to=stage_to,
+                                    changes=changes, note=note))
 
     if edit.stage is not None and edit.stage != row["stage"]:
         if require_documents:
@@ -295,9 +293,7 @@ def update_parcel(
     if new_version is None:
         raise VersionConflict(f"parcel {parcel_id} was changed by someone else meanwhile: reload it and apply the edit "
                               "again")
-    conn.execute(text(_INSERT_EVENT), [
-        e | {"parcel_id": parcel_id, "actor": principal.name, "note": note} for e in events
-    ])
+    record_history(conn, events)
     if geom_wkb is not None:
         refresh_parcels(conn, [parcel_id])
     return int(new_version)
@@ -369,7 +365,7 @@ def record_payment(conn: Connection, parcel_id: int, payment: Payment, *, princi
     if payment.project_id is not None and conn.execute(
         text("SELECT 1 FROM projects WHERE id = :id"), {"id": payment.project_id}
     ).first() is None:
-        raise InvalidInput(f"no project with id {payment.project_id}", "project_id")
+        raise InvalidInput(str(ProjectNotFound(payment.project_id)), "project_id")
     created = conn.execute(
         text("""INSERT INTO payments (parcel_id, project_id, paid_on, amount_yuan, item, basis_area, basis_unit,
                                       rate_yuan, note, recorded_by)
@@ -381,7 +377,6 @@ def record_payment(conn: Connection, parcel_id: int, payment: Payment, *, princi
     ).mappings().one()
     out = {k: _plain(v) for k, v in created.items()}
     changes = {k: out[k] for k in ("id", "project_id", "paid_on", "amount_yuan", "item")}
-    conn.execute(text(_INSERT_EVENT), {"parcel_id": parcel_id, "actor": principal.name, "kind": "payment",
-                                       "stage_from": None, "stage_to": None,
-                                       "changes": json.dumps({"payment": changes}), "note": payment.note})
+    record_history(conn, [history_event(parcel_id, principal.name, "payment", changes={"payment": changes},
+                                        note=payment.note)])
     return out

@@ -11,17 +11,18 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gis.blockers import Tolerance
+from gis.config import DEFAULT_TIMEZONE
+from gis.blockers import Tolerance, tolerance_sql
 from gis.stages import STAGE_AT_SQL, end_of_day
 
 CHANGE_DAYS = (1, 3, 7)
 
-_FROM = """
+_FROM = f"""
 FROM project_parcel_overlaps o
 JOIN parcels pa ON pa.id = o.parcel_id
 JOIN districts d ON d.id = pa.district_id
 JOIN projects p ON p.id = o.project_id
-WHERE o.overlap_m2 >= :min_m2 AND o.share >= :min_share
+WHERE {tolerance_sql()}
 """
 
 
@@ -63,14 +64,14 @@ def _figures(row: Any) -> dict[str, Any]:
     }
 
 
-def district_progress(conn: Connection, tolerance: Tolerance, today: date, *, tz: str = "Asia/Shanghai",
+def district_progress(conn: Connection, tolerance: Tolerance, today: date, *, tz: str = DEFAULT_TIMEZONE,
                       project_id: int | None = None, replay: bool = False) -> dict[str, Any]:
     """Per district (overall and per project): total, cleared, remaining, percent, change, and rank.
 
     ``replay``: ``today``'s own figures are replayed from the history too (parcels recorded by the end
     of that day, their stage then), so a past day's ranking does not move when the data does.
     """
-    params: dict[str, Any] = {"min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share}
+    params: dict[str, Any] = dict(tolerance.params)
     params |= {f"end_{n}": end_of_day(today - timedelta(days=n), tz) for n in (0, *CHANGE_DAYS)}
     one = project_id is not None
     if one:

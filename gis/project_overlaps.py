@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 def measured_overlaps_sql(footprints: str, parcel_filter: str = "") -> str:
-    """CTEs ending in ``measured(key, parcel_id, parcel_m2, overlap_m2)``.
+    """CTEs ending in ``measured(key, parcel_id, parcel_m2, overlap_m2, share)``.
 
     ``footprints`` is a SELECT yielding ``(key, footprint)`` rows; ``parcel_filter`` an optional
     WHERE clause on ``pa`` (parcels). Both are SQL written in this package, never caller text.
@@ -32,7 +32,7 @@ hits AS (
     JOIN parcels pa ON pa.geom && pc.piece AND ST_Intersects(pa.geom, pc.piece)
     {parcel_filter}
 ),
-measured AS (
+clipped AS (
     SELECT h.key, h.parcel_id, ST_Area(pa.geom) AS parcel_m2,
            CASE WHEN ST_CoveredBy(pa.geom, f.footprint) THEN ST_Area(pa.geom)
                 ELSE (SELECT coalesce(sum(ST_Area(ST_Intersection(pa.geom, pc.piece))), 0)
@@ -41,17 +41,19 @@ measured AS (
     FROM hits h
     JOIN parcels pa ON pa.id = h.parcel_id
     JOIN footprints f ON f.key = h.key
+),
+-- OFFSET 0 keeps clipped a subquery of its own, so each overlap is clipped once, not once for the
+-- filter and again for each column that uses it.
+measured AS (
+    SELECT c.*, CASE WHEN c.parcel_m2 > 0 THEN c.overlap_m2 / c.parcel_m2 ELSE 0 END AS share
+    FROM (SELECT * FROM clipped OFFSET 0) c
 )"""
 
 
 _PROJECT_FOOTPRINTS = "SELECT id AS key, footprint FROM projects WHERE id = ANY(:project_ids)"
-# OFFSET 0 keeps measured a subquery of its own, so each overlap is clipped once, not once for the
-# filter and again for each column that uses it.
 _INSERT = """
 INSERT INTO project_parcel_overlaps (parcel_id, project_id, overlap_m2, share)
-SELECT parcel_id, key, overlap_m2, CASE WHEN parcel_m2 > 0 THEN overlap_m2 / parcel_m2 ELSE 0 END
-FROM (SELECT * FROM measured OFFSET 0) m
-WHERE overlap_m2 > 0
+SELECT parcel_id, key, overlap_m2, share FROM measured WHERE overlap_m2 > 0
 """
 
 

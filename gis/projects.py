@@ -19,10 +19,10 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
-from gis.blockers import Tolerance
+from gis.blockers import Tolerance, tolerance_sql
 from gis.config import SQM_PER_MU
 from gis.db import working_srid
-from gis.errors import Conflict, InvalidInput, NotFound
+from gis.errors import Conflict, InvalidInput, ProjectNotFound
 from gis.geometry_input import QueryGeometry, alignment_of
 from gis.io.features import LINES, POLYGONS, read_features
 from gis.project_overlaps import record_revision, refresh_projects, shelve_overlaps
@@ -43,7 +43,7 @@ SELECT p.id, p.code, p.name, p.kind, p.corridor_width_m, p.freeze_date, p.deadli
        {geometry}
 FROM projects p
 LEFT JOIN project_parcel_overlaps o
-       ON o.project_id = p.id AND o.overlap_m2 >= :min_m2 AND o.share >= :min_share
+       ON o.project_id = p.id AND """ + tolerance_sql() + """
 LEFT JOIN parcels pa ON pa.id = o.parcel_id
 WHERE (CAST(:project_id AS integer) IS NULL OR p.id = :project_id) AND p.archived_at IS NULL
 GROUP BY p.id
@@ -87,7 +87,7 @@ def list_projects(conn: Connection, tolerance: Tolerance, today: date, *, with_g
                   project_id: int | None = None) -> list[dict[str, Any]]:
     """Every project (or one) with its progress, as of now."""
     sql = _PROGRESS_SQL.format(geometry=_GEOMETRY if with_geometry else "")
-    rows = conn.execute(text(sql), {"min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share,
+    rows = conn.execute(text(sql), {**tolerance.params,
                                     "project_id": project_id}).mappings().all()
     return [_summary(r, today) for r in rows]
 
@@ -95,7 +95,7 @@ def list_projects(conn: Connection, tolerance: Tolerance, today: date, *, with_g
 def get_project(conn: Connection, project_id: int, tolerance: Tolerance, today: date) -> dict[str, Any]:
     found = list_projects(conn, tolerance, today, with_geometry=True, project_id=project_id)
     if not found:
-        raise NotFound(f"no project with id {project_id}")
+        raise ProjectNotFound(project_id)
     return found[0] | {"tolerance": tolerance.as_dict()}
 
 
@@ -114,7 +114,7 @@ def resolve_project(conn: Connection, ref: str | int, *, archived: bool = False)
         "SELECT id FROM projects WHERE (code = :ref OR CAST(id AS text) = :ref) "
         "AND (archived_at IS NULL OR CAST(:archived AS boolean))"), {"ref": ref, "archived": archived}).first()
     if row is None:
-        raise NotFound(f"no project {ref!r}", "project")
+        raise ProjectNotFound(ref)
     return int(row[0])
 
 

@@ -27,7 +27,8 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis import checks
-from gis.blockers import BlockerFilter, Tolerance, find_blockers
+from gis.config import DEFAULT_TIMEZONE
+from gis.blockers import BlockerFilter, Tolerance, find_blockers, tolerance_sql
 from gis.errors import InvalidInput
 from gis.io.export import Column
 from gis.progress import district_progress
@@ -112,13 +113,13 @@ SELECT o.project_id, s.stage, s.stage_before, count(*) AS parcels
 FROM {overlaps_in_force_sql()} o
 CROSS JOIN LATERAL (SELECT {STAGE_AT_SQL.format(parcel="o.parcel_id", end=":end")} AS stage,
                            {STAGE_AT_SQL.format(parcel="o.parcel_id", end=":previous_end")} AS stage_before) s
-WHERE o.overlap_m2 >= :min_m2 AND o.share >= :min_share
+WHERE {tolerance_sql()}
 GROUP BY 1, 2, 3
 """
 # Each stage event holds from its local day to the day before the next one's: +1 on the first, -1 on the last.
 _SERIES_SQL = f"""
 WITH members AS (
-    SELECT project_id, parcel_id FROM {overlaps_in_force_sql()} o WHERE overlap_m2 >= :min_m2 AND share >= :min_share
+    SELECT project_id, parcel_id FROM {overlaps_in_force_sql()} o WHERE {tolerance_sql()}
 ),
 ev AS (
     SELECT e.parcel_id, e.stage_to AS stage, CAST(timezone(:tz, e.at) AS date) AS from_day,
@@ -140,7 +141,7 @@ ORDER BY 1, 2
 """
 
 
-def build_report(conn: Connection, kind: str, day: date, *, tolerance: Tolerance, tz: str = "Asia/Shanghai",
+def build_report(conn: Connection, kind: str, day: date, *, tolerance: Tolerance, tz: str = DEFAULT_TIMEZONE,
                  reveal_personal: bool = False, pictures: bool = True, top: int = TOP) -> Report:
     """The report of ``kind`` (daily, three-day, weekly) for ``day``, as of the end of that day.
 
@@ -149,7 +150,7 @@ def build_report(conn: Connection, kind: str, day: date, *, tolerance: Tolerance
     rk = get_kind(kind)
     previous = day - timedelta(days=rk.days)
     params = {"end": end_of_day(day, tz), "previous_end": end_of_day(previous, tz), "tz": tz, "as_of_day": day,
-              "min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share,
+              **tolerance.params,
               "acquired": list(checks.ACQUIRED_STAGES)}
     meta = conn.execute(text(_PROJECTS_SQL)).mappings().all()
     results = {c.name: c.run(conn, c.params(), as_of=day, tz=tz, reveal_personal=reveal_personal)

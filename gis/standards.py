@@ -41,6 +41,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from gis.config import DEFAULT_TIMEZONE
 from gis.errors import InvalidInput
 from gis.io.fields import KIND_VALUES, cell_date, normalise
 from gis.io.readers import open_source
@@ -467,7 +468,7 @@ WHERE district_id = :district_id AND kind = :kind AND item = :item AND valid_fro
 def _store(conn: Connection, rows: Sequence[tuple[int, Mapping[str, Any]]], columns: Mapping[str, str], actor: str,
            *, source: str, today: date | None, dry_run: bool, default_unit: str | None = None,
            notes: list[str] | None = None) -> StandardsReport:
-    today = today or today_in("Asia/Shanghai")
+    today = today or today_in(DEFAULT_TIMEZONE)
     if not dry_run:
         # Writers one at a time, so what is checked against the stored standards is what they meet when they
         # write; readers (the checks, the estimates) are not held up.
@@ -642,7 +643,7 @@ def standards_template(conn: Connection, *, today: date | None = None) -> bytes:
     it is) and a sheet 填写说明 with the accepted values and the limits."""
     import xlsxwriter
 
-    today = today or today_in("Asia/Shanghai")
+    today = today or today_in(DEFAULT_TIMEZONE)
     districts = _Districts(conn)
     example = {
         "district": districts.first_name, "kind": KIND_LABELS_ZH["house"], "item": ITEM_LABELS_ZH["house_value"],

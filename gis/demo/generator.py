@@ -26,20 +26,20 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely import Geometry, STRtree
 
-from gis.config import SQM_PER_MU
+from gis.config import DEFAULT_TIMEZONE, SQM_PER_MU
 from gis.errors import InvalidInput
 from gis.geometry_input import corridor
+from gis.stages import STAGES
 from gis.standards import BASE_ITEM
+from gis.workflow import DATE_COLUMNS as STAGE_DATE_COLUMNS
 
 LAYER_DIR = Path(__file__).resolve().parents[2] / "layers" / "demo_city"
 DEFAULT_SRID = 4549
 DEFAULT_TODAY = date(2026, 11, 26)
-TIMEZONE = "Asia/Shanghai"
 ACTOR = "demo"
 
-STAGES = ("surveyed", "appraised", "signed", "paid", "demolished", "cleared")
 SURVEYED, APPRAISED, SIGNED, PAID, DEMOLISHED, CLEARED = range(len(STAGES))
-DATE_COLUMNS = tuple(f"{stage}_on" for stage in STAGES)
+DATE_COLUMNS = tuple(STAGE_DATE_COLUMNS[stage] for stage in STAGES)
 # The archive each stage adds to a parcel's file; 'cleared' adds none.
 DOCUMENT_KINDS = ("survey_record", "appraisal_report", "contract", "payment_receipt", "demolition_acceptance")
 HISTORY_START = np.datetime64("2024-01-01", "D")
@@ -852,7 +852,7 @@ def _events(draft: _Draft, parcels: gpd.GeoDataFrame, times: np.ndarray) -> pd.D
             )
         )
     events = pd.concat(parts).sort_values("parcel_id", kind="stable").reset_index(drop=True)
-    events["at"] = events["at"].dt.tz_localize(TIMEZONE)
+    events["at"] = events["at"].dt.tz_localize(DEFAULT_TIMEZONE)
     return events
 
 
@@ -872,7 +872,7 @@ def _documents(draft: _Draft, times: np.ndarray, rng: np.random.Generator) -> pd
     docs["size_bytes"] = np.array([int(h[:6], 16) for h in docs["sha256"]], dtype=np.int64) % 2_000_000 + 40_000
     docs["uploaded_by"] = ACTOR
     upload = docs["at"].to_numpy() + rng.integers(5, 41, len(docs)).astype("timedelta64[m]")
-    docs["uploaded_at"] = pd.DatetimeIndex(upload).tz_localize(TIMEZONE)
+    docs["uploaded_at"] = pd.DatetimeIndex(upload).tz_localize(DEFAULT_TIMEZONE)
     return docs[["parcel_id", "kind", "filename", "sha256", "size_bytes", "uploaded_by", "uploaded_at"]]
 
 

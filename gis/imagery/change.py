@@ -31,10 +31,10 @@ from rasterio.features import geometry_mask
 from rasterio.vrt import WarpedVRT
 from sqlalchemy import Connection, text
 
-from gis.blockers import Tolerance
+from gis.blockers import Tolerance, tolerance_sql
 from gis.config import Settings
 from gis.db import working_srid
-from gis.errors import InvalidInput, NotFound
+from gis.errors import InvalidInput, NotFound, ProjectNotFound
 from gis.imagery.layers import HEIGHT_KINDS, KINDS, ImageryLayer, get_layer, open_layer, transform_geom, working_crs
 from gis.imagery.render import chip_png
 from gis.imagery.stats import cells_polygon, covered_share, parcel_window
@@ -58,10 +58,10 @@ ORDER BY l.acquired_on DESC, l.id DESC
 LIMIT 1
 """
 # The parcels in a project's footprint, as the blockers see them: the kept overlaps, slivers left out.
-FOOTPRINT_MEMBER_SQL = """
+FOOTPRINT_MEMBER_SQL = f"""
 SELECT pa.id, pa.geom
 FROM project_parcel_overlaps o JOIN parcels pa ON pa.id = o.parcel_id
-WHERE o.project_id = :project_id AND o.overlap_m2 >= :min_m2 AND o.share >= :min_share
+WHERE o.project_id = :project_id AND {tolerance_sql()}
 """
 # Those parcels, with the geometry of the ones both epochs reach.
 FOOTPRINT_PARCELS_SQL = f"""
@@ -249,14 +249,13 @@ class PostFreezeResult:
 
 def member_params(settings: Settings) -> dict[str, float]:
     """The bound parameters of FOOTPRINT_MEMBER_SQL: the blockers' sliver tolerance."""
-    tolerance = Tolerance.from_settings(settings)
-    return {"min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share}
+    return Tolerance.from_settings(settings).params
 
 
 def _project(conn: Connection, project_id: int):  # noqa: ANN202 - a Row
     project = conn.execute(text(PROJECT_SQL), {"id": project_id}).first()
     if project is None:
-        raise NotFound(f"no project {project_id}")
+        raise ProjectNotFound(project_id)
     if project.freeze_date is None:
         raise InvalidInput(f"project {project.code} has no freeze date", where="freeze_date")
     return project

@@ -23,6 +23,7 @@ from rasterio.features import rasterize
 from shapely import STRtree
 from sqlalchemy import Connection, text
 
+from gis.stages import DISPUTE_STAGES, STAGES
 from gis.db import working_srid
 from gis.errors import InvalidInput
 from gis.config import Settings
@@ -39,7 +40,7 @@ NEW_ORCHARDS = 1
 INSET_M = 2.0  # new structures keep this far inside their parcel, so no pixel of them reaches a neighbour
 NOISE_M = 0.05
 TREE_GROWTH_M = (0.3, 1.0)  # below the default change threshold of 2 m
-NOT_YET_PAID = ("surveyed", "appraised", "signed", "no_agreement", "compensation_decision", "court_enforcement")
+NOT_YET_PAID = (*STAGES[: STAGES.index("paid")], *DISPUTE_STAGES)
 
 PROJECT_SQL = """
 SELECT id, code, freeze_date FROM projects

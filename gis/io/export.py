@@ -38,7 +38,7 @@ import pyogrio
 import shapely
 from sqlalchemy import Connection, Engine, TextClause, text
 
-from gis.config import SQM_PER_MU
+from gis.config import DEFAULT_TIMEZONE, SQM_PER_MU
 from gis.errors import InvalidInput
 from gis.geometry_input import transformer
 from gis.io.fields import FIELDS, SHORT_DATE_NAMES
@@ -307,7 +307,7 @@ def _csv_texts(col: Column, values: list) -> list[str]:
 
 
 def stream_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], *, reveal_personal: bool = False,
-               tz: str = "Asia/Shanghai", progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
+               tz: str = DEFAULT_TIMEZONE, progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
     """UTF-8 with a byte-order mark (Excel then reads the Chinese right), CRLF lines, a totals row."""
     cells = _Cells(reveal_personal, ZoneInfo(tz))
     totals = _Totals(columns)
@@ -349,7 +349,7 @@ def _json_value(value: Any) -> Any:
 
 
 def stream_geojson(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], *, srid: int,
-                   reveal_personal: bool = False, tz: str = "Asia/Shanghai",
+                   reveal_personal: bool = False, tz: str = DEFAULT_TIMEZONE,
                    progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
     """An RFC 7946 FeatureCollection, one feature per line, feature ``id`` the parcel code."""
     cells = _Cells(reveal_personal, ZoneInfo(tz))
@@ -376,7 +376,7 @@ def stream_geojson(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column],
 
 
 def write_xlsx(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], path: Path, *,
-               reveal_personal: bool = False, title: str = "地块清单", tz: str = "Asia/Shanghai",
+               reveal_personal: bool = False, title: str = "地块清单", tz: str = DEFAULT_TIMEZONE,
                progress: Callable[[int], None] | None = None) -> int:
     """A workbook for meetings: Chinese headers, frozen header row, filter, totals row, print set-up."""
     import xlsxwriter
@@ -449,7 +449,7 @@ def _arrow_type(col: Column, driver: str) -> pa.DataType:
 
 def write_vector(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], fmt: str, path: Path, *, srid: int,
                  crs: int | None = None, reveal_personal: bool = False, layer: str = "parcels",
-                 tz: str = "Asia/Shanghai", progress: Callable[[int], None] | None = None) -> int:
+                 tz: str = DEFAULT_TIMEZONE, progress: Callable[[int], None] | None = None) -> int:
     """GeoPackage, Shapefile (a folder's .shp, .shx, .dbf, .prj, .cpg), FlatGeobuf or KML at ``path``."""
     driver = FORMATS[fmt].driver
     target = 4326 if fmt == "kml" else (crs or srid)
@@ -492,7 +492,7 @@ def write_vector(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], f
 
 def write_export(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], fmt: str, path: Path | str, *,
                  srid: int, crs: int | None = None, reveal_personal: bool = False, title: str = "地块清单",
-                 layer: str = "parcels", tz: str = "Asia/Shanghai",
+                 layer: str = "parcels", tz: str = DEFAULT_TIMEZONE,
                  progress: Callable[[int], None] | None = None) -> int:
     """Write the rows to the file ``path`` in ``fmt``; returns the number of rows written."""
     check_format(fmt)

@@ -46,6 +46,7 @@ from psycopg import sql as psql
 from sqlalchemy import Connection, text
 
 from gis import workflow
+from gis import history
 from gis.bulk import deferred_indexes, may_defer_indexes
 from gis.config import Settings, get_settings
 from gis.db import working_srid
@@ -1018,14 +1019,13 @@ def _write_rows(conn: Connection, plan: _Plan, city: _City, report: ImportReport
                           ("flags", _change_json([c for c in FLAG_COLUMNS if c in compared]))):
         if not report.changes.get(kind):
             continue
-        conn.execute(text(f"""
-            INSERT INTO parcel_events (parcel_id, actor, kind, changes, note)
-            SELECT parcel_id, :actor, '{kind}', changes, :note || ' 第' || row_no || '行'
+        history.record_selected(conn, f"""
+            SELECT parcel_id, :actor, '{kind}', NULL, NULL, changes, :note || ' 第' || row_no || '行'
             FROM (SELECT d.parcel_id, d.row_no, {changes} AS changes
                   FROM import_diff d JOIN import_rows s USING (row_no) JOIN parcels p ON p.id = d.parcel_id
                   WHERE d.changed) x
             WHERE changes <> '{{}}'::jsonb
-        """), params)
+        """, params)
     if report.changes.get("geometry"):
         _write_geometry_events(conn, params)
     if report.changes.get("stage"):
@@ -1038,16 +1038,15 @@ def _write_rows(conn: Connection, plan: _Plan, city: _City, report: ImportReport
 
 def _write_geometry_events(conn: Connection, params: dict[str, Any]) -> None:
     """Moved parcels: the geometry before and after, and the areas."""
-    conn.execute(text("""
-        INSERT INTO parcel_events (parcel_id, actor, kind, changes, note)
-        SELECT d.parcel_id, :actor, 'geometry',
+    history.record_selected(conn, """
+        SELECT d.parcel_id, :actor, 'geometry', NULL, NULL,
                jsonb_build_object('geom', jsonb_build_object('from', ST_AsEWKT(p.geom), 'to', ST_AsEWKT(s.geom)),
                                   'area_m2', jsonb_build_object('from', round(ST_Area(p.geom)::numeric, 2),
                                                                 'to', round(ST_Area(s.geom)::numeric, 2))),
                :note || ' 第' || d.row_no || '行'
         FROM import_diff d JOIN import_rows s USING (row_no) JOIN parcels p ON p.id = d.parcel_id
         WHERE d.geom_changed
-    """), params)
+    """, params)
 
 
 def _update_parcels(conn: Connection, plan: _Plan, compared: list[str], moved_date: dict[str, str]) -> None:
@@ -1097,7 +1096,8 @@ def _insert_parcels(conn: Connection, plan: _Plan, city: _City, stage_dates: dic
     households = "coalesce(s.households, 1)" if "households" in plan.columns else "1"
     holdout = "coalesce(s.holdout, false)" if "holdout" in plan.columns else "false"
     legacy = "coalesce(s.legacy, false)" if "legacy" in plan.columns else "false"
-    conn.execute(text(f"""
+    history.record_selected(conn, "SELECT id, :actor, 'created', NULL, stage, NULL, :note FROM ins", params,
+                            with_sql=f"""
         WITH ins AS (
             INSERT INTO parcels (code, {', '.join(insert_cols)}, stage, stage_since, households, holdout, legacy, geom)
             SELECT s.code, {', '.join(values)}, {stage_sql}, {since_sql}, {households}, {holdout}, {legacy},
@@ -1109,10 +1109,7 @@ def _insert_parcels(conn: Connection, plan: _Plan, city: _City, stage_dates: dic
             -- rescan import_diff for every row.
             WHERE s.ok{"" if all_new else " AND NOT EXISTS (SELECT FROM import_diff d WHERE d.row_no = s.row_no)"}
             RETURNING id, stage
-        )
-        INSERT INTO parcel_events (parcel_id, actor, kind, stage_to, note)
-        SELECT id, :actor, 'created', stage, :note FROM ins
-    """), params)
+        )""")
 
 
 def _write_stage_events(conn: Connection, stage_dates: dict[str, str], params: dict[str, Any]) -> None:
@@ -1120,8 +1117,7 @@ def _write_stage_events(conn: Connection, stage_dates: dict[str, str], params: d
     date_case = " ".join(f"WHEN '{s}' THEN s.{c}" for s, c in stage_dates.items())
     moved_date_sql = f"CASE s.stage {date_case} END" if date_case else "NULL::date"
     date_from_case = " ".join(f"WHEN '{s}' THEN p.{c}" for s, c in workflow.DATE_COLUMNS.items())
-    conn.execute(text(f"""
-        INSERT INTO parcel_events (parcel_id, actor, kind, stage_from, stage_to, changes, note)
+    history.record_selected(conn, f"""
         SELECT d.parcel_id, :actor, 'stage', p.stage, s.stage,
                jsonb_build_object('stage', jsonb_build_object('from', p.stage, 'to', s.stage),
                                   'stage_since', jsonb_build_object('from', p.stage_since, 'to', s.stage_on))
@@ -1130,7 +1126,7 @@ def _write_stage_events(conn: Connection, stage_dates: dict[str, str], params: d
                :note || ' 第' || d.row_no || '行'
         FROM import_diff d JOIN import_rows s USING (row_no) JOIN parcels p ON p.id = d.parcel_id
         WHERE d.stage_move
-    """), params)
+    """, params)
 
 
 def report_json(report: ImportReport) -> str:

@@ -22,8 +22,8 @@ from folium.template import Template
 from sqlalchemy import Connection, text
 
 from gis.blockers import MAX_LIMIT, BlockerFilter, Tolerance, blocker_from_sql, find_blockers
-from gis.config import SQM_PER_MU
-from gis.errors import NotFound
+from gis.config import DEFAULT_TIMEZONE, SQM_PER_MU
+from gis.errors import ProjectNotFound
 from gis.maps.gcj02 import wgs84_to_gcj02
 from gis.maps.page import (
     DISTRICT_COLOUR, FOOTPRINT_COLOUR, HOLDOUT_COLOUR, PRECISION, STAGE_COLOURS, Basemap, MapContext, add_legend,
@@ -78,9 +78,9 @@ def blocker_geojson(
     and for each holdout a point inside it (``ring``: lon, lat). Built as text: 10,000 blockers take a
     fraction of a second."""
     if conn.execute(text("SELECT 1 FROM projects WHERE id = :id AND archived_at IS NULL"), {"id": project_id}).first() is None:
-        raise NotFound(f"no project with id {project_id}")
+        raise ProjectNotFound(project_id)
     rows = conn.execute(text(_FEATURES_SQL), {
-        "project_id": project_id, "min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share, "today": today,
+        "project_id": project_id, **tolerance.params, "today": today,
     }).mappings().all()
     features = []
     for r in rows:
@@ -232,7 +232,7 @@ def blocker_map(
     *,
     tolerance: Tolerance,
     ctx: MapContext = MapContext(),
-    tz: str = "Asia/Shanghai",
+    tz: str = DEFAULT_TIMEZONE,
     today: date | None = None,
     imagery: list[dict[str, Any]] | None = None,
 ) -> folium.Map:

@@ -9,8 +9,9 @@ from typing import Any
 import folium
 from sqlalchemy import Connection
 
+from gis.config import DEFAULT_TIMEZONE
 from gis.blockers import Tolerance
-from gis.errors import NotFound
+from gis.errors import ProjectNotFound
 from gis.maps.page import (
     FOOTPRINT_COLOUR, MapContext, add_legend, add_title, district_shapes, fill_swatch, leaflet_bounds, line_swatch,
     new_map, render,
@@ -57,7 +58,7 @@ def district_map(
     *,
     tolerance: Tolerance,
     ctx: MapContext = MapContext(),
-    tz: str = "Asia/Shanghai",
+    tz: str = DEFAULT_TIMEZONE,
     today: date | None = None,
     project_id: int | None = None,
 ) -> folium.Map:
@@ -66,7 +67,7 @@ def district_map(
     lab = ctx.labels
     projects = list_projects(conn, tolerance, today, with_geometry=True, project_id=project_id)
     if project_id is not None and not projects:
-        raise NotFound(f"no project with id {project_id}")
+        raise ProjectNotFound(project_id)
     progress = {d["district"]: d for d in district_progress(conn, tolerance, today, tz=tz, project_id=project_id)[
         "districts"]}
     scope = projects[0]["name"] if project_id is not None else lab["all_projects"]

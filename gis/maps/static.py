@@ -24,6 +24,7 @@ from matplotlib.patches import Patch
 from shapely.geometry import shape
 from sqlalchemy import Connection
 
+from gis.config import DEFAULT_TIMEZONE
 from gis.blockers import Tolerance
 from gis.maps.blocker_map import project_blockers
 from gis.maps.page import (
@@ -73,7 +74,7 @@ def render_blocker_png(
     tolerance: Tolerance,
     today: date | None = None,
     as_of: date | None = None,
-    tz: str = "Asia/Shanghai",
+    tz: str = DEFAULT_TIMEZONE,
     lang: Lang = "zh",
     width: int = 1600,
     height: int = 1200,
