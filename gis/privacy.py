@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-PERSONAL_FIELDS = ("owner_name", "owner_id_number", "owner_phone")
+from gis.schema import personal_columns
+
+PERSONAL_FIELDS = personal_columns()
 
 
 def mask_name(name: str | None) -> str | None:
