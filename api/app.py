@@ -13,7 +13,7 @@ from api.routers import parcels, public, session, users
 from api.routers import checks, reports
 from api.routers import maps, tiles
 from api.routers import ogc
-from api.routers import admin, standards
+from api.routers import admin, docs, standards
 from gis.config import Settings, get_settings
 from gis.db import get_app_engine
 
@@ -21,7 +21,7 @@ from gis.db import get_app_engine
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database (embedded or external) is resolved once, here."""
     settings = settings or get_settings()
-    app = FastAPI(title="征收征迁 parcel-blocker", version="0.1.0",
+    app = FastAPI(title="征收征迁 parcel-blocker", version="0.1.0", docs_url=None, redoc_url=None,
                   dependencies=[Depends(strict_query.reject_unknown_query)])
     app.state.settings = settings
     app.state.engine = get_app_engine(settings)  # the service's own login, not the schema owner
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(standards.router)
     app.include_router(admin.router)
+    app.include_router(docs.router)
     app.include_router(ogc.router)  # OGC API - Features and Tiles for GIS clients, under /ogc
     app.mount("/static/vendor", maps.vendor_files(settings), name="vendor")  # the maps' scripts, offline
     for router in (parcels.router, session.router, users.router, public.router):

@@ -176,3 +176,18 @@ def test_landing_page_in_chromium(browser, base_url, role_tokens, client, block_
         visit.check_offline(base_url)
     finally:
         visit.close()
+
+
+def test_api_docs_render_offline(browser, base_url, role_tokens, client):
+    """Swagger UI from the pinned npm package: every operation of the OpenAPI document is listed."""
+    spec = client.get("/openapi.json").json()
+    operations = sum(1 for item in spec["paths"].values() for method in item if method in {
+        "get", "post", "put", "patch", "delete"})
+    visit = Visit(browser, base_url, role_tokens["viewer"], "/docs", True, "api-docs",
+                  ready=f"document.querySelectorAll('.opblock').length >= {operations}")
+    try:
+        visit.check_offline(base_url)
+        assert visit.page.locator(".opblock").count() == operations
+        assert any("/static/vendor/swagger-ui-dist/" in u for u in visit.requests)
+    finally:
+        visit.close()

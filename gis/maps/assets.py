@@ -39,13 +39,21 @@ FOLIUM_ASSETS: dict[str, str | None] = {
 }
 
 
+# The API's own documentation page (Swagger UI), served like the maps' assets.
+DOCS_ASSETS = {
+    "swagger_js": "swagger-ui-dist/swagger-ui-bundle.js",
+    "swagger_css": "swagger-ui-dist/swagger-ui.css",
+}
+
+
 def _package(path: str) -> str:
     parts = path.split("/")
     return "/".join(parts[:2] if parts[0].startswith("@") else parts[:1])
 
 
 # Only these packages are served (node_modules holds their dependencies too, which no page loads).
-VENDOR_PACKAGES: tuple[str, ...] = tuple(sorted({_package(p) for p in FOLIUM_ASSETS.values() if p}))
+VENDOR_PACKAGES: tuple[str, ...] = tuple(sorted({_package(p) for p in (*FOLIUM_ASSETS.values(), *DOCS_ASSETS.values())
+                                                 if p}))
 
 # The page font: the system's own, CJK faces included; no web font is downloaded.
 SYSTEM_FONTS = ('system-ui, -apple-system, "Segoe UI", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", '
@@ -66,7 +74,7 @@ class ExternalResource(GisError):
 
 def missing_assets(assets_dir: Path) -> list[str]:
     """The files of ``FOLIUM_ASSETS`` not present under ``assets_dir`` (node_modules)."""
-    return [p for p in FOLIUM_ASSETS.values() if p and not (assets_dir / p).is_file()]
+    return [p for p in (*FOLIUM_ASSETS.values(), *DOCS_ASSETS.values()) if p and not (assets_dir / p).is_file()]
 
 
 def ensure_assets(assets_dir: Path) -> None:
