@@ -73,7 +73,7 @@ def export_response(
         path = folder / filename
         try:
             write_export(rows, columns, fmt, path, srid=srid, crs=crs, reveal_personal=reveal_personal,
-                         title=title, layer=base_name, tz=tz)
+                         title=title, layer=base_name, tz=tz, on=today)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

@@ -15,18 +15,20 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import shapely.geometry
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from gis.config import DEFAULT_TIMEZONE, SQM_PER_MU, Settings
 from gis.errors import InvalidInput, ProjectNotFound
+from gis.io.export import EXTRA_COLUMNS, PARCEL_COLUMNS, Column, QueryRows, query_rows
 from gis.privacy import mask_name
-from gis.project_overlaps import overlaps_in_force_sql
+from gis.project_overlaps import overlaps_in_force_sql, tolerance_sql
 from gis.stages import ALL_STAGES, STAGE_AT_SQL, STAGE_SINCE_AT_SQL, check_stages, end_of_day, today_in
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
 MAX_LIMIT = 10_000
+DEFAULT_PAGE = 100
 SORT_KEYS = {
     "overlap_m2": "o.overlap_m2",
     "share": "o.share",
@@ -57,12 +59,6 @@ class Tolerance:
         return {"min_m2": self.min_overlap_m2, "min_share": self.min_share}
 
 
-def tolerance_sql(alias: str = "o") -> str:
-    """The sliver rule as SQL over an overlap row ``alias`` (columns ``overlap_m2`` and ``share``), the one place
-    it is written; its values are the bound parameters of ``Tolerance.params``."""
-    return f"{alias}.overlap_m2 >= :min_m2 AND {alias}.share >= :min_share"
-
-
 @dataclass(frozen=True)
 class BlockerFilter:
     districts: tuple[str, ...] = ()
@@ -72,9 +68,13 @@ class BlockerFilter:
     min_overlap_m2: float | None = None
     as_of: date | None = None
     sort: str = "-overlap_m2"
-    limit: int = 100
+    limit: int | None = None  # a page of DEFAULT_PAGE when None; a download is then the whole list
     offset: int = 0
     with_geometry: bool = False
+
+    @property
+    def page_limit(self) -> int:
+        return DEFAULT_PAGE if self.limit is None else self.limit
 
     def validated(self) -> BlockerFilter:
         check_stages(self.stages)
@@ -85,7 +85,7 @@ class BlockerFilter:
         if self.sort.lstrip("-") not in SORT_KEYS:
             raise InvalidInput(f"cannot sort by {self.sort!r}; use one of {', '.join(SORT_KEYS)} (prefix - for "
                                "descending)", "sort")
-        if not 1 <= self.limit <= MAX_LIMIT:
+        if self.limit is not None and not 1 <= self.limit <= MAX_LIMIT:
             raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", "limit")
         if self.offset < 0:
             raise InvalidInput("offset must not be negative", "offset")
@@ -218,7 +218,6 @@ def blocker_statement(project_id: int, query: BlockerFilter, tolerance: Toleranc
     """
     query = query.validated()
     where, params = _filter_sql(query)
-    order = SORT_KEYS[query.sort.lstrip("-")] + (" DESC" if query.sort.startswith("-") else "")
     geometry = ", ST_AsGeoJSON(ST_Transform(pa.geom, 4326), 7) AS geometry" if query.with_geometry else ""
     from_where = blocker_from_sql(query.as_of) + where
     # ON true leaves PostgreSQL no join but a nested loop, which hands on the page's rows in its order.
@@ -234,18 +233,70 @@ def blocker_statement(project_id: int, query: BlockerFilter, tolerance: Toleranc
                {_rounded("o.share", 6)} AS share, {_rounded("ST_Area(pa.geom)", 3)} AS parcel_area_m2,
                pa.owner_name {geometry}
         {from_where}
-        ORDER BY {order} NULLS LAST, pa.code
+        ORDER BY {_order_sql(query)}
         LIMIT :limit OFFSET :offset
     ) page ON true
     """
-    params |= {
-        "project_id": project_id, "min_m2": tolerance.min_overlap_m2, "min_share": tolerance.min_share,
-        "day": day, "limit": query.limit, "offset": query.offset, "stage_order": list(ALL_STAGES),
-        "sqm_per_mu": SQM_PER_MU,
-    }
+    return BlockerStatement(sql, params | _params(project_id, query, tolerance, day, tz, query.page_limit))
+
+
+def _order_sql(query: BlockerFilter) -> str:
+    order = SORT_KEYS[query.sort.lstrip("-")] + (" DESC" if query.sort.startswith("-") else "")
+    return f"{order} NULLS LAST, pa.code"
+
+
+def _params(project_id: int, query: BlockerFilter, tolerance: Tolerance, day: date, tz: str,
+            limit: int | None) -> dict[str, Any]:
+    params = {"project_id": project_id, **tolerance.params, "day": day, "limit": limit, "offset": query.offset,
+              "stage_order": list(ALL_STAGES), "sqm_per_mu": SQM_PER_MU}
     if query.as_of:
         params |= {"as_of_end": end_of_day(query.as_of, tz), "as_of_day": query.as_of, "tz": tz}
-    return BlockerStatement(sql, params)
+    return params
+
+
+_PARCEL = {c.key: c for c in PARCEL_COLUMNS}
+# A download's columns, in the order a planner reads them: the parcel, where it stands, what the project takes.
+BLOCKER_EXPORT_COLUMNS: tuple[Column, ...] = (
+    *(_PARCEL[k] for k in ("code", "kind", "district_code", "district_name", "owner_name", "households",
+                           "floor_area_m2", "land_area_mu", "stage", "stage_since")),
+    EXTRA_COLUMNS["days_in_stage"],
+    *(_PARCEL[k] for k in ("holdout", "legacy", "holdout_note")),
+    *(EXTRA_COLUMNS[k] for k in ("overlap_m2", "overlap_mu", "share")),
+    _PARCEL["area_m2"], _PARCEL["area_mu"],
+)
+
+
+def blocker_download(engine: Engine, project_id: int, query: BlockerFilter, tolerance: Tolerance, *, today: date,
+                     tz: str = DEFAULT_TIMEZONE) -> tuple[str, QueryRows]:
+    """The project's name and its blockers' rows for a download, read in batches from a server-side cursor on a
+    connection of their own (memory stays flat for any length of list)."""
+    with engine.connect() as conn:
+        check_districts(conn, query.districts)
+        name = conn.execute(text("SELECT name FROM projects WHERE id = :id AND archived_at IS NULL"),
+                            {"id": project_id}).scalar_one_or_none()
+    if name is None:
+        raise ProjectNotFound(project_id)
+    sql, params = blocker_rows_statement(project_id, query, tolerance, day=query.as_of or today, tz=tz)
+    return name, query_rows(engine, text(sql), params)
+
+
+def blocker_rows_statement(project_id: int, query: BlockerFilter, tolerance: Tolerance, *, day: date,
+                           tz: str = DEFAULT_TIMEZONE) -> tuple[str, dict[str, Any]]:
+    """The blockers as rows for a download (``BLOCKER_EXPORT_COLUMNS`` and the geometry as WKB): the whole list in
+    the filter's order, or ``query.limit`` of them when it is given."""
+    query = query.validated()
+    where, params = _filter_sql(query)
+    sql = f"""
+    SELECT pa.code, pa.kind, d.code AS district_code, d.name AS district_name, pa.owner_name, pa.households,
+           pa.floor_area_m2, pa.land_area_mu, st.stage, st.stage_since,
+           (CAST(:day AS date) - st.stage_since) AS days_in_stage, pa.holdout, pa.legacy, pa.holdout_note,
+           o.overlap_m2, o.overlap_m2 / :sqm_per_mu AS overlap_mu, o.share,
+           ST_Area(pa.geom) AS area_m2, ST_Area(pa.geom) / :sqm_per_mu AS area_mu, ST_AsBinary(pa.geom) AS geom
+    {blocker_from_sql(query.as_of)}{where}
+    ORDER BY {_order_sql(query)}
+    LIMIT :limit OFFSET :offset
+    """
+    return sql, params | _params(project_id, query, tolerance, day, tz, query.limit)
 
 
 def find_blockers(
@@ -272,7 +323,7 @@ def find_blockers(
     n = names.index("parcel_id")
     page = [row[n:] for row in rows if row.parcel_id is not None]
     return BlockerPage(project=project, tolerance=tolerance, as_of=query.as_of, today=today, total=head.total,
-                       limit=query.limit, offset=query.offset, items=_items(names[n:], page, reveal_personal))
+                       limit=query.page_limit, offset=query.offset, items=_items(names[n:], page, reveal_personal))
 
 
 def _rounded(expression: str, digits: int) -> str:

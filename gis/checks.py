@@ -54,13 +54,13 @@ from typing import Any, Self
 
 from sqlalchemy import Connection, text
 
-from gis.blockers import tolerance_sql
 from gis.config import DEFAULT_TIMEZONE, SQM_PER_MU, Settings
 from gis.errors import InvalidInput
 from gis.io.export import Column
 from gis.privacy import mask_name
-from gis.standards import ITEM_LABELS_ZH, contract_date_sql, standard_in_force_sql
+from gis.project_overlaps import tolerance_sql
 from gis.stages import KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, STAGE_SINCE_AT_SQL, end_of_day, today_in
+from gis.standards import ITEM_LABELS_ZH, contract_date_sql, standard_in_force_sql
 from gis.workflow import ALL_STAGES, descendants
 
 DOCUMENT_LABELS_ZH = {

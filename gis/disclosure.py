@@ -20,10 +20,11 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gis.blockers import Tolerance, tolerance_sql
+from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.errors import ProjectNotFound
 from gis.privacy import mask_name
+from gis.project_overlaps import tolerance_sql
 from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
 
 _PROJECT_SQL = "SELECT id, code, name, kind, freeze_date, deadline FROM projects WHERE id = :id AND archived_at IS NULL"

@@ -19,12 +19,12 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
-from gis.blockers import Tolerance, tolerance_sql
+from gis.blockers import Tolerance
 from gis.config import SQM_PER_MU
 from gis.errors import InvalidInput
 from gis.geometry_input import QueryGeometry
 from gis.privacy import mask_name
-from gis.project_overlaps import measured_overlaps_sql
+from gis.project_overlaps import measured_overlaps_sql, tolerance_sql
 from gis.standards import base_item_sql, contract_date_sql, standard_in_force_sql
 
 _QUERY_FOOTPRINT = "SELECT 0 AS key, ST_GeomFromWKB(:wkb, :srid) AS footprint"

@@ -20,13 +20,13 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
 from gis import workflow
-from gis.history import event as history_event
-from gis.history import record as record_history
 from gis.archive import masked_filename, missing_documents
 from gis.auth import Principal, Role
 from gis.config import SQM_PER_MU
 from gis.errors import Forbidden, InvalidInput, NotFound, ProjectNotFound, VersionConflict
 from gis.geometry_input import city_extent, parse_geometry
+from gis.history import event as history_event
+from gis.history import record as record_history
 from gis.privacy import PERSONAL_FIELDS, mask_record
 from gis.project_overlaps import refresh_parcels
 from gis.stages import STAGE_LABELS_ZH

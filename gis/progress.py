@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gis.blockers import Tolerance
 from gis.config import DEFAULT_TIMEZONE
-from gis.blockers import Tolerance, tolerance_sql
+from gis.project_overlaps import tolerance_sql
 from gis.stages import STAGE_AT_SQL, end_of_day
 
 CHANGE_DAYS = (1, 3, 7)

@@ -15,6 +15,13 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+
+def tolerance_sql(alias: str = "o") -> str:
+    """The sliver rule as SQL over an overlap row ``alias`` (columns ``overlap_m2`` and ``share``), the one place
+    it is written; its values are the bound parameters of ``gis.blockers.Tolerance.params``."""
+    return f"{alias}.overlap_m2 >= :min_m2 AND {alias}.share >= :min_share"
+
+
 def measured_overlaps_sql(footprints: str, parcel_filter: str = "") -> str:
     """CTEs ending in ``measured(key, parcel_id, parcel_m2, overlap_m2, share)``.
 

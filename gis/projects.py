@@ -19,13 +19,13 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
-from gis.blockers import Tolerance, tolerance_sql
+from gis.blockers import Tolerance
 from gis.config import SQM_PER_MU
 from gis.db import working_srid
 from gis.errors import Conflict, InvalidInput, ProjectNotFound
 from gis.geometry_input import QueryGeometry, alignment_of
 from gis.io.features import LINES, POLYGONS, read_features
-from gis.project_overlaps import record_revision, refresh_projects, shelve_overlaps
+from gis.project_overlaps import record_revision, refresh_projects, shelve_overlaps, tolerance_sql
 
 _PROGRESS_SQL = """
 SELECT p.id, p.code, p.name, p.kind, p.corridor_width_m, p.freeze_date, p.deadline,

@@ -27,12 +27,12 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis import checks
+from gis.blockers import BlockerFilter, Tolerance, find_blockers
 from gis.config import DEFAULT_TIMEZONE
-from gis.blockers import BlockerFilter, Tolerance, find_blockers, tolerance_sql
 from gis.errors import InvalidInput
 from gis.io.export import Column
 from gis.progress import district_progress
-from gis.project_overlaps import overlaps_in_force_sql
+from gis.project_overlaps import overlaps_in_force_sql, tolerance_sql
 from gis.stages import ALL_STAGES, KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, end_of_day
 
 TOP = 10

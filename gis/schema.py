@@ -13,10 +13,27 @@ from functools import cache
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
-    BigInteger, Boolean, Column, Date, Double, ForeignKey, ForeignKeyConstraint, Identity, Index, Integer, MetaData,
-    Numeric, PrimaryKeyConstraint, Table, Text, UniqueConstraint, text,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Double,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
+
+from gis.workflow import DATE_COLUMNS
 
 NOW = text("now()")
 TZ = TIMESTAMP(timezone=True)
@@ -131,8 +148,6 @@ def metadata(srid: int) -> MetaData:
         Column("recorded_at", TZ, nullable=False, server_default=NOW),
         UniqueConstraint("district_id", "kind", "item", "valid_from", name="compensation_standards_key"),
     )
-    stage_dates = [Column(f"{stage}_on", Date) for stage in (
-        "surveyed", "appraised", "signed", "paid", "demolished", "cleared")]
     Table(
         "parcels", md,
         Column("id", BigInteger, Identity(), primary_key=True),
@@ -150,13 +165,10 @@ def metadata(srid: int) -> MetaData:
         Column("holdout", Boolean, nullable=False, server_default=text("false"), info={"label": "钉子户"}),
         Column("legacy", Boolean, nullable=False, server_default=text("false"), info={"label": "历史遗留"}),
         Column("holdout_note", Text, info={"label": "备注"}),
-        *stage_dates,
+        *(Column(column, Date) for column in DATE_COLUMNS.values()),
         Column("version", Integer, nullable=False, server_default=text("1")),
         Column("updated_at", TZ, nullable=False, server_default=NOW),
         Column("geom", _geom("MULTIPOLYGON", srid), nullable=False),
-        Column("no_agreement_on", Date),
-        Column("compensation_decision_on", Date),
-        Column("court_enforcement_on", Date),
         Index("parcels_district_idx", "district_id"),
         Index("parcels_stage_idx", "stage"),
         Index("parcels_geom_idx", "geom", postgresql_using="gist"),

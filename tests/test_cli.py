@@ -55,8 +55,9 @@ def test_db_up_twice_then_demo_load_twice_replaces_the_city(cli_env):
 def test_blockers_as_csv_match_the_library(cli_env):
     env, path = cli_env
     out = gis(env, "blockers", "xinan_road", "--format", "csv").stdout
-    rows = list(csv.DictReader(io.StringIO(out)))
-    assert rows and "地块编号" in rows[0] and "占用面积(m²)" in rows[0]
+    rows = list(csv.DictReader(io.StringIO(out.removeprefix("\ufeff"))))
+    assert rows and "地块编号" in rows[0] and "占用面积(㎡)" in rows[0]
+    assert rows.pop()["地块编号"].startswith("合计")
     with get_engine(settings_for(path)).connect() as conn:
         expected = conn.execute(text(
             "SELECT count(*) FROM project_parcel_overlaps o JOIN parcels p ON p.id = o.parcel_id "

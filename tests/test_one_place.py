@@ -24,7 +24,7 @@ def _sources(*folders: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("rule", "pattern", "home"), [
-    ("the sliver tolerance", r">=\s*:min_m2\b", "gis/blockers.py"),
+    ("the sliver tolerance", r">=\s*:min_m2\b", "gis/project_overlaps.py"),
     ("the city's default time zone", r"Asia/Shanghai", "gis/config.py"),
     ("the wording of an unknown project", r"no project with id", "gis/errors.py"),
     ("the history's columns", r"INSERT\s+INTO\s+parcel_events", "gis/history.py"),

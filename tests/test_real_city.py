@@ -119,8 +119,8 @@ def test_a_city_from_its_own_files(city, parcels):
     for code, area in expected.items():
         assert got[code]["overlap_m2"] == pytest.approx(area, rel=1e-3), code
     districts_of = dict(zip(parcels["id"], parcels["commune_code"]))
-    assert {got[c]["district"] for c in got} == {districts_of[c] for c in got} == set(COMMUNES)
-    assert all(got[c]["district"] == districts_of[c] for c in got)
+    assert {got[c]["district_code"] for c in got} == {districts_of[c] for c in got} == set(COMMUNES)
+    assert all(got[c]["district_code"] == districts_of[c] for c in got)
 
 
 def test_a_line_in_pieces_merged_or_drawn_gives_one_footprint(city, parcels):

@@ -11,11 +11,13 @@ from fastapi.responses import StreamingResponse
 from api.auth import Principal, Role, require
 from api.deps import get_settings, get_today
 from api.export import export_response
-from gis.blockers import check_districts
+from gis.blockers import Tolerance, check_districts
 from gis.config import Settings
 from gis.db import transaction
+from gis.errors import InvalidInput, NotFound
 from gis.io import crs as crs_mod
 from gis.io.export import FORMATS, PARCEL_COLUMNS, parcel_query, query_rows
+from gis.projects import resolve_project
 from gis.stages import check_stages
 
 router = APIRouter(tags=["exports"])
@@ -34,6 +36,8 @@ def export_parcels(
     stage: Annotated[list[str] | None, Query(description="Stage; repeat for several")] = None,
     kind: Annotated[Literal["house", "land"] | None, Query()] = None,
     holdout: Annotated[bool | None, Query()] = None,
+    project: Annotated[str | None, Query(description="Only the parcels in this project's footprint (code or id), "
+                                                     "beyond the sliver tolerance")] = None,
     crs: Annotated[int | None, Query(description="EPSG code for GeoPackage, Shapefile and FlatGeobuf; default the "
                                                  "working CRS (GeoJSON and KML are always EPSG:4326)")] = None,
 ) -> StreamingResponse:
@@ -42,10 +46,15 @@ def export_parcels(
     if crs is not None:
         crs_mod.check(crs, settings.srid)
     check_stages(stage or ())
-    statement, params = parcel_query(districts=district or (), stages=stage or (), kind=kind, holdout=holdout)
     with transaction(request.app.state.engine, autocommit=True) as conn:
         check_districts(conn, district or ())
+        try:
+            project_id = resolve_project(conn, project) if project is not None else None
+        except NotFound as exc:  # a filter naming nothing is a bad filter, not a missing page
+            raise InvalidInput(str(exc), "project") from None
+    statement, params = parcel_query(districts=district or (), stages=stage or (), kind=kind, holdout=holdout,
+                                     project_id=project_id, tolerance=Tolerance.from_settings(settings).params)
     rows = query_rows(request.app.state.engine, statement, params)
-    base = "_".join(["parcels", *(district or [])])
+    base = "_".join(["parcels", *([project] if project else []), *(district or [])])
     return export_response(rows, base, format, srid=settings.srid, today=today, columns=PARCEL_COLUMNS,
                            reveal_personal=principal.reveal_personal, crs=crs, tz=settings.city_timezone)

@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import date
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal, TypeVar
@@ -15,12 +16,16 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.auth import Principal, Role, require
 from api.deps import AnyProjectId, Database, ProjectId, get_database, get_settings, get_today, get_tolerance
-from gis.blockers import MAX_LIMIT, BlockerFilter, Tolerance, find_blockers
+from api.export import export_response
+from gis.blockers import (
+    BLOCKER_EXPORT_COLUMNS, MAX_LIMIT, BlockerFilter, Tolerance, blocker_download, find_blockers,
+)
 from gis.config import Settings
 from gis.alignments import (
     MAX_NOTE, list_revisions, preview_project, preview_revision, revise_alignment, revision_diff,
@@ -34,6 +39,7 @@ from gis.projects import (
 router = APIRouter(prefix="/projects", tags=["projects"], dependencies=[Depends(require(Role.viewer))])
 
 Db = Annotated[Database, Depends(get_database)]
+BlockerFormat = Literal["json", "geojson", "csv", "xlsx", "gpkg", "shp", "kml", "fgb"]
 Tol = Annotated[Tolerance, Depends(get_tolerance)]
 Today = Annotated[date, Depends(get_today)]
 
@@ -62,7 +68,8 @@ async def blocker_filter(
     as_of: Annotated[date | None, Query(description="Answer as of the end of this day (YYYY-MM-DD).")] = None,
     sort: Annotated[str, Query(description="overlap_m2, share, days_in_stage, code, district or stage; "
                                            "prefix - for descending.")] = "-overlap_m2",
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="Page size: 100 when not given for json; "
+                                       "a download (csv, xlsx, gpkg, shp, kml, fgb) is then the whole list.")] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     geometry: Annotated[bool, Query(description="Include parcel geometries (WGS 84).")] = False,
 ) -> BlockerFilter:
@@ -81,16 +88,29 @@ async def blockers(
     settings: Annotated[Settings, Depends(get_settings)],
     query: Annotated[BlockerFilter, Depends(blocker_filter)],
     principal: Annotated[Principal, Depends(require(Role.viewer))],
-    format: Annotated[Literal["json", "geojson"], Query(description="json, or geojson (RFC 7946).")] = "json",
+    format: Annotated[BlockerFormat, Query(description="json (a page), geojson (RFC 7946, up to 10,000 without "
+                                                       "a limit), or a download of the whole list: csv (UTF-8 with "
+                                                       "BOM), xlsx, gpkg, shp (zipped), kml, fgb.")] = "json",
 ) -> Response:
     """The parcels overlapping the footprint beyond the tolerance and not yet cleared."""
+    if format not in ("json", "geojson"):
+        return await run_in_threadpool(_download, db.engine, project_id, query, tolerance, settings, today, format,
+                                       principal.reveal_personal)
     if format == "geojson":
-        query = BlockerFilter(**{**query.__dict__, "with_geometry": True})
+        query = replace(query, with_geometry=True, limit=query.limit or MAX_LIMIT)
     page = await db.read(find_blockers, project_id, query, tolerance, tz=settings.city_timezone, today=today,
                         reveal_personal=principal.reveal_personal)
     if format == "geojson":
         return Response(orjson.dumps(page.as_geojson()), media_type="application/geo+json")
     return Response(orjson.dumps(page.as_dict()), media_type="application/json")
+
+
+def _download(engine: Engine, project_id: int, query: BlockerFilter, tolerance: Tolerance, settings: Settings,
+              today: date, fmt: str, reveal: bool) -> Response:
+    name, rows = blocker_download(engine, project_id, query, tolerance, today=today, tz=settings.city_timezone)
+    base = f"{name}_阻碍地块" + (f"_截至{query.as_of.isoformat()}" if query.as_of else "")
+    return export_response(rows, base, fmt, srid=settings.srid, today=today, columns=BLOCKER_EXPORT_COLUMNS,
+                           reveal_personal=reveal, title=f"{name} 阻碍地块", tz=settings.city_timezone)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,14 +10,22 @@ import sys
 import typer
 from rich.markup import escape
 
-from gis.cli import analysis, db, demo, serve
-from gis.cli import imagery
-from gis.cli import user
-from gis.cli import export, imports
-from gis.cli import checks, reports, standards
-from gis.cli import maps
-from gis.cli import districts
-from gis.cli import projects
+from gis.cli import (
+    analysis,
+    checks,
+    db,
+    demo,
+    districts,
+    export,
+    imagery,
+    imports,
+    maps,
+    projects,
+    reports,
+    serve,
+    standards,
+    user,
+)
 from gis.cli.common import console
 from gis.errors import GisError
 

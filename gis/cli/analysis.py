@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from gis.blockers import BlockerFilter, Tolerance, find_blockers
+from gis.blockers import (
+    BLOCKER_EXPORT_COLUMNS,
+    MAX_LIMIT,
+    BlockerFilter,
+    Tolerance,
+    blocker_download,
+    find_blockers,
+)
 from gis.cli.common import console, parse_day
 from gis.config import get_settings
-from gis.db import connect
+from gis.db import connect, get_app_engine
 from gis.errors import InvalidInput
 from gis.geometry_input import city_extent, parse_geometry
+from gis.io.export import FORMATS, check_format, export_filename, write_export
 from gis.overlaps import overlap_report
 from gis.progress import district_progress
 from gis.projects import resolve_project
@@ -28,13 +36,7 @@ BLOCKER_COLUMNS = {
 }
 
 
-def _write_rows(rows: list[dict[str, Any]], columns: dict[str, str], fmt: str, title: str) -> None:
-    if fmt == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(columns.values())
-        for r in rows:
-            writer.writerow(r.get(k) for k in columns)
-        return
+def _print_table(rows: list[dict[str, Any]], columns: dict[str, str], title: str) -> None:
     table = Table(title=title)
     for label in columns.values():
         table.add_column(label)
@@ -46,26 +48,42 @@ def _write_rows(rows: list[dict[str, Any]], columns: dict[str, str], fmt: str, t
 
 def blockers(
     project: Annotated[str, typer.Argument(help="Project id or code, e.g. hsr.")],
-    format: Annotated[str, typer.Option(help="table, csv or geojson.")] = "table",
+    format: Annotated[str, typer.Option(help=f"table (on screen), or a download as the API gives it: "
+                                             f"{', '.join(FORMATS)}.")] = "table",
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="File to write; default stdout for csv and geojson, else the API's file name "
+                               "(新安路_阻碍地块_<date>.xlsx) in the current folder.")] = None,
     as_of: Annotated[str | None, typer.Option(help="As of this day, YYYY-MM-DD.")] = None,
     district: Annotated[list[str] | None, typer.Option(help="District code or name; repeatable.")] = None,
     holdout: Annotated[bool | None, typer.Option("--holdout/--no-holdout", help="Only holdouts, or none.")] = None,
+    reveal_personal: Annotated[bool, typer.Option("--reveal-personal", help="Owner names unmasked.")] = False,
 ) -> None:
-    """The parcels still blocking a project."""
-    if format not in ("table", "csv", "geojson"):
-        raise InvalidInput("format must be table, csv or geojson", "--format")
+    """The parcels still blocking a project: on screen, or a file in any of the API's download formats."""
+    if format != "table":
+        check_format(format)
     settings = get_settings()
     query = BlockerFilter(districts=tuple(district or ()), holdout=holdout,
-                          as_of=parse_day(as_of, "--as-of") if as_of else None,
-                          limit=10_000, with_geometry=format == "geojson")
+                          as_of=parse_day(as_of, "--as-of") if as_of else None)
+    tolerance, today = Tolerance.from_settings(settings), today_in(settings.city_timezone)
     with connect(settings) as conn:
-        page = find_blockers(conn, resolve_project(conn, project), query, Tolerance.from_settings(settings),
-                             tz=settings.city_timezone)
-    if format == "geojson":
-        json.dump(page.as_geojson(), sys.stdout, ensure_ascii=False)
-        sys.stdout.write("\n")
-        return
-    _write_rows(page.items, BLOCKER_COLUMNS, format, f"{page.project['name']} 阻碍地块 {page.total} 宗")
+        project_id = resolve_project(conn, project)
+        if format == "table":
+            page = find_blockers(conn, project_id, replace(query, limit=MAX_LIMIT), tolerance,
+                                 tz=settings.city_timezone, today=today)
+            _print_table(page.items, BLOCKER_COLUMNS, f"{page.project['name']} 阻碍地块 {page.total} 宗")
+            return
+    name, rows = blocker_download(get_app_engine(settings), project_id, query, tolerance, today=today,
+                                  tz=settings.city_timezone)
+    base = f"{name}_阻碍地块" + (f"_截至{query.as_of.isoformat()}" if query.as_of else "")
+    to_stdout = str(output) == "-" or (output is None and format in ("csv", "geojson"))
+    if to_stdout and format not in ("csv", "geojson"):
+        raise typer.BadParameter("only csv and geojson can go to stdout", param_hint="--output")
+    path = Path("/dev/stdout") if to_stdout else output or Path(export_filename(base, fmt=format, on=today))
+    count = write_export(rows, BLOCKER_EXPORT_COLUMNS, format, path, srid=settings.srid, layer=base,
+                         reveal_personal=reveal_personal, title=f"{name} 阻碍地块", tz=settings.city_timezone,
+                         on=today)
+    if not to_stdout:
+        console.print(f"{count} 宗 → {path}")
 
 
 def overlaps(

@@ -20,7 +20,13 @@ from gis.db import get_engine, transaction
 from gis.errors import InvalidInput
 from gis.geometry_input import QueryGeometry
 from gis.projects import (
-    KINDS, ProjectFields, add_project, alignment_from_file, archive_project, list_projects, update_project,
+    KINDS,
+    ProjectFields,
+    add_project,
+    alignment_from_file,
+    archive_project,
+    list_projects,
+    update_project,
 )
 from gis.stages import today_in
 

@@ -31,7 +31,7 @@ from rasterio.features import geometry_mask
 from rasterio.vrt import WarpedVRT
 from sqlalchemy import Connection, text
 
-from gis.blockers import Tolerance, tolerance_sql
+from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.db import working_srid
 from gis.errors import InvalidInput, NotFound, ProjectNotFound
@@ -39,6 +39,7 @@ from gis.imagery.layers import HEIGHT_KINDS, KINDS, ImageryLayer, get_layer, ope
 from gis.imagery.render import chip_png
 from gis.imagery.stats import cells_polygon, covered_share, parcel_window
 from gis.io.export import Column
+from gis.project_overlaps import tolerance_sql
 from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
 
 CHANGE_KINDS = ("hag", "dsm", "classification")  # tried in this order when no kind is asked for

@@ -23,12 +23,12 @@ from rasterio.features import rasterize
 from shapely import STRtree
 from sqlalchemy import Connection, text
 
-from gis.stages import DISPUTE_STAGES, STAGES
+from gis.config import Settings
 from gis.db import working_srid
 from gis.errors import InvalidInput
-from gis.config import Settings
 from gis.imagery.change import FOOTPRINT_MEMBER_SQL, member_params
 from gis.imagery.layers import delete_layers_under, register_layer, to_cog, transform_geom, working_crs
+from gis.stages import DISPUTE_STAGES, STAGES
 
 DEMO_CRS = "EPSG:32650"
 NOTE_KEY = "demo_imagery"

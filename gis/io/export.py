@@ -43,6 +43,7 @@ from gis.errors import InvalidInput
 from gis.geometry_input import transformer
 from gis.io.fields import FIELDS, SHORT_DATE_NAMES
 from gis.privacy import mask_id_number, mask_name, mask_phone
+from gis.project_overlaps import tolerance_sql
 from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
 from gis.workflow import DATE_COLUMNS
 
@@ -175,10 +176,16 @@ def query_rows(source: Engine | Connection, statement: TextClause, params: Mappi
 
 
 def parcel_query(*, districts: Sequence[str] = (), stages: Sequence[str] = (), kind: str | None = None,
-                 holdout: bool | None = None, codes: Sequence[str] = ()) -> tuple[TextClause, dict[str, Any]]:
-    """The parcel list for PARCEL_COLUMNS, filtered (district by code or name), in code order."""
+                 holdout: bool | None = None, codes: Sequence[str] = (), project_id: int | None = None,
+                 tolerance: Mapping[str, float] | None = None) -> tuple[TextClause, dict[str, Any]]:
+    """The parcel list for PARCEL_COLUMNS, filtered (district by code or name; ``project_id``: the parcels in
+    that project's footprint beyond ``tolerance``, ``Tolerance.params``), in code order."""
     where = ["true"]
     params: dict[str, Any] = {"sqm_per_mu": SQM_PER_MU}
+    if project_id is not None:
+        where.append("EXISTS (SELECT FROM project_parcel_overlaps o WHERE o.parcel_id = p.id "
+                     f"AND o.project_id = :project_id AND {tolerance_sql()})")
+        params |= {"project_id": project_id, **(tolerance or {})}
     if districts:
         where.append("(d.code = ANY(:districts) OR d.name = ANY(:districts))")
         params["districts"] = list(districts)
@@ -377,8 +384,11 @@ def stream_geojson(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column],
 
 def write_xlsx(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], path: Path, *,
                reveal_personal: bool = False, title: str = "地块清单", tz: str = DEFAULT_TIMEZONE,
-               progress: Callable[[int], None] | None = None) -> int:
-    """A workbook for meetings: Chinese headers, frozen header row, filter, totals row, print set-up."""
+               progress: Callable[[int], None] | None = None, on: date | None = None) -> int:
+    """A workbook for meetings: Chinese headers, frozen header row, filter, totals row, print set-up.
+
+    ``on``, the day the list is of, is the workbook's creation date: the same list gives the same bytes,
+    whether from the API or the command line."""
     import xlsxwriter
 
     cells = _Cells(reveal_personal, ZoneInfo(tz))
@@ -386,6 +396,8 @@ def write_xlsx(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], pat
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
                                            "strings_to_formulas": False, "strings_to_urls": False})
     try:
+        if on is not None:
+            book.set_properties({"created": datetime.combine(on, datetime.min.time())})
         sheet = book.add_worksheet(re.sub(r"[\[\]:*?/\\]", "-", title)[:31])
         header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "align": "center",
                                   "valign": "vcenter", "text_wrap": True})
@@ -493,8 +505,9 @@ def write_vector(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], f
 def write_export(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], fmt: str, path: Path | str, *,
                  srid: int, crs: int | None = None, reveal_personal: bool = False, title: str = "地块清单",
                  layer: str = "parcels", tz: str = DEFAULT_TIMEZONE,
-                 progress: Callable[[int], None] | None = None) -> int:
-    """Write the rows to the file ``path`` in ``fmt``; returns the number of rows written."""
+                 progress: Callable[[int], None] | None = None, on: date | None = None) -> int:
+    """Write the rows to the file ``path`` in ``fmt``; returns the number of rows written. ``on``: the day the
+    list is of (an XLSX's creation date)."""
     check_format(fmt)
     path = Path(path)
     if fmt in ("csv", "geojson"):
@@ -515,7 +528,7 @@ def write_export(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], f
         return count
     if fmt == "xlsx":
         return write_xlsx(rows, columns, path, reveal_personal=reveal_personal, title=title, tz=tz,
-                          progress=progress)
+                          progress=progress, on=on)
     if fmt != "shp":
         path.unlink(missing_ok=True)
         return write_vector(rows, columns, fmt, path, srid=srid, crs=crs, reveal_personal=reveal_personal,

@@ -45,8 +45,7 @@ import shapely
 from psycopg import sql as psql
 from sqlalchemy import Connection, text
 
-from gis import workflow
-from gis import history
+from gis import history, workflow
 from gis.bulk import deferred_indexes, may_defer_indexes
 from gis.config import Settings, get_settings
 from gis.db import working_srid

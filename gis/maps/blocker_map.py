@@ -26,8 +26,23 @@ from gis.config import DEFAULT_TIMEZONE, SQM_PER_MU
 from gis.errors import ProjectNotFound
 from gis.maps.gcj02 import wgs84_to_gcj02
 from gis.maps.page import (
-    DISTRICT_COLOUR, FOOTPRINT_COLOUR, HOLDOUT_COLOUR, PRECISION, STAGE_COLOURS, Basemap, MapContext, add_legend,
-    add_title, district_shapes, fill_swatch, kind_label, leaflet_bounds, line_swatch, new_map, paren, render,
+    DISTRICT_COLOUR,
+    FOOTPRINT_COLOUR,
+    HOLDOUT_COLOUR,
+    PRECISION,
+    STAGE_COLOURS,
+    Basemap,
+    MapContext,
+    add_legend,
+    add_title,
+    district_shapes,
+    fill_swatch,
+    kind_label,
+    leaflet_bounds,
+    line_swatch,
+    new_map,
+    paren,
+    render,
     stage_label,
 )
 from gis.privacy import mask_name

@@ -9,12 +9,20 @@ from typing import Any
 import folium
 from sqlalchemy import Connection
 
-from gis.config import DEFAULT_TIMEZONE
 from gis.blockers import Tolerance
+from gis.config import DEFAULT_TIMEZONE
 from gis.errors import ProjectNotFound
 from gis.maps.page import (
-    FOOTPRINT_COLOUR, MapContext, add_legend, add_title, district_shapes, fill_swatch, leaflet_bounds, line_swatch,
-    new_map, render,
+    FOOTPRINT_COLOUR,
+    MapContext,
+    add_legend,
+    add_title,
+    district_shapes,
+    fill_swatch,
+    leaflet_bounds,
+    line_swatch,
+    new_map,
+    render,
 )
 from gis.progress import district_progress
 from gis.projects import list_projects

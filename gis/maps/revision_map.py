@@ -17,8 +17,16 @@ from sqlalchemy import Connection, text
 from gis.alignments import revision_diff
 from gis.blockers import Tolerance
 from gis.maps.page import (
-    DISTRICT_COLOUR, MapContext, add_legend, add_title, district_shapes, fill_swatch, leaflet_bounds, line_swatch,
-    new_map, render,
+    DISTRICT_COLOUR,
+    MapContext,
+    add_legend,
+    add_title,
+    district_shapes,
+    fill_swatch,
+    leaflet_bounds,
+    line_swatch,
+    new_map,
+    render,
 )
 
 ENTERING, LEAVING, BEFORE, AFTER = "#d7301f", "#1a9850", "#6b7280", "#b00020"

@@ -24,11 +24,18 @@ from matplotlib.patches import Patch
 from shapely.geometry import shape
 from sqlalchemy import Connection
 
-from gis.config import DEFAULT_TIMEZONE
 from gis.blockers import Tolerance
+from gis.config import DEFAULT_TIMEZONE
 from gis.maps.blocker_map import project_blockers
 from gis.maps.page import (
-    DISTRICT_COLOUR, FOOTPRINT_COLOUR, HOLDOUT_COLOUR, LABELS, STAGE_COLOURS, Lang, district_shapes, stage_label,
+    DISTRICT_COLOUR,
+    FOOTPRINT_COLOUR,
+    HOLDOUT_COLOUR,
+    LABELS,
+    STAGE_COLOURS,
+    Lang,
+    district_shapes,
+    stage_label,
 )
 from gis.stages import ALL_STAGES, today_in
 
