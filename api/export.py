@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi.responses import StreamingResponse
 
@@ -33,6 +33,8 @@ from gis.io.export import (
 )
 
 CHUNK_BYTES = 1024 * 1024
+# ``?format=`` of a list route: its JSON answer, or the whole list as a file (gis.io.export.FORMATS).
+ListFormat = Literal["json", "geojson", "csv", "xlsx", "gpkg", "shp", "kml", "fgb"]
 
 
 def _file_chunks(path: Path, folder: Path) -> Iterator[bytes]:

@@ -269,9 +269,9 @@ def progress_chart(project: dict[str, Any], points: list[dict[str, Any]]) -> byt
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from gis.maps.static import cjk_font
+    from gis.fonts import cjk_family
 
-    font = cjk_font()
+    font = cjk_family()
     family = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
     labels = ("已登记地块", "已补偿（含以后）", "已交地") if font else ("recorded", "acquired", "cleared")
     fig = Figure(figsize=(7.2, 3.0), dpi=100)

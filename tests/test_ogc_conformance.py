@@ -291,6 +291,12 @@ def test_cql2_text_and_json_attribute_filters(viewer, parcels):
                        & ~parcels["stage"].isin(["cleared", "demolished"])]
     assert count(filter="kind = 'house' AND (households >= 3 OR holdout = true) AND NOT stage IN "
                         "('cleared', 'demolished')") == len(expected)
+    holdouts = int(parcels["holdout"].sum())
+    assert holdouts > 0
+    # GDAL's and desktop GIS's spelling of a boolean: 1/0, also as query parameters
+    assert count(filter="holdout = 1") == count(filter="holdout = true") == count(holdout="1") == holdouts
+    assert count(filter="holdout = 0") == count(holdout="false") == len(parcels) - holdouts
+    assert viewer("/ogc/collections/parcels/items", filter="holdout = 2").status_code == 400
     assert count(filter="code LIKE 'NS-00001%'") == int(parcels["code"].str.startswith("NS-00001").sum())
     assert count(filter="floor_area_m2 BETWEEN 100 AND 200") == int(parcels["floor_area_m2"].between(100, 200).sum())
     assert count(filter="stage_since >= DATE('2026-01-01')") == int((parcels["stage_since"] >= date(2026, 1, 1)).sum())

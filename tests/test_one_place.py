@@ -28,6 +28,7 @@ def _sources(*folders: str) -> dict[str, str]:
     ("the city's default time zone", r"Asia/Shanghai", "gis/config.py"),
     ("the wording of an unknown project", r"no project with id", "gis/errors.py"),
     ("the history's columns", r"INSERT\s+INTO\s+parcel_events", "gis/history.py"),
+    ("the CJK font lookup", r"CJK_FAMILIES\s*=", "gis/fonts.py"),
     ("the stage list", r"\(\s*\"surveyed\",\s*\"appraised\"", "gis/stages.py"),
 ])
 def test_a_rule_lives_in_one_module(rule, pattern, home):

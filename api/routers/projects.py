@@ -22,24 +22,39 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.auth import Principal, Role, require
 from api.deps import AnyProjectId, Database, ProjectId, get_database, get_settings, get_today, get_tolerance
-from api.export import export_response
+from api.export import ListFormat, export_response
+from gis.alignments import (
+    MAX_NOTE,
+    list_revisions,
+    preview_project,
+    preview_revision,
+    revise_alignment,
+    revision_diff,
+)
 from gis.blockers import (
-    BLOCKER_EXPORT_COLUMNS, MAX_LIMIT, BlockerFilter, Tolerance, blocker_download, find_blockers,
+    BLOCKER_EXPORT_COLUMNS,
+    MAX_LIMIT,
+    BlockerFilter,
+    Tolerance,
+    blocker_download,
+    find_blockers,
 )
 from gis.config import Settings
-from gis.alignments import (
-    MAX_NOTE, list_revisions, preview_project, preview_revision, revise_alignment, revision_diff,
-)
 from gis.errors import InvalidInput
 from gis.geometry_input import QueryGeometry, city_extent, parse_geometry
 from gis.projects import (
-    ProjectFields, add_project, alignment_from_file, archive_project, get_project, list_projects, update_project,
+    ProjectFields,
+    add_project,
+    alignment_from_file,
+    archive_project,
+    get_project,
+    list_projects,
+    update_project,
 )
 
 router = APIRouter(prefix="/projects", tags=["projects"], dependencies=[Depends(require(Role.viewer))])
 
 Db = Annotated[Database, Depends(get_database)]
-BlockerFormat = Literal["json", "geojson", "csv", "xlsx", "gpkg", "shp", "kml", "fgb"]
 Tol = Annotated[Tolerance, Depends(get_tolerance)]
 Today = Annotated[date, Depends(get_today)]
 
@@ -88,7 +103,7 @@ async def blockers(
     settings: Annotated[Settings, Depends(get_settings)],
     query: Annotated[BlockerFilter, Depends(blocker_filter)],
     principal: Annotated[Principal, Depends(require(Role.viewer))],
-    format: Annotated[BlockerFormat, Query(description="json (a page), geojson (RFC 7946, up to 10,000 without "
+    format: Annotated[ListFormat, Query(description="json (a page), geojson (RFC 7946, up to 10,000 without "
                                                        "a limit), or a download of the whole list: csv (UTF-8 with "
                                                        "BOM), xlsx, gpkg, shp (zipped), kml, fgb.")] = "json",
 ) -> Response:

@@ -1,0 +1,72 @@
+"""The answers of POST /overlaps and /overlaps/bands as downloads in every format, re-read with independent
+readers: the same parcels, overlap areas and distances as the JSON answer; the owner masked by role."""
+
+from __future__ import annotations
+
+import pytest
+import shapely
+
+from gis.stages import STAGE_LABELS_ZH
+from tests.downloads import FILE_FORMATS, code_of, read_download
+
+
+@pytest.fixture(scope="module")
+def line(demo_city) -> dict:
+    """Xin'an Road's centre line in the working CRS, as a planner would draw a variant of it."""
+    project = demo_city.projects.set_index("code").loc["xinan_road"]
+    return {"geometry": shapely.geometry.mapping(project["centerline"]), "crs": demo_city.srid, "width_m": 60}
+
+
+@pytest.fixture(scope="module")
+def answer(client, line) -> dict[str, dict]:
+    body = client.post("/overlaps", json=line).json()
+    assert body["totals"]["parcels"] > 100
+    return {p["code"]: p for p in body["parcels"]}
+
+
+@pytest.mark.parametrize("fmt", ("geojson", *FILE_FORMATS))
+def test_an_overlap_answer_downloads_in_every_format(client, line, answer, role_headers, fmt, tmp_path):
+    r = client.post("/overlaps", params={"format": fmt}, json=line, headers=role_headers["viewer"])
+    assert r.status_code == 200, r.text
+    assert "占压分析" in r.headers["content-disposition"] or "%E5%8D%A0" in r.headers["content-disposition"]
+    if fmt == "geojson":
+        rows = [f["properties"] for f in r.json()["features"]]
+    else:
+        rows = read_download(fmt, r.content, tmp_path)
+    assert sorted(code_of(row, fmt) for row in rows) == sorted(answer)
+    for row in rows:
+        hit = answer[code_of(row, fmt)]
+        if fmt in ("csv", "xlsx"):
+            assert float(row["占用面积(㎡)"]) == pytest.approx(hit["overlap_m2"], abs=0.006)
+            assert row["阶段"] == STAGE_LABELS_ZH[hit["stage"]]
+            assert "*" in (row["权利人"] or "*")  # a viewer sees names masked
+            if hit["estimated_compensation_yuan"] is not None:
+                assert float(row["估算补偿(元)"]) == pytest.approx(hit["estimated_compensation_yuan"], abs=0.01)
+        elif fmt != "kml":
+            assert row["overlap_m2"] == pytest.approx(hit["overlap_m2"], abs=0.001)
+
+
+def test_an_admin_download_shows_names_and_totals_match(client, line, answer, role_headers, tmp_path):
+    r = client.post("/overlaps", params={"format": "xlsx"}, json=line, headers=role_headers["admin"])
+    rows = read_download("xlsx", r.content, tmp_path)
+    assert any(row["权利人"] and "*" not in row["权利人"] for row in rows)
+    assert sum(float(row["占用面积(㎡)"]) for row in rows) == pytest.approx(
+        sum(h["overlap_m2"] for h in answer.values()), abs=0.01 * len(rows))
+
+
+def test_distance_bands_download_band_by_band(client, line, tmp_path):
+    body = {"geometry": line["geometry"], "crs": line["crs"], "bands": [0, 30, 60, 120]}
+    bands = client.post("/overlaps/bands", json=body).json()["bands"]
+    r = client.post("/overlaps/bands", params={"format": "csv"}, json=body)
+    assert r.status_code == 200, r.text
+    rows = read_download("csv", r.content, tmp_path)
+    expected = [(f"{b['from_m']:g}–{b['to_m']:g} m", i["code"], i["distance_m"]) for b in bands for i in b["items"]]
+    assert len(expected) > 100
+    assert [(row["距离带"], row["地块编号"]) for row in rows] == [(band, code) for band, code, _ in expected]
+    for row, (_, _, distance) in zip(rows, expected):
+        assert float(row["距中线(m)"]) == pytest.approx(distance, abs=0.006)
+
+
+def test_an_unknown_format_is_refused_listing_the_formats(client, line):
+    r = client.post("/overlaps", params={"format": "docx"}, json=line)
+    assert r.status_code == 422 and "xlsx" in r.text
