@@ -23,11 +23,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, Role, require
 from api.deps import Conn, Database, get_database, get_settings, get_today, get_tolerance
+from api.export import ListFormat, export_response
 from gis import districts as store
 from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.io.profiles import parse_mapping
-from gis.progress import district_progress
+from gis.progress import PROGRESS_EXPORT_COLUMNS, district_progress, progress_export_rows
 
 router = APIRouter(prefix="/districts", tags=["districts"], dependencies=[Depends(require(Role.viewer))])
 
@@ -45,16 +46,24 @@ async def get_districts(
     return {"districts": await db.read(store.list_districts, with_geometry=geometry)}
 
 
-@router.get("/progress")
+@router.get("/progress", response_model=None)
 def progress(
     conn: Conn,
     tolerance: Annotated[Tolerance, Depends(get_tolerance)],
     today: Annotated[date, Depends(get_today)],
     settings: Annotated[Settings, Depends(get_settings)],
     project_id: Annotated[int | None, Query(description="Only this project.")] = None,
-) -> dict:
+    format: Annotated[ListFormat, Query(description="json, or the ranking as a file (one row per district, with "
+                                                    "its boundary in the GIS formats): geojson, csv, xlsx, gpkg, "
+                                                    "shp (zipped), kml, fgb.")] = "json",
+) -> dict[str, Any] | Response:
     """Per district and per project: total, cleared, remaining, percent, change over 1/3/7 days, rank."""
-    return district_progress(conn, tolerance, today, tz=settings.city_timezone, project_id=project_id)
+    answer = district_progress(conn, tolerance, today, tz=settings.city_timezone, project_id=project_id)
+    if format == "json":
+        return answer
+    return export_response(progress_export_rows(conn, answer), "片区进度比拼", format, srid=settings.srid,
+                           today=today, columns=PROGRESS_EXPORT_COLUMNS, title="片区征迁进度比拼",
+                           tz=settings.city_timezone)
 
 
 def _save_upload(upload: UploadFile) -> tuple[Path, Path]:

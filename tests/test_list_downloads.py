@@ -1,5 +1,6 @@
-"""The answers of POST /overlaps and /overlaps/bands as downloads in every format, re-read with independent
-readers: the same parcels, overlap areas and distances as the JSON answer; the owner masked by role."""
+"""Lists as downloads in every format, re-read with independent readers: the answers of POST /overlaps and
+/overlaps/bands (the same parcels, overlap areas and distances as the JSON, the owner masked by role) and the
+districts' progress ranking (the same figures, each district with its boundary)."""
 
 from __future__ import annotations
 
@@ -70,3 +71,20 @@ def test_distance_bands_download_band_by_band(client, line, tmp_path):
 def test_an_unknown_format_is_refused_listing_the_formats(client, line):
     r = client.post("/overlaps", params={"format": "docx"}, json=line)
     assert r.status_code == 422 and "xlsx" in r.text
+
+
+@pytest.mark.parametrize("fmt", ("csv", "xlsx", "gpkg"))
+def test_district_progress_downloads_with_the_rankings_figures(client, fmt, tmp_path):
+    ranking = client.get("/districts/progress").json()["districts"]
+    r = client.get("/districts/progress", params={"format": fmt})
+    assert r.status_code == 200, r.text
+    rows = read_download(fmt, r.content, tmp_path)
+    if fmt == "gpkg":
+        got = [(row["rank"], row["district_code"], row["total"], row["cleared"], row["change_7d"]) for row in rows]
+        areas = {d["code"]: d["area_m2"] for d in client.get("/districts").json()["districts"]}
+        for row in rows:
+            assert row["geometry"].area == pytest.approx(areas[row["district_code"]], rel=1e-6)
+    else:
+        got = [(int(row["名次"]), str(row["片区代码"]), int(row["项目内地块(宗)"]), int(row["已净地(宗)"]),
+                int(row["近7日新增净地(宗)"])) for row in rows]
+    assert got == [(d["rank"], d["district"], d["total"], d["cleared"], d["change"]["7d"]) for d in ranking]
