@@ -232,23 +232,31 @@ def distance_bands(conn: Connection, query: QueryGeometry, srid: int, edges: Seq
 def compare_alignments(conn: Connection, candidates: Sequence[tuple[str, QueryGeometry]], srid: int,
                        tolerance: Tolerance, today: date, *, reveal_personal: bool = False) -> dict[str, Any]:
     """Candidate alignments side by side (比选): totals, holdouts hit, and the parcels every one hits."""
-    if len(candidates) < 2:
-        raise InvalidInput("compare at least two candidates", "candidates")
-    results, code_sets = [], []
-    for name, query in candidates:
-        hits = overlap_hits(conn, query, srid, tolerance, today, reveal_personal=reveal_personal)
-        code_sets.append({h["code"] for h in hits})
-        results.append({
-            "name": name,
-            "query": _query_facts(conn, query, srid),
-            "totals": Totals.of(hits).as_dict(),
-            "by_district": _by_district(hits),
-            "holdouts": [{k: h[k] for k in ("code", "district_name", "stage", "owner_name", "overlap_m2")}
-                         for h in hits if h["holdout"]],
-        })
-    common = sorted(set.intersection(*code_sets))
+    hits_by = _candidate_hits(conn, candidates, srid, tolerance, today, reveal_personal=reveal_personal)
+    results = [{
+        "name": name,
+        "query": _query_facts(conn, query, srid),
+        "totals": Totals.of(hits).as_dict(),
+        "by_district": _by_district(hits),
+        "holdouts": [{k: h[k] for k in ("code", "district_name", "stage", "owner_name", "overlap_m2")}
+                     for h in hits if h["holdout"]],
+    } for (name, query), hits in zip(candidates, hits_by)]
+    common = _hit_by_all(hits_by)
     return {"tolerance": tolerance.as_dict(), "candidates": results, "hit_by_all": common,
             "hit_by_all_count": len(common)}
+
+
+def _candidate_hits(conn: Connection, candidates: Sequence[tuple[str, QueryGeometry]], srid: int,
+                    tolerance: Tolerance, today: date, *, reveal_personal: bool,
+                    with_wkb: bool = False) -> list[list[dict[str, Any]]]:
+    if len(candidates) < 2:
+        raise InvalidInput("compare at least two candidates", "candidates")
+    return [overlap_hits(conn, query, srid, tolerance, today, reveal_personal=reveal_personal, with_wkb=with_wkb)
+            for _, query in candidates]
+
+
+def _hit_by_all(hits_by: Sequence[Sequence[dict[str, Any]]]) -> list[str]:
+    return sorted(set.intersection(*({h["code"] for h in hits} for hits in hits_by)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,3 +292,31 @@ def band_export_rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
     return [item | {"band": f"{band['from_m']:g}–{band['to_m']:g} m", "district_code": item["district"],
                     "area_m2": item["parcel_area_m2"], "area_mu": item["parcel_area_m2"] / SQM_PER_MU}
             for band in answer["bands"] for item in band["items"]]
+
+
+COMPARE_SUMMARY_COLUMNS: tuple[Column, ...] = (
+    Column("candidate", "方案", width=16),
+    Column("parcels", "占用地块(宗)", "int"),
+    Column("households", "户数", "int"),
+    Column("house_m2", "房屋建筑面积(㎡)", "m2"),
+    Column("land_mu", "占用土地(亩)", "mu"),
+    Column("overlap_m2", "占用面积(㎡)", "m2"),
+    Column("holdouts", "钉子户(户)", "int"),
+    Column("estimated_compensation_yuan", "估算补偿(元)", "float"),
+    Column("footprint_m2", "用地范围(㎡)", "m2"),
+    Column("hit_by_all", "各方案共同占用(宗)", "int"),
+)
+COMPARE_EXPORT_COLUMNS: tuple[Column, ...] = (Column("candidate", "方案", width=16), *OVERLAP_EXPORT_COLUMNS)
+
+
+def compare_export(conn: Connection, candidates: Sequence[tuple[str, QueryGeometry]], srid: int,
+                   tolerance: Tolerance, today: date) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+    """The comparison for a download: the side-by-side rows (``COMPARE_SUMMARY_COLUMNS``, one per candidate)
+    and each candidate's parcels (``COMPARE_EXPORT_COLUMNS``, with WKB; personal data left to the writer)."""
+    hits_by = _candidate_hits(conn, candidates, srid, tolerance, today, reveal_personal=True, with_wkb=True)
+    common = len(_hit_by_all(hits_by))
+    summary = [{"candidate": name, **Totals.of(hits).as_dict(), "footprint_m2": query.footprint.area,
+                "hit_by_all": common} for (name, query), hits in zip(candidates, hits_by)]
+    parcels = [[row | {"candidate": name} for row in overlap_export_rows(hits)]
+               for (name, _), hits in zip(candidates, hits_by)]
+    return summary, parcels

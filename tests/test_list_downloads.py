@@ -88,3 +88,31 @@ def test_district_progress_downloads_with_the_rankings_figures(client, fmt, tmp_
         got = [(int(row["名次"]), str(row["片区代码"]), int(row["项目内地块(宗)"]), int(row["已净地(宗)"]),
                 int(row["近7日新增净地(宗)"])) for row in rows]
     assert got == [(d["rank"], d["district"], d["total"], d["cleared"], d["change"]["7d"]) for d in ranking]
+
+
+def test_a_comparison_downloads_as_a_sheet_per_candidate_and_side_by_side(client, line, tmp_path):
+    import io
+
+    import openpyxl
+
+    candidates = [{"name": "宽60米", **line}, {"name": "宽30米", **line, "width_m": 30}]
+    compared = client.post("/overlaps/compare", json={"candidates": candidates}).json()
+    each = {c["name"]: {p["code"] for p in client.post("/overlaps", json={k: v for k, v in c.items()
+                                                                          if k != "name"}).json()["parcels"]}
+            for c in candidates}
+    r = client.post("/overlaps/compare", params={"format": "xlsx"}, json={"candidates": candidates})
+    assert r.status_code == 200, r.text
+    book = openpyxl.load_workbook(io.BytesIO(r.content), data_only=True)
+    assert book.sheetnames == ["方案比选", "宽60米", "宽30米"]
+    header, *rows = list(book["方案比选"].iter_rows(values_only=True))
+    side = {row[0]: dict(zip(header, row, strict=True)) for row in rows[:-1]}
+    assert str(rows[-1][0]).startswith("合计（2 个方案）")
+    for c in compared["candidates"]:
+        assert side[c["name"]]["占用地块(宗)"] == c["totals"]["parcels"]
+        assert side[c["name"]]["估算补偿(元)"] == pytest.approx(c["totals"]["estimated_compensation_yuan"], abs=0.01)
+        assert side[c["name"]]["各方案共同占用(宗)"] == compared["hit_by_all_count"]
+        header, *parcels = list(book[c["name"]].iter_rows(values_only=True))
+        assert {row[header.index("地块编号")] for row in parcels[:-1]} == each[c["name"]]
+    flat = read_download("csv", client.post("/overlaps/compare", params={"format": "csv"},
+                                            json={"candidates": candidates}).content, tmp_path)
+    assert {(row["方案"], row["地块编号"]) for row in flat} == {(n, code) for n, codes in each.items() for code in codes}

@@ -12,15 +12,19 @@ from sqlalchemy import Connection
 
 from api.auth import Principal, Role, require
 from api.deps import Conn, get_settings, get_today, get_tolerance
-from api.export import ListFormat, export_response
+from api.export import ListFormat, export_response, workbook_response
 from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.geometry_input import QueryGeometry, city_extent, parse_geometry
+from gis.io.export import Sheet
 from gis.overlaps import (
     BAND_EXPORT_COLUMNS,
+    COMPARE_EXPORT_COLUMNS,
+    COMPARE_SUMMARY_COLUMNS,
     OVERLAP_EXPORT_COLUMNS,
     band_export_rows,
     compare_alignments,
+    compare_export,
     distance_bands,
     overlap_export_rows,
     overlap_hits,
@@ -98,13 +102,24 @@ def bands(body: BandsRequest, conn: Conn, settings: Config, today: Today, princi
                            title="距离带分析 地块清单", tz=settings.city_timezone)
 
 
-@router.post("/compare")
+@router.post("/compare", response_model=None)
 def compare(body: CompareRequest, conn: Conn, settings: Config, tolerance: Tol, today: Today,
-            principal: Viewer) -> dict:
-    """Candidate alignments side by side (比选)."""
+            principal: Viewer, format: Format = "json") -> dict[str, Any] | Response:
+    """Candidate alignments side by side (比选). As a file: XLSX has the side-by-side sheet and one sheet per
+    candidate; the other formats list every candidate's parcels with the candidate's name (方案)."""
     candidates = [
         (c.name, _parse(conn, settings, c.geometry, c.crs, c.width_m, where=f"candidates[{i}].geometry"))
         for i, c in enumerate(body.candidates)
     ]
-    return compare_alignments(conn, candidates, settings.srid, tolerance, today,
-                              reveal_personal=principal.reveal_personal)
+    if format == "json":
+        return compare_alignments(conn, candidates, settings.srid, tolerance, today,
+                                  reveal_personal=principal.reveal_personal)
+    summary, parcels = compare_export(conn, candidates, settings.srid, tolerance, today)
+    if format == "xlsx":
+        sheets = [Sheet("方案比选", summary, COMPARE_SUMMARY_COLUMNS, unit="个方案"),
+                  *(Sheet(name, rows, COMPARE_EXPORT_COLUMNS) for (name, _), rows in zip(candidates, parcels))]
+        return workbook_response(sheets, "方案比选", today=today, reveal_personal=principal.reveal_personal,
+                                 tz=settings.city_timezone)
+    return export_response([row for rows in parcels for row in rows], "方案比选", format, srid=settings.srid,
+                           today=today, columns=COMPARE_EXPORT_COLUMNS, reveal_personal=principal.reveal_personal,
+                           title="方案比选 地块清单", tz=settings.city_timezone)
