@@ -420,6 +420,14 @@ def test_html_representations(viewer, client, role_headers):
     browser = client.get("/ogc/collections/parcels/items", headers=role_headers["viewer"] | {"Accept": "text/html"})
     assert browser.headers["content-type"].startswith("text/html") and browser.text.count("<tr>") == 101
     assert "<script" not in viewer("/ogc/collections/parcels/items", f="html", code="<script>").text
+    # People read these pages: Chinese titles and labelled values, the codes stay in the JSON
+    page = viewer("/ogc/collections/parcels/items", f="html", stage="signed", limit=3).text
+    head = page[page.index("<thead>"):page.index("</thead>")]
+    assert "地块编号" in head and "阶段" in head and ">stage<" not in head and ">code<" not in head
+    body = page[page.index("<tbody>"):]
+    assert body.count("<td>签约</td>") == 3 and "<td>signed</td>" not in body
+    one = viewer("/ogc/collections/parcels/items/1", f="html").text
+    assert "<td>阶段</td>" in one and ("<td>是</td>" in one or "<td>否</td>" in one)
 
 
 # ---------------------------------------------------------------------------------------------
