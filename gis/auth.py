@@ -36,6 +36,9 @@ ROLE_RANK = {Role.viewer: 0, Role.district_editor: 1, Role.inspector: 2, Role.ad
 ROLE_LABELS_ZH = {
     Role.viewer: "查看", Role.district_editor: "片区编辑", Role.inspector: "纪检监察", Role.admin: "管理员",
 }
+# The inspection checks' findings (who was paid and did not demolish, who got paid twice …) are for the
+# inspectors and admins: GET /checks requires this role, and reports embed the findings only for it.
+CHECKS_MIN_ROLE = Role.inspector
 TOKEN_PREFIX = "pbt_"  # recognisable in a leaked config file or a secret scanner
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -53,6 +56,11 @@ class Principal:
     def reveal_personal(self) -> bool:
         """Owner names, ID numbers and phones are shown unmasked to inspectors and admins only."""
         return self.role in (Role.inspector, Role.admin)
+
+    @property
+    def may_read_checks(self) -> bool:
+        """The inspection checks' findings: ``CHECKS_MIN_ROLE`` and above."""
+        return ROLE_RANK[self.role] >= ROLE_RANK[CHECKS_MIN_ROLE]
 
     def may_edit_district(self, district_id: int) -> bool:
         if self.role == Role.admin:
