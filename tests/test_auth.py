@@ -36,6 +36,7 @@ EXPECTED = {
     ("PUT", "/document-requirements"): {"admin"},
     ("GET", "/me"): AT_LEAST["viewer"],
     ("GET", "/users"): {"admin"},
+    ("GET", "/users/login-attempts"): {"admin"},
     ("POST", "/users"): {"admin"},
     ("POST", "/users/{name}/tokens"): {"admin"},
     ("DELETE", "/users/{name}/tokens"): {"admin"},
