@@ -96,7 +96,9 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, conn: Conn) -> RedirectResponse:
-    """End the browser session (the token is deleted server-side) and go back to the login page."""
+    """End the browser session (the token is deleted server-side) and go back to the login page. POST only (the
+    pages' 退出登录 button is a form): a link or an image on another page cannot sign anyone out, and the
+    SameSite=Lax cookie is not sent with another site's POST."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         auth.logout(conn, token)
@@ -104,10 +106,6 @@ def logout(request: Request, conn: Conn) -> RedirectResponse:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
     return response
-
-
-# A plain link signs out too; its own operation, so the OpenAPI document has no duplicate id.
-router.get("/logout", operation_id="logout_link")(logout)
 
 
 @router.get("/me")
