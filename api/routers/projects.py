@@ -23,6 +23,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from api.auth import Principal, Role, require
 from api.deps import AnyProjectId, Database, ProjectId, get_database, get_settings, get_today, get_tolerance
 from api.export import export_response
+from api.uploads import upload_name
 from gis.blockers import (
     BLOCKER_EXPORT_COLUMNS, MAX_LIMIT, BlockerFilter, Tolerance, blocker_download, find_blockers,
 )
@@ -181,10 +182,8 @@ async def _body(request: Request, model: type[M]) -> AsyncIterator[tuple[M, File
             fields = {k: v for k, v in form.items() if k != "file" and v != ""}
             upload = form.get("file")
             if isinstance(upload, StarletteUpload):
-                folder = FilePath(tempfile.mkdtemp(prefix="pb-alignment-"))
-                # The upload's own name stays out of the path (personal data in file names); its suffix tells
-                # the format.
-                path = folder / ("upload" + "".join(FilePath(upload.filename or "").suffixes[-2:]).lower())
+                folder = FilePath(tempfile.mkdtemp(prefix="pb-upload-"))
+                path = folder / upload_name(upload.filename)  # never the upload's own name (api.uploads)
                 with path.open("wb") as out:
                     shutil.copyfileobj(upload.file, out, 1024 * 1024)
         else:
