@@ -41,25 +41,27 @@ def _copy(upload: Upload, path: Path) -> None:
 
 
 @contextmanager
-def kept_upload(upload: Upload) -> Iterator[Path]:
-    """The upload as ``upload<suffix>`` in a temporary folder, removed afterwards (for plain ``def`` routes, already
-    in the thread pool; the body's size is capped by ``api.limits.BodyLimit``)."""
+def upload_path(filename: str | None) -> Iterator[Path]:
+    """Where an upload goes: ``upload_name(filename)`` in a temporary folder of its own, removed afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="pb-upload-"))
     try:
-        path = folder / upload_name(upload.filename)
-        _copy(upload, path)
-        yield path
+        yield folder / upload_name(filename)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def kept_upload(upload: Upload) -> Iterator[Path]:
+    """The upload saved at ``upload_path`` for the duration (for plain ``def`` routes, already in the thread pool;
+    the body's size is capped by ``api.limits.BodyLimit``)."""
+    with upload_path(upload.filename) as path:
+        _copy(upload, path)
+        yield path
 
 
 @asynccontextmanager
 async def saved_upload(upload: Upload) -> AsyncIterator[Path]:
     """``kept_upload`` for ``async def`` routes: the copy runs in the thread pool."""
-    folder = Path(tempfile.mkdtemp(prefix="pb-upload-"))
-    try:
-        path = folder / upload_name(upload.filename)
+    with upload_path(upload.filename) as path:
         await run_in_threadpool(_copy, upload, path)
         yield path
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
