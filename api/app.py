@@ -6,6 +6,7 @@ from fastapi import Depends, FastAPI
 
 from api import auth, errors, strict_query
 from api.limits import BodyLimit
+from api.security import SecurityHeaders
 from api.routers import districts, health, overlaps, projects
 from api.routers import imagery
 from api.routers import exports, imports
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     auth.install(app, settings.auth_cache_seconds)
     app.add_middleware(BodyLimit, json_limit=settings.max_json_body_bytes, upload_limit=settings.max_upload_bytes)
+    app.add_middleware(SecurityHeaders, settings=settings)  # added last: outermost, so every response has them
     app.include_router(health.router)
     app.include_router(projects.router)
     app.include_router(overlaps.router)

@@ -41,6 +41,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.errors import scrub_paths
 from gis.auth import ROLE_RANK, Principal, Role, hash_token, principal_for_token
 from gis.db import transaction
 from gis.errors import Forbidden, Unauthenticated
@@ -258,8 +259,9 @@ _DETAIL_LINES = re.compile(r"^\s*(DETAIL|CONTEXT|HINT|QUERY|LINE \d+|\[parameter
 
 
 def scrub(message: str) -> str:
-    """A database error message without the lines that quote row values or statements."""
-    return _DETAIL_LINES.sub("", message).strip()
+    """A database error message without the lines that quote row values or statements, and any message without
+    server paths (``api.errors.scrub_paths``)."""
+    return scrub_paths(_DETAIL_LINES.sub("", message).strip())
 
 
 class ScrubbedErrors:

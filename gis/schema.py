@@ -137,6 +137,18 @@ def metadata(srid: int) -> MetaData:
         Index("auth_tokens_user_idx", "user_id"),
     )
     Table(
+        "login_attempts", md,
+        Column("id", BigInteger, Identity(always=True), primary_key=True),
+        Column("at", TZ, nullable=False, server_default=NOW),
+        Column("user_name", Text, nullable=False),
+        Column("address", Text),
+        Column("success", Boolean, nullable=False),
+        Column("locked", Boolean, nullable=False, server_default=text("false")),
+        Index("login_attempts_user_idx", "user_name", "at"),
+        Index("login_attempts_address_idx", "address", "at"),
+        Index("login_attempts_at_idx", "at"),
+    )
+    Table(
         "compensation_standards", md,
         Column("id", Integer, Identity(), primary_key=True),
         Column("district_id", Integer, ForeignKey("districts.id"), nullable=False),

@@ -37,6 +37,7 @@ EXPECTED = {
     ("PUT", "/document-requirements"): {"admin"},
     ("GET", "/me"): AT_LEAST["viewer"],
     ("GET", "/users"): {"admin"},
+    ("GET", "/users/login-attempts"): {"admin"},
     ("POST", "/users"): {"admin"},
     ("POST", "/users/{name}/tokens"): {"admin"},
     ("DELETE", "/users/{name}/tokens"): {"admin"},
@@ -170,7 +171,9 @@ def test_browser_sign_in_with_a_session_cookie(client, engine):
                                              {"h": hashlib.sha256(token.encode()).hexdigest()}).one()
             assert kind == "session" and expires > datetime.now(timezone.utc) + timedelta(hours=11)
             assert browser.get("/me", headers=bearer(token)).status_code == 401  # a session is not an API token
-            assert browser.get("/logout").status_code == 303
+            assert browser.get("/logout").status_code == 405  # a link cannot sign out
+            assert browser.get("/me").status_code == 200
+            assert browser.post("/logout").status_code == 303
             assert browser.get("/me").status_code == 401
             browser.cookies.set("pb_session", token)
             assert browser.get("/me").status_code == 401  # the session ended server-side, not only in the browser

@@ -10,20 +10,16 @@ transaction has committed.
 
 from __future__ import annotations
 
-import re
-import shutil
-import tempfile
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, Role, require
 from api.deps import Conn, Database, get_database, get_settings, get_today, get_tolerance
 from api.export import ListFormat, export_response
+from api.uploads import saved_upload
 from gis import districts as store
 from gis.blockers import Tolerance
 from gis.config import Settings
@@ -34,7 +30,6 @@ router = APIRouter(prefix="/districts", tags=["districts"], dependencies=[Depend
 
 Admin = Annotated[Principal, Depends(require(Role.admin))]
 Db = Annotated[Database, Depends(get_database)]
-_SAFE_NAME = re.compile(r"[^\w.-]+")
 
 
 @router.get("")
@@ -66,16 +61,6 @@ def progress(
                            tz=settings.city_timezone)
 
 
-def _save_upload(upload: UploadFile) -> tuple[Path, Path]:
-    """(temporary folder, the file in it); the body's size is capped by api.limits.BodyLimit already."""
-    folder = Path(tempfile.mkdtemp(prefix="pb-upload-"))
-    name = _SAFE_NAME.sub("_", Path(upload.filename or "upload").name) or "upload"
-    path = folder / name
-    with path.open("wb") as out:
-        shutil.copyfileobj(upload.file, out, 1024 * 1024)
-    return folder, path
-
-
 @router.post("/imports")
 async def post_import(
     principal: Admin,
@@ -91,12 +76,9 @@ async def post_import(
     nothing. 200 with the report once committed; 422 ``{"detail", "where"}`` for a refusal (overlaps, bad
     values, no polygons, CRS to declare), with nothing written; uploads over the configured size get 413."""
     mapping = parse_mapping(map_)
-    folder, path = await run_in_threadpool(_save_upload, file)
-    try:
+    async with saved_upload(file) as path:
         report = await db.run(store.import_districts, path, mapping=mapping, layer=layer or None, crs=crs,
                               actor=principal.name, dry_run=dry_run, file_name=file.filename or path.name)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     return report.as_dict()
 
 

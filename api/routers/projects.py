@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -23,6 +21,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from api.auth import Principal, Role, require
 from api.deps import AnyProjectId, Database, ProjectId, get_database, get_settings, get_today, get_tolerance
 from api.export import ListFormat, export_response
+from api.uploads import saved_upload
 from gis.alignments import (
     MAX_NOTE,
     list_revisions,
@@ -187,34 +186,26 @@ def _either_body(model: type[BaseModel]) -> dict[str, Any]:
 @asynccontextmanager
 async def _body(request: Request, model: type[M]) -> AsyncIterator[tuple[M, FilePath | None]]:
     """The request's fields as ``model``, from JSON or a multipart form, and the uploaded file if any
-    (kept in a temporary folder for the duration)."""
-    folder = None
-    try:
-        path = None
-        if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            form = await request.form()
-            fields = {k: v for k, v in form.items() if k != "file" and v != ""}
-            upload = form.get("file")
-            if isinstance(upload, StarletteUpload):
-                folder = FilePath(tempfile.mkdtemp(prefix="pb-alignment-"))
-                # The upload's own name stays out of the path (personal data in file names); its suffix tells
-                # the format.
-                path = folder / ("upload" + "".join(FilePath(upload.filename or "").suffixes[-2:]).lower())
-                with path.open("wb") as out:
-                    shutil.copyfileobj(upload.file, out, 1024 * 1024)
-        else:
-            try:
-                fields = await request.json()
-            except ValueError:
-                raise InvalidInput("the body must be a JSON object or a multipart form", "body") from None
+    (kept in a temporary folder for the duration, under a neutral name: ``api.uploads``)."""
+    upload = None
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        fields = {k: v for k, v in form.items() if k != "file" and v != ""}
+        upload = form.get("file")
+    else:
         try:
-            body = model.model_validate(fields)
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors()) from None
+            fields = await request.json()
+        except ValueError:
+            raise InvalidInput("the body must be a JSON object or a multipart form", "body") from None
+    try:
+        body = model.model_validate(fields)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    if not isinstance(upload, StarletteUpload):
+        yield body, None
+        return
+    async with saved_upload(upload) as path:
         yield body, path
-    finally:
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _file_crs(value: str | int | None) -> int | None:

@@ -303,6 +303,21 @@ class _Totals:
         return f"合计（{self.count} {self.unit}）"
 
 
+# Spreadsheet formula injection (OWASP "CSV Injection"): Excel and LibreOffice run a cell that starts with
+# one of these as a formula (=HYPERLINK(...), +cmd|..., @SUM(...)). Text cells that do are written with a
+# leading apostrophe, which both show as text. A text cell that is just a number ("-3.5") cannot be a
+# formula and stays as it is, and so do the typed number columns.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_safe(value: Any) -> Any:
+    """A CSV text cell that a spreadsheet will not run as a formula; other values unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def _csv_texts(col: Column, values: list) -> list[str]:
     fmt = _CSV_FORMATS.get(col.type)
     if fmt is not None:
@@ -311,7 +326,7 @@ def _csv_texts(col: Column, values: list) -> list[str]:
         return ["" if v is None else v.strftime("%Y-%m-%d %H:%M:%S") for v in values]
     if col.type == "date":
         return ["" if v is None else v.isoformat() for v in values]
-    return ["" if v is None else str(v) for v in values]
+    return ["" if v is None else csv_safe(str(v)) for v in values]
 
 
 def stream_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], *, reveal_personal: bool = False,
