@@ -33,7 +33,8 @@ _PAGE = """<!doctype html>
 <style>
 body {{ font-family: {fonts}; margin: 0; background: #f4f5f7; color: #222; height: 100vh;
         display: flex; flex-direction: column; }}
-.layout {{ display: grid; grid-template-columns: 34rem 1fr; flex: 1 1 0; min-height: 0; }}
+.layout {{ display: grid; grid-template-columns: 36rem 1fr; flex: 1 1 0; min-height: 0; }}
+#totals {{ overflow-x: auto; }} #totals th {{ white-space: nowrap; }}
 .panels {{ overflow-y: auto; padding: .6rem .8rem; }}
 details {{ background: #fff; border-radius: 6px; margin-bottom: .7rem; padding: .5rem .8rem;
           box-shadow: 0 1px 3px rgba(0,0,0,.12); }}
