@@ -223,3 +223,22 @@ def test_the_landing_page_links_every_kind_of_page(client):
         assert f'href="{href}"' in html, href
     for p in client.get("/projects").json()["projects"]:
         assert f'href="/public/projects/{p["id"]}/map"' in html
+
+
+def test_the_checks_page_lists_each_check_with_its_count_and_its_lists(client, role_headers):
+    h = role_headers["inspector"]
+    overview = client.get("/checks", headers=h).json()
+    r = client.get("/checks", params={"format": "html"}, headers=h)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    header_of(r.text)
+    rows = re.findall(r'<tr data-check="([^"]+)"><td>([^<]+)</td><td class="n">(\d+)</td>(.*?)</tr>', r.text, re.S)
+    assert [(name, title, int(count)) for name, title, count, _ in rows] == [
+        (c["check"], c["title"], c["count"]) for c in overview["checks"]]
+    for i, (_name, _title, count, rest) in enumerate(rows):
+        links = [href.replace("&amp;", "&") for href in re.findall(r'href="([^"]+)"', rest)]
+        assert len(links) == 7
+        for href in (links if i == 0 else [links[0], links[-1]]):  # every format of one check, two of the rest
+            got = client.get(href, headers=h)
+            assert got.status_code == 200, (href, got.text[:200])
+        assert client.get(links[-1], headers=h).json()["count"] == int(count)
+    assert client.get("/checks", params={"format": "html"}, headers=role_headers["viewer"]).status_code == 403

@@ -35,7 +35,7 @@ NAV_LINKS: tuple[NavLink, ...] = (
     NavLink("maps", "进度地图", "/districts/map", Role.viewer),
     NavLink("workbench", "工作台", "/workbench", Role.viewer),
     NavLink("reports", "报告", "/reports/daily", Role.viewer),
-    NavLink("checks", "核查", "/checks", Role.inspector),
+    NavLink("checks", "核查", "/checks?format=html", Role.inspector),
     NavLink("public", "公示", "/public/", None),
     NavLink("docs", "接口文档", "/docs", None),
     NavLink("admin", "系统管理", "/admin", Role.admin),
