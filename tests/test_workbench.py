@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 import shapely
 from pyproj import Transformer
-from shapely.geometry import LineString, shape
+from shapely.geometry import shape
 
 from tests.conftest import bearer
 
@@ -30,7 +31,7 @@ BOW_TIE = {"type": "Polygon", "coordinates": [[[118.97, 30.605], [118.98, 30.615
 
 def to_working(settings, geometry: dict):
     t = Transformer.from_crs(4326, settings.srid, always_xy=True)
-    return shapely.transform(shape(geometry), lambda xy: __import__("numpy").column_stack(t.transform(*xy.T)))
+    return shapely.transform(shape(geometry), lambda xy: np.column_stack(t.transform(*xy.T)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,7 +157,7 @@ def test_an_invalid_candidate_names_its_place_in_a_comparison(client):
 # ---------------------------------------------------------------------------------------------
 # The site's header
 
-HEADER = re.compile(r'<header class="pb-site-header".*?</header>', re.S)
+HEADER = re.compile(r'<header class="pb-site-header".*?</header>', re.DOTALL)
 LINK = re.compile(r'<a href="([^"]+)" data-nav="([a-z]+)"')
 
 
@@ -185,7 +186,7 @@ def test_every_page_has_the_header_and_its_links_open(client, role_headers, role
         assert f"test-{role}" in header, page  # who is signed in
         assert '<form method="post" action="/logout"' in header and "退出登录" in header
         assert 'href="/logout"' not in r.text
-        links = dict((key, href) for href, key in LINK.findall(header))
+        links = {key: href for href, key in LINK.findall(header)}
         expected = {"projects", "maps", "workbench", "reports", "public", "docs"}
         expected |= {"checks"} if role in ("inspector", "admin") else set()
         expected |= {"admin"} if role == "admin" else set()
@@ -231,7 +232,7 @@ def test_the_checks_page_lists_each_check_with_its_count_and_its_lists(client, r
     r = client.get("/checks", params={"format": "html"}, headers=h)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     header_of(r.text)
-    rows = re.findall(r'<tr data-check="([^"]+)"><td>([^<]+)</td><td class="n">(\d+)</td>(.*?)</tr>', r.text, re.S)
+    rows = re.findall(r'<tr data-check="([^"]+)"><td>([^<]+)</td><td class="n">(\d+)</td>(.*?)</tr>', r.text, re.DOTALL)
     assert [(name, title, int(count)) for name, title, count, _ in rows] == [
         (c["check"], c["title"], c["count"]) for c in overview["checks"]]
     for i, (_name, _title, count, rest) in enumerate(rows):
