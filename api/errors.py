@@ -32,6 +32,8 @@ def _gis_error(_request: Request, exc: GisError) -> JSONResponse:
     body: dict[str, object] = {"detail": scrub_paths(str(exc))}
     if exc.where:
         body["where"] = exc.where
+    if getattr(exc, "point", None) is not None:  # where on the map (an invalid geometry's self-intersection)
+        body["point"] = list(exc.point)
     return JSONResponse(body, status_code=exc.status_code)
 
 

@@ -309,8 +309,9 @@ def tilejson(base: str, c: ogc.Collection, extent: dict | None) -> dict[str, Any
 # HTML
 
 
-def html_page(title: str, doc: dict[str, Any], body: str = "") -> str:
-    """A plain page: the title, the document's links, then ``body`` (already escaped)."""
+def html_page(title: str, doc: dict[str, Any], body: str = "", header: str = "") -> str:
+    """A plain page under the site's ``header``: the title, the document's links, then ``body`` (already
+    escaped)."""
     links = "".join(
         f'<li><a href="{escape(x["href"], quote=True)}">{escape(x.get("title") or x["href"])}</a> '
         f'<small>{escape(x["rel"])} · {escape(x.get("type", ""))}</small></li>'
@@ -318,8 +319,9 @@ def html_page(title: str, doc: dict[str, Any], body: str = "") -> str:
     description = f"<p>{escape(doc['description'])}</p>" if doc.get("description") else ""
     return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             '<style>body{font-family:sans-serif;margin:1.5em;max-width:80em}table{border-collapse:collapse}'
-            'td,th{border:1px solid #ccc;padding:.2em .5em;font-size:90%}th{background:#f4f4f4}</style></head>'
-            f"<body><h1>{escape(title)}</h1>{description}<ul>{links}</ul>{body}</body></html>")
+            'td,th{border:1px solid #ccc;padding:.2em .5em;font-size:90%}th{background:#f4f4f4}'
+            '.pb-site-header{margin:-1.5em -1.5em 1em}</style></head>'
+            f"<body>{header}<h1>{escape(title)}</h1>{description}<ul>{links}</ul>{body}</body></html>")
 
 
 # People read the HTML pages: coded values shown by their Chinese labels (the JSON keeps the codes).

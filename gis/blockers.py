@@ -92,6 +92,8 @@ class BlockerFilter:
         return self
 
 
+# A parcel's district (``d``) named in ``:districts`` by code, name or id: how every district filter reads.
+DISTRICT_REFS_SQL = "(d.code = ANY(:districts) OR d.name = ANY(:districts) OR CAST(d.id AS text) = ANY(:districts))"
 _KNOWN_REFS = """
 SELECT r FROM unnest(CAST(:refs AS text[])) AS r
 WHERE NOT EXISTS (SELECT FROM districts d WHERE d.code = r OR d.name = r OR CAST(d.id AS text) = r)
@@ -183,7 +185,7 @@ def blocker_from_sql(as_of: date | None) -> str:
 def _filter_sql(f: BlockerFilter) -> tuple[str, dict[str, Any]]:
     clauses, params = [], {}
     if f.districts:
-        clauses.append("(d.code = ANY(:districts) OR d.name = ANY(:districts) OR CAST(d.id AS text) = ANY(:districts))")
+        clauses.append(DISTRICT_REFS_SQL)
         params["districts"] = list(f.districts)
     if f.stages:
         clauses.append("st.stage = ANY(:stages)")

@@ -27,6 +27,7 @@ from gis.privacy import mask_name
 from gis.project_overlaps import tolerance_sql
 from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
 
+PUBLIC_NOTE_ZH = "依法公开：权利人姓名已脱敏，不公开身份证号码和联系电话。"
 _PROJECT_SQL = "SELECT id, code, name, kind, freeze_date, deadline FROM projects WHERE id = :id AND archived_at IS NULL"
 _PARCELS_SQL = """
 SELECT pa.code, pa.kind, pa.stage, pa.floor_area_m2, pa.land_area_mu, pa.owner_name, {geometry}
@@ -81,7 +82,7 @@ def public_project(conn: Connection, project_id: int, tolerance: Tolerance, *,
         "tolerance": tolerance.as_dict(),
         "parcels": parcels,
         "totals": {"parcels": len(parcels), "compensation_paid_yuan": float(total)},
-        "note": "依法公开：权利人姓名已脱敏，不公开身份证号码和联系电话。",
+        "note": PUBLIC_NOTE_ZH,
     }
     if with_geometry:
         out["project"]["footprint"] = json.loads(conn.execute(
@@ -90,8 +91,43 @@ def public_project(conn: Connection, project_id: int, tolerance: Tolerance, *,
     return out
 
 
-def public_map_html(conn: Connection, project_id: int, tolerance: Tolerance, settings: Settings) -> str:
-    """The published record as an offline map page: parcels coloured by stage, their public fields on hover."""
+_INDEX_SQL = "SELECT id, name, freeze_date FROM projects WHERE archived_at IS NULL ORDER BY id"
+_INDEX_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>阳光征迁 · 征收补偿公示</title><link rel="icon" href="data:,">
+<style>
+body {{ font-family: {fonts}; margin: 0; background: #f4f5f7; color: #222; }}
+main {{ max-width: 50rem; margin: 0 auto; padding: 1.5rem; }}
+h1 {{ font-size: 1.4rem; }} li {{ margin: .5rem 0; }} li a {{ margin-left: 1rem; }}
+</style></head>
+<body>{header}<main>
+<h1>阳光征迁 · 征收补偿公示</h1>
+<p>{note}</p>
+<ul>{items}</ul>
+</main></body></html>
+"""
+
+
+def public_index_html(conn: Connection, *, header: str = "", base_url: str = "") -> str:
+    """The public pages' index: every active project with links to its published map and record."""
+    from gis.maps.assets import SYSTEM_FONTS
+
+    base = escape(base_url.rstrip("/"), quote=True)
+    items = []
+    for r in conn.execute(text(_INDEX_SQL)).mappings():
+        pid, freeze = int(r["id"]), r["freeze_date"]
+        items.append(f'<li data-project-id="{pid}">{escape(r["name"])}'
+                     + (f"（范围公告日 {freeze.isoformat()}）" if freeze else "")
+                     + f'<a href="{base}/public/projects/{pid}/map">公示地图</a>'
+                     f'<a href="{base}/public/projects/{pid}">公示数据（JSON）</a></li>')
+    return _INDEX_PAGE.format(fonts=SYSTEM_FONTS, header=header, items="".join(items) or "<li>尚无公示项目。</li>",
+                              note=escape(PUBLIC_NOTE_ZH))
+
+
+def public_map_html(conn: Connection, project_id: int, tolerance: Tolerance, settings: Settings, *,
+                    header: str = "", base_url: str = "") -> str:
+    """The published record as an offline map page: parcels coloured by stage, their public fields on hover;
+    under the site's public ``header``."""
     import folium
 
     from gis.maps.page import (
@@ -108,7 +144,7 @@ def public_map_html(conn: Connection, project_id: int, tolerance: Tolerance, set
         render,
     )
 
-    ctx = MapContext(lang="zh", basemap=Basemap.from_settings(settings))
+    ctx = MapContext(lang="zh", basemap=Basemap.from_settings(settings), base_url=base_url, header=header)
     record = public_project(conn, project_id, tolerance, with_geometry=True)
     project = record["project"]
     m = new_map(ctx, f"{project['name']} · 征收补偿公示")

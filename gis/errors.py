@@ -39,6 +39,15 @@ class InvalidInput(GisError):
     status_code = 422
 
 
+class InvalidGeometry(InvalidInput):
+    """A geometry that is not valid (a polygon crossing itself, a ring not closed); ``point`` is where, as
+    (x, y) in the CRS the caller sent, when GEOS names a place."""
+
+    def __init__(self, message: str, where: str | None = None, point: tuple[float, float] | None = None) -> None:
+        super().__init__(message, where)
+        self.point = point
+
+
 class Conflict(GisError):
     """The request clashes with what is stored: a code already taken, a record still in use."""
 

@@ -23,7 +23,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 from sqlalchemy import Connection, text
 
-from gis.errors import InvalidInput, PayloadTooLarge
+from gis.errors import InvalidGeometry, InvalidInput, PayloadTooLarge
 
 GEOGRAPHIC = {4326, 4490}
 # CGCS2000 Gauss-Krüger: 3-degree zones with the zone prefix (4513-4533) and without (4534-4554).
@@ -37,6 +37,7 @@ _CRS_PATTERNS = (
     re.compile(r"^urn:ogc:def:crs:EPSG::(\d{4,5})$", re.I),
     re.compile(r"^https?://www\.opengis\.net/def/crs/EPSG/0/(\d{4,5})$", re.I),
 )
+_REASON_POINT = re.compile(r"\[\s*([-+0-9.eE]+)\s+([-+0-9.eE]+)[^\]]*\]")
 _CRS84 = {"urn:ogc:def:crs:OGC:1.3:CRS84", "http://www.opengis.net/def/crs/OGC/1.3/CRS84", "OGC:CRS84", "CRS84"}
 
 
@@ -137,6 +138,16 @@ def _check_location(geom: BaseGeometry, src: BaseGeometry, srid: int, working_sr
     raise InvalidInput("the geometry lies outside the area covered by parcels", f"{where}.coordinates")
 
 
+def check_valid(geom: BaseGeometry, where: str) -> None:
+    """InvalidGeometry naming GEOS's reason and, when it gives one, the place (``point``, in ``geom``'s CRS)."""
+    if geom.is_valid:
+        return
+    reason = explain_validity(geom)
+    found = _REASON_POINT.search(reason)
+    point = (float(found.group(1)), float(found.group(2))) if found else None
+    raise InvalidGeometry(f"invalid geometry: {reason}", where, point)
+
+
 def _check_width(width: float | None, is_line: bool, where: str) -> float | None:
     if not is_line:
         if width not in (None, 0):
@@ -202,8 +213,7 @@ def parse_geometry(
     if src.is_empty:
         raise InvalidInput("the geometry is empty", f"{where}.coordinates")
     _check_coordinates(src, srid, where)
-    if not src.is_valid:
-        raise InvalidInput(f"invalid geometry: {explain_validity(src)}", f"{where}.coordinates")
+    check_valid(src, f"{where}.coordinates")
     is_line = gtype in LINE_TYPES
     width = _check_width(width_m, is_line, width_where) if needs_footprint else None
     try:
@@ -223,8 +233,7 @@ def alignment_of(geom: BaseGeometry, width_m: float | None, *, source_srid: int,
         raise InvalidInput(f"a {geom.geom_type} is neither a line nor a polygon", "geometry")
     if geom.is_empty:
         raise InvalidInput("the geometry is empty", "geometry")
-    if not geom.is_valid:
-        raise InvalidInput(f"invalid geometry: {explain_validity(geom)}", "geometry")
+    check_valid(geom, "geometry")
     width = _check_width(width_m, is_line, width_where)
     footprint = corridor(geom, width) if is_line else geom
     return QueryGeometry(geometry=geom, footprint=footprint, is_line=is_line, width_m=width, source_srid=source_srid)

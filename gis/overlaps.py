@@ -229,6 +229,42 @@ def distance_bands(conn: Connection, query: QueryGeometry, srid: int, edges: Seq
     }
 
 
+_CROSSINGS_SQL = """
+WITH drawn AS (SELECT ST_GeomFromWKB(:wkb, :srid) AS g)
+SELECT p.id, p.code, p.name, p.kind,
+       ST_Length(ST_Intersection(drawn.g, p.footprint)) AS inside_m,
+       ST_Area(ST_Intersection(drawn.g, p.footprint)) AS inside_m2,
+       ST_AsGeoJSON(ST_Transform(ST_CollectionExtract(ST_Intersection(drawn.g, ST_Boundary(p.footprint)), 1), 4326),
+                    7) AS points
+FROM projects p, drawn
+WHERE p.archived_at IS NULL AND ST_Intersects(p.footprint, drawn.g)
+ORDER BY p.id
+"""
+
+
+def crossings(conn: Connection, query: QueryGeometry, srid: int) -> dict[str, Any]:
+    """Which active projects' red lines (footprints) a drawn line or polygon meets, and the drawn line's length.
+
+    Measured in the working CRS (projected metres), on the drawn geometry itself, not on a corridor around it:
+    a line's length, and per project the length of the line inside its footprint and the points where the line
+    crosses its red line (WGS 84); a polygon's area, and per project the area it shares with the footprint.
+    """
+    rows = conn.execute(text(_CROSSINGS_SQL), _geom_params(query.geometry, srid)).mappings().all()
+    projects = []
+    for r in rows:
+        item: dict[str, Any] = {"id": r["id"], "code": r["code"], "name": r["name"], "kind": r["kind"]}
+        if query.is_line:
+            points = json.loads(r["points"])["coordinates"] if r["points"] else []
+            item |= {"inside_m": round(r["inside_m"], 2),
+                     "crossing_points": [points] if points and not isinstance(points[0], list) else points}
+        else:
+            item["overlap_m2"] = round(r["inside_m2"], 2)
+        projects.append(item)
+    shape_facts = ({"length_m": round(query.geometry.length, 2)} if query.is_line else
+                   {"area_m2": round(query.geometry.area, 2), "area_mu": round(query.geometry.area / SQM_PER_MU, 4)})
+    return {"type": query.geometry.geom_type, **shape_facts, "projects": projects}
+
+
 def compare_alignments(conn: Connection, candidates: Sequence[tuple[str, QueryGeometry]], srid: int,
                        tolerance: Tolerance, today: date, *, reveal_personal: bool = False) -> dict[str, Any]:
     """Candidate alignments side by side (比选): totals, holdouts hit, and the parcels every one hits."""

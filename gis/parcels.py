@@ -22,6 +22,7 @@ from sqlalchemy import Connection, text
 from gis import workflow
 from gis.archive import masked_filename, missing_documents
 from gis.auth import Principal, Role
+from gis.blockers import DISTRICT_REFS_SQL, check_districts
 from gis.config import SQM_PER_MU
 from gis.errors import Forbidden, InvalidInput, NotFound, ProjectNotFound, VersionConflict
 from gis.geometry_input import city_extent, parse_geometry
@@ -126,6 +127,57 @@ def get_parcel(conn: Connection, parcel_id: int, *, reveal_personal: bool = Fals
     if with_geometry:
         out["geometry"] = json.loads(row["geometry"])
     return out if reveal_personal else mask_record(out)
+
+
+SEARCH_LIMIT = 200
+_SEARCH_SQL = """
+SELECT p.id, p.code, p.kind, d.code AS district, d.name AS district_name, p.stage, p.holdout, p.legacy,
+       p.households, p.floor_area_m2, p.land_area_mu, p.owner_name, count(*) OVER () AS total
+FROM parcels p JOIN districts d ON d.id = p.district_id
+WHERE {where}
+ORDER BY p.code
+LIMIT :limit
+"""
+
+
+def _like(value: str) -> str:
+    """``value`` for LIKE as typed: its % and _ are plain characters, not wildcards."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_parcels(conn: Connection, *, code: str | None = None, district: str | None = None,
+                   owner: str | None = None, reveal_personal: bool = False,
+                   limit: int = 50) -> dict[str, Any]:
+    """Parcels by code (any part of it, any case), district (code, name or id) and owner (part of the name),
+    all given criteria together, in code order, at most ``limit``; with how many match in all.
+
+    Searching by owner reads personal data: only a role that may see it (``reveal_personal``) may, and the
+    owner is shown masked to the others.
+    """
+    code, district, owner = (v.strip() if v else None for v in (code, district, owner))
+    if not (code or district or owner):
+        raise InvalidInput("give a parcel code, a district or an owner to search for", "code")
+    if owner and not reveal_personal:
+        raise Forbidden("searching by owner reads personal data: your role may not", "owner")
+    if not 1 <= limit <= SEARCH_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {SEARCH_LIMIT}", "limit")
+    clauses, params = [], {"limit": limit}
+    if code:
+        clauses.append("p.code ILIKE :code ESCAPE '\\'")
+        params["code"] = "%" + _like(code) + "%"
+    if district:
+        check_districts(conn, [district])
+        clauses.append(DISTRICT_REFS_SQL)
+        params["districts"] = [district]
+    if owner:
+        clauses.append("p.owner_name ILIKE :owner ESCAPE '\\'")
+        params["owner"] = "%" + _like(owner) + "%"
+    rows = conn.execute(text(_SEARCH_SQL.format(where=" AND ".join(clauses))), params).mappings().all()
+    items = [{k: v for k, v in r.items() if k != "total"} for r in rows]
+    for item in items:
+        item["stage_label"] = STAGE_LABELS_ZH[item["stage"]]
+    return {"total": rows[0]["total"] if rows else 0, "limit": limit,
+            "items": items if reveal_personal else [mask_record(i) for i in items]}
 
 
 def history(conn: Connection, parcel_id: int, *, reveal_personal: bool = False) -> list[dict[str, Any]]:

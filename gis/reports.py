@@ -314,6 +314,7 @@ th{background:#e3f2fd} td.n{text-align:right}
 .bar{display:inline-block;width:160px;height:12px;background:#eee;vertical-align:middle;margin-right:6px}
 .bar span{display:block;height:12px;background:#2e7d32}
 .up{color:#2e7d32;font-weight:bold} img{max-width:100%;border:1px solid #ddd}
+.pb-site-header{margin:-24px -24px 16px}
 """
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
@@ -357,13 +358,14 @@ def _label(key: str, value: Any) -> Any:
     return value
 
 
-def render_html(report: Report) -> str:
-    """The report as one self-contained Chinese HTML page: inline CSS, pictures as data: URIs, no scripts."""
+def render_html(report: Report, header: str = "") -> str:
+    """The report as one self-contained Chinese HTML page: inline CSS, pictures as data: URIs, no scripts; under
+    the site's ``header`` (``gis.maps.nav.site_header``) when served, none in a file."""
     r, since = report, f"较{report.previous.isoformat()}"
     parts = [
         f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
-        f"<title>{escape(r.heading)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{escape(r.heading)}</title><style>{_CSS}</style></head><body>{header}",
         f"<h1>{escape(r.heading)}</h1>",
         f'<p class="sub">{escape(r.kind.motto)}：数据截至 {r.day.isoformat()} 日终（{escape(r.tz)}），按历史记录回放；'
         f"本期自 {r.previous.isoformat()} 日终起 {r.kind.days} 天。占用面积容差 {r.tolerance.min_overlap_m2}㎡、"

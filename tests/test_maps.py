@@ -30,7 +30,8 @@ GCJ02_REFERENCE = [
     (22.543847, 113.912316, 22.540796131694766, 113.9171764808363),  # Shenzhen
     (39.911954, 116.377817, 39.91334545536069, 116.38404722455657),  # Beijing
 ]
-ASSET_REF = re.compile(r"""(?:src|href)="([^"]+)\"""")
+# What a page loads: its scripts and stylesheets (the site header's <a href> links are pages, not assets).
+ASSET_REF = re.compile(r"""<(?:script[^>]*\bsrc|link[^>]*\bhref)="([^"]+)\"""")
 
 
 @pytest.fixture(scope="module")

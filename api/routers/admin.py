@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Role, require
 from api.deps import get_settings
+from api.pages import page_header, root_path
 from api.uploads import saved_upload
 from gis.config import Settings
 from gis.io.features import file_layers
@@ -25,7 +26,7 @@ def admin_page(request: Request, settings: Annotated[Settings, Depends(get_setti
     """The admin page (Chinese, offline): upload districts and project lines, preview, save, set dates and
     standards."""
     ensure_assets(settings.map_assets_dir)
-    return HTMLResponse(admin_page_html(base_url=request.scope.get("root_path", "")),
+    return HTMLResponse(admin_page_html(base_url=root_path(request), header=page_header(request, current="admin")),
                         headers={"Cache-Control": "no-store"})
 
 

@@ -14,18 +14,20 @@ import dataclasses
 import inspect
 import typing
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.auth import Principal, require
 from api.deps import Conn, get_settings, get_today
 from api.export import export_response
+from api.pages import page_header, root_path
 from gis import checks
 from gis.auth import CHECKS_MIN_ROLE
 from gis.config import Settings
 from gis.io.export import FORMATS
+from gis.maps.checks_page import checks_overview_html
 
 router = APIRouter(prefix="/checks", tags=["checks"])
 
@@ -92,9 +94,12 @@ for _check in checks.CHECKS.values():
     _route(_check)
 
 
-@router.get("")
-def overview(_principal: Inspector, conn: Conn, settings: SettingsDep, today: Today,
-             as_of: AsOf = None) -> dict[str, Any]:
+@router.get("", response_model=None)
+def overview(request: Request, _principal: Inspector, conn: Conn, settings: SettingsDep, today: Today,
+             as_of: AsOf = None,
+             format: Annotated[Literal["json", "html"], Query(description="json, or html: the checks' page with "
+                                                                            "links to every list.")] = "json",
+             ) -> Any:
     """Every check with its default parameters, its rule and how many findings it has as of the day."""
     day = as_of or today
     out = []
@@ -102,4 +107,8 @@ def overview(_principal: Inspector, conn: Conn, settings: SettingsDep, today: To
         result = check.run(conn, check.params(), as_of=day, tz=settings.city_timezone)
         out.append({"check": check.name, "path": f"/checks/{check.slug}", "title": check.title, "rule": result.rule,
                     "params": result.params, "count": result.count, "summary": result.summary})
-    return {"as_of": day.isoformat(), "checks": out}
+    answer = {"as_of": day.isoformat(), "checks": out}
+    if format == "html":
+        return HTMLResponse(checks_overview_html(answer, header=page_header(request, current="checks"),
+                                                 base_url=root_path(request)))
+    return answer

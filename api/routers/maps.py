@@ -15,6 +15,7 @@ from starlette.types import Scope
 
 from api.auth import Principal, Role, require
 from api.deps import AnyProjectId, Conn, ProjectId, get_settings, get_today, get_tolerance
+from api.pages import page_header, root_path
 from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.imagery import imagery_basemaps
@@ -40,15 +41,16 @@ PAGE_CACHE = {"Cache-Control": "private, max-age=60"}
 
 def _context(request: Request, settings: Settings, lang: str) -> MapContext:
     ensure_assets(settings.map_assets_dir)
-    return MapContext(lang=lang, basemap=Basemap.from_settings(settings), base_url=request.scope.get("root_path", ""))
+    return MapContext(lang=lang, basemap=Basemap.from_settings(settings), base_url=root_path(request),
+                      header=page_header(request, current="maps"))
 
 
 @router.get("/", response_class=HTMLResponse)
 def landing(request: Request, conn: Conn, tolerance: Tol, today: Today, _principal: Viewer) -> HTMLResponse:
     """The projects with their progress, linking to their maps; the district map; the API docs."""
     projects = list_projects(conn, tolerance, today)
-    return HTMLResponse(landing_html(projects, today=today, base_url=request.scope.get("root_path", "")),
-                        headers=PAGE_CACHE)
+    return HTMLResponse(landing_html(projects, today=today, base_url=root_path(request),
+                                     header=page_header(request, current="projects")), headers=PAGE_CACHE)
 
 
 @router.get("/projects/{project_id}/map", response_class=HTMLResponse)

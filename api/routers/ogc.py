@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from api import ogc_docs as docs
 from api.auth import Principal, Role, require
 from api.deps import Conn, get_settings
+from api.pages import page_header
 from api.routers.tiles import TILE_CACHE
 from gis import cql2_sql, ogc
 from gis.config import Settings
@@ -64,7 +65,7 @@ def _json(doc: Any, media_type: str = docs.MT_JSON, headers: dict[str, str] | No
 def _answer(request: Request, doc: dict, title: str, body: str = "", media_type: str = docs.MT_JSON,
             headers: dict[str, str] | None = None) -> Response:
     if _wants_html(request):
-        return HTMLResponse(docs.html_page(title, doc, body), headers=headers)
+        return HTMLResponse(docs.html_page(title, doc, body, page_header(request)), headers=headers)
     return _json(doc, media_type, headers)
 
 
@@ -95,7 +96,7 @@ def api_definition(request: Request, principal: Reader, conn: Conn, settings: Co
         page = {"description": doc["info"]["description"],
                 "links": [docs.link(_base(request) + "/api", "service-desc", docs.MT_OPENAPI, "OpenAPI 3.0 (JSON)")]}
         table = docs.html_table(["path", "", "parameters"], rows)
-        return HTMLResponse(docs.html_page(doc["info"]["title"], page, table))
+        return HTMLResponse(docs.html_page(doc["info"]["title"], page, table, page_header(request)))
     return _json(doc, docs.MT_OPENAPI)
 
 
@@ -132,7 +133,8 @@ def queryables(collection_id: str, request: Request, principal: Reader, conn: Co
     page = doc | {"links": [docs.link(url, "self", docs.MT_SCHEMA, "JSON Schema")]}
     if _wants_html(request):
         return HTMLResponse(docs.html_page(f"{c.title} · 可查询属性", page,
-                                           docs.html_table(["name", "title", "type", "values"], rows)))
+                                           docs.html_table(["name", "title", "type", "values"], rows),
+                                           page_header(request)))
     return _json(doc, docs.MT_SCHEMA)
 
 
@@ -227,7 +229,8 @@ def items(collection_id: str, request: Request, principal: Reader, conn: Conn, s
         table = docs.items_table(c, page.features, f"{_base(request)}/collections/{c.id}/items/")
         summary = (f"<p>本页 {len(page.features)} 个要素"
                    + (f"，共 {page.number_matched} 个" if page.number_matched is not None else "") + "</p>")
-        return HTMLResponse(docs.html_page(f"{c.title} · 要素", doc, summary + table), headers=_content_crs(q.crs))
+        return HTMLResponse(docs.html_page(f"{c.title} · 要素", doc, summary + table, page_header(request)),
+                            headers=_content_crs(q.crs))
     return _json(doc, docs.MT_GEOJSON, _content_crs(q.crs))
 
 

@@ -25,6 +25,7 @@ from gis.overlaps import (
     band_export_rows,
     compare_alignments,
     compare_export,
+    crossings,
     distance_bands,
     overlap_export_rows,
     overlap_hits,
@@ -46,6 +47,11 @@ class OverlapRequest(BaseModel):
     crs: str | int | None = Field(default=None, description="EPSG code; 4326 by default.")
     width_m: float | None = Field(default=None, description="Corridor width for lines, full width in metres.")
     with_geometry: bool = False
+
+
+class CrossingsRequest(BaseModel):
+    geometry: dict[str, Any] = Field(description="GeoJSON geometry or Feature: a (Multi)LineString or (Multi)Polygon.")
+    crs: str | int | None = Field(default=None, description="EPSG code; 4326 by default.")
 
 
 class BandsRequest(BaseModel):
@@ -123,3 +129,11 @@ def compare(body: CompareRequest, conn: Conn, settings: Config, tolerance: Tol, 
     return export_response([row for rows in parcels for row in rows], "方案比选", format, srid=settings.srid,
                            today=today, columns=COMPARE_EXPORT_COLUMNS, reveal_personal=principal.reveal_personal,
                            title="方案比选 地块清单", tz=settings.city_timezone)
+
+
+@router.post("/crossings")
+def crossings_route(body: CrossingsRequest, conn: Conn, settings: Config) -> dict[str, Any]:
+    """Which active projects' red lines the drawn line (or polygon) meets, where it crosses them and how much of
+    it lies inside each; the line's length (the polygon's area), in metres of the working CRS."""
+    query = _parse(conn, settings, body.geometry, body.crs, None, needs_footprint=False)
+    return crossings(conn, query, settings.srid)

@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Header, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role, require, require_any
@@ -26,6 +26,21 @@ _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,10})"?\s*$')
 
 def _etag(version: int) -> str:
     return f'"{version}"'
+
+
+# Before /parcels/{parcel_id}: "search" is not a parcel id.
+@router.get("/parcels/search")
+def search(
+    principal: Reader, conn: Conn,
+    code: Annotated[str | None, Query(max_length=100, description="Any part of the parcel code.")] = None,
+    district: Annotated[str | None, Query(max_length=100, description="District code, name or id.")] = None,
+    owner: Annotated[str | None, Query(max_length=100, description="Any part of the owner's name (roles that "
+                                                                   "may see personal data only).")] = None,
+    limit: Annotated[int, Query(ge=1, le=parcels.SEARCH_LIMIT)] = 50,
+) -> dict[str, Any]:
+    """Parcels by code, district or owner (all given criteria together), in code order, with the total found."""
+    return parcels.search_parcels(conn, code=code, district=district, owner=owner,
+                                  reveal_personal=principal.reveal_personal, limit=limit)
 
 
 @router.get("/parcels/{parcel_id}")

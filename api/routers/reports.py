@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.auth import Principal, Role, require
 from api.deps import Conn, get_settings, get_today, get_tolerance
+from api.pages import page_header
 from gis import reports
 from gis.blockers import Tolerance
 from gis.config import Settings
@@ -21,6 +22,7 @@ router = APIRouter(prefix="/reports", tags=["reports"])
 @router.get("/{kind}")
 def report(
     kind: Literal["daily", "three-day", "weekly"],
+    request: Request,
     principal: Annotated[Principal, Depends(require(Role.viewer))],
     conn: Conn,
     settings: Annotated[Settings, Depends(get_settings)],
@@ -45,4 +47,4 @@ def report(
         name = f"report_{kind}_{day.isoformat()}.xlsx"
         return Response(reports.render_xlsx(built), media_type=FORMATS["xlsx"].media_type,
                         headers={"Content-Disposition": content_disposition(name)})
-    return HTMLResponse(reports.render_html(built))
+    return HTMLResponse(reports.render_html(built, page_header(request, current="reports")))

@@ -47,14 +47,22 @@ DOCS_ASSETS = {
 }
 
 
+# The workbench's drawing tools (Leaflet-Geoman, the free edition: draw, edit and remove lines and polygons).
+DRAW_ASSETS = {
+    "geoman_js": "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js",
+    "geoman_css": "@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css",
+}
+# Every file a page of the service loads from node_modules, by what loads it.
+_PAGE_FILES = (*FOLIUM_ASSETS.values(), *DOCS_ASSETS.values(), *DRAW_ASSETS.values())
+
+
 def _package(path: str) -> str:
     parts = path.split("/")
     return "/".join(parts[:2] if parts[0].startswith("@") else parts[:1])
 
 
 # Only these packages are served (node_modules holds their dependencies too, which no page loads).
-VENDOR_PACKAGES: tuple[str, ...] = tuple(sorted({_package(p) for p in (*FOLIUM_ASSETS.values(), *DOCS_ASSETS.values())
-                                                 if p}))
+VENDOR_PACKAGES: tuple[str, ...] = tuple(sorted({_package(p) for p in _PAGE_FILES if p}))
 
 # The page font: the system's own, CJK faces included; no web font is downloaded.
 SYSTEM_FONTS = ('system-ui, -apple-system, "Segoe UI", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", '
@@ -81,8 +89,9 @@ class ExternalResource(GisError):
 
 
 def missing_assets(assets_dir: Path) -> list[str]:
-    """The files of ``FOLIUM_ASSETS`` not present under ``assets_dir`` (node_modules)."""
-    return [p for p in (*FOLIUM_ASSETS.values(), *DOCS_ASSETS.values()) if p and not (assets_dir / p).is_file()]
+    """The files the pages load (folium's, the docs', the drawing tools') not present under ``assets_dir``
+    (node_modules)."""
+    return [p for p in _PAGE_FILES if p and not (assets_dir / p).is_file()]
 
 
 def ensure_assets(assets_dir: Path) -> None:

@@ -6,7 +6,7 @@ from datetime import date
 from html import escape
 from typing import Any
 
-from gis.maps.assets import SYSTEM_FONTS, sign_out_form
+from gis.maps.assets import SYSTEM_FONTS
 
 KIND_LABELS = {"rail": "铁路", "road": "道路", "zone": "片区开发"}
 
@@ -18,7 +18,7 @@ body {{ font-family: {fonts}; margin: 0; background: #f4f5f7; color: #222; }}
 main {{ max-width: 60rem; margin: 0 auto; padding: 1.5rem; }}
 h1 {{ font-size: 1.5rem; margin: 0 0 .3rem; }}
 .sub {{ color: #555; margin: 0 0 .5rem; }}
-nav {{ margin: 0 0 1.2rem; }}
+main > nav {{ margin: 0 0 1.2rem; }}
 .project {{ background: #fff; border-radius: 6px; padding: 1rem 1.2rem; margin-bottom: 1rem;
            box-shadow: 0 1px 3px rgba(0,0,0,.12); }}
 .project h2 {{ font-size: 1.15rem; margin: 0 0 .4rem; }}
@@ -26,13 +26,14 @@ nav {{ margin: 0 0 1.2rem; }}
 .bar div {{ background: #1a9850; height: 100%; }}
 .figures {{ margin: .4rem 0; color: #333; font-size: .95rem; }}
 .late {{ color: #b00020; font-weight: bold; }}
-nav a, .links a {{ margin-right: 1rem; }}
-nav form {{ display: inline; }}
+main > nav a, .links a {{ margin-right: 1rem; }}
 </style></head>
-<body><main>
+<body>{header}<main>
 <h1>征收征迁 · 重点项目进度</h1>
 <p class="sub">截至 {today}</p>
-<nav><a href="{base}/districts/map">各片区征迁进度图</a><a href="{base}/docs">接口文档（API）</a>{sign_out}</nav>
+<nav><a href="{base}/districts/map">各片区征迁进度图</a><a href="{base}/workbench">规划工作台</a>
+<a href="{base}/reports/daily">日报</a><a href="{base}/reports/three-day">三天小结</a><a href="{base}/reports/weekly">周调度</a>
+<a href="{base}/public/">公示页面</a><a href="{base}/docs">接口文档（API）</a></nav>
 {projects}
 </main></body></html>
 """
@@ -43,7 +44,8 @@ _PROJECT = """<section class="project" data-project-id="{id}">
      aria-label="已交地比例"><div style="width:{pct_value}%"></div></div>
 <p class="figures">已交地 {cleared}/{parcels} 宗（{pct}）；阻碍地块 {blocking} 宗，其中钉子户 {holdouts} 户{deadline}</p>
 <p class="links"><a href="{base}/projects/{id}/map">阻碍地块地图</a><a href="{base}/projects/{id}/map.png">静态图（PNG）</a>
-<a href="{base}/districts/map?project_id={id}">片区进度图</a><a href="{base}/projects/{id}/map?lang=en">English map</a></p>
+<a href="{base}/districts/map?project_id={id}">片区进度图</a><a href="{base}/public/projects/{id}/map">公示地图</a>
+<a href="{base}/projects/{id}/map?lang=en">English map</a></p>
 </section>"""
 
 
@@ -55,8 +57,8 @@ def _deadline(p: dict[str, Any]) -> str:
     return f"；节点 {escape(p['deadline'])}，{when}"
 
 
-def landing_html(projects: list[dict[str, Any]], *, today: date, base_url: str = "") -> str:
-    """The page for ``projects`` (``gis.projects.list_projects`` rows)."""
+def landing_html(projects: list[dict[str, Any]], *, today: date, base_url: str = "", header: str = "") -> str:
+    """The page for ``projects`` (``gis.projects.list_projects`` rows), under the site's ``header``."""
     base = escape(base_url.rstrip("/"), quote=True)
     sections = [
         _PROJECT.format(
@@ -69,5 +71,4 @@ def landing_html(projects: list[dict[str, Any]], *, today: date, base_url: str =
         for p in projects
     ]
     body = "\n".join(sections) or "<p>尚无项目。</p>"
-    return _PAGE.format(fonts=SYSTEM_FONTS, today=today.isoformat(), base=base, projects=body,
-                        sign_out=sign_out_form(base_url))
+    return _PAGE.format(fonts=SYSTEM_FONTS, today=today.isoformat(), base=base, projects=body, header=header)

@@ -113,11 +113,13 @@ class Basemap:
 
 @dataclass(frozen=True)
 class MapContext:
-    """How a page reaches the service (``base_url``: its root path, "" at the root) and what it draws on."""
+    """How a page reaches the service (``base_url``: its root path, "" at the root), what it draws on, and the
+    site's header above the map (``gis.maps.nav.site_header``; "" for none)."""
 
     lang: Lang = "zh"
     basemap: Basemap | None = None
     base_url: str = ""
+    header: str = ""
 
     @property
     def gcj02(self) -> bool:
@@ -166,6 +168,9 @@ html, body, .leaflet-container {{ font-family: {fonts}; }}
                border: 1px solid #333; }}
 .pb-legend b {{ display: block; margin-bottom: 2px; }}
 .foliumpopup th, .pb-popup th {{ padding-right: 8px; white-space: nowrap; }}
+/* The site's header above the map: the map takes the rest of the window. */
+body {{ display: flex; flex-direction: column; }}
+body > .folium-map {{ flex: 1 1 0; height: auto !important; min-height: 0; }}
 </style>
 """
 
@@ -216,6 +221,8 @@ def new_map(ctx: MapContext, title: str) -> folium.Map:
     root.header.add_child(Element('<link rel="icon" href="data:,">'), name="no_favicon")  # no request for one
     _MetricScale().add_to(m)
     root.header.add_child(Element(_CSS.format(fonts=SYSTEM_FONTS)), name="pb_css")
+    if ctx.header:
+        root.html.add_child(Element(ctx.header), name="pb_site_header", index=0)
     if ctx.basemap:
         folium.TileLayer(ctx.basemap.url, attr=escape(ctx.basemap.attribution), name=ctx.labels["basemap"],
                          max_zoom=ctx.basemap.max_zoom, max_native_zoom=ctx.basemap.max_zoom, overlay=False,

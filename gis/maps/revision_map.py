@@ -49,8 +49,9 @@ def _parcels(hits: list[dict[str, Any]], colour: str, name: str, ctx: MapContext
     return folium.GeoJson(
         {"type": "FeatureCollection", "features": features}, name=name,
         style_function=lambda _f, c=colour: {"color": c, "weight": 1.5, "fillColor": c, "fillOpacity": 0.55},
+        # folium refuses a tooltip over no features: a revision that only removes parcels has none entering.
         tooltip=folium.GeoJsonTooltip(fields=["code", "owner", "overlap", "holdout"],
-                                      aliases=["地块编号", "权利人", "占用面积(㎡)", ""]),
+                                      aliases=["地块编号", "权利人", "占用面积(㎡)", ""]) if features else None,
     )
 
 
