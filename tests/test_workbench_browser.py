@@ -20,7 +20,7 @@ from tests.conftest import bearer, live_server
 from tests.test_maps_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Visit
 from tests.test_workbench import BOW_TIE, CROSSING_LINE
 
-READY = "document.body.dataset.ready === 'true'"
+READY = "() => document.body.dataset.ready === 'true'"
 # A second candidate: east of the first, crossing 新安路 too.
 SECOND_LINE = {"type": "LineString", "coordinates": [[118.976, 30.618], [118.976, 30.604]]}
 PASSWORD = "workbench-口令-2026"
@@ -70,14 +70,15 @@ def test_a_line_drawn_with_the_mouse_shows_what_post_overlaps_answers(workbench,
     for x, y in points:
         page.mouse.click(x, y)
     page.mouse.click(*points[-1])
-    page.wait_for_function("workbench.candidates[0].geometry !== null")
+    page.wait_for_function("() => workbench.candidates[0].geometry !== null")
     drawn = page.evaluate("workbench.candidates[0].geometry")
     assert drawn["type"] == "LineString" and len(drawn["coordinates"]) == 2
     width = page.locator("#candidates .candidate[data-index='0'] [name=width]")
     width.fill("40")
     width.dispatch_event("change")
     page.locator("[data-action=analyse]").click()
-    page.wait_for_function("document.body.dataset.analysed !== undefined && document.body.dataset.busy === 'false'")
+    page.wait_for_function("() => document.body.dataset.analysed !== undefined"
+                           " && document.body.dataset.busy === 'false'")
 
     expected = client.post("/overlaps", json={"geometry": drawn, "width_m": 40},
                            headers=role_headers["viewer"]).json()
@@ -90,7 +91,8 @@ def test_a_line_drawn_with_the_mouse_shows_what_post_overlaps_answers(workbench,
     assert totals[0] == "合计"
     assert same(totals[1:3], [t["parcels"], t["households"]], 0)
     assert same(totals[3:4], [t["house_m2"]], 1) and same(totals[4:5], [t["land_mu"]], 2)
-    assert same(totals[5:6], [t["overlap_m2"]], 1) and same(totals[6:], [t["holdouts"], t["estimated_compensation_yuan"]], 0)
+    assert same(totals[5:6], [t["overlap_m2"]], 1)
+    assert same(totals[6:], [t["holdouts"], t["estimated_compensation_yuan"]], 0)
     # The parcels hit are drawn on the map, one path each, in their stage's colour.
     assert page.evaluate("workbench.map.hasLayer && document.querySelectorAll('#map path').length") >= len(codes)
     assert "涉及地块" in page.locator("#draw-result").text_content()
@@ -147,7 +149,8 @@ def test_bands_search_and_the_parcel_card(workbench, base_url, client, role_head
     found = page.evaluate("(code) => workbench.search({code})", code)
     assert found["total"] >= 1 and page.locator("#search-table tr").count() == len(found["items"])
     page.locator(f"#search-table tr[data-id='{found['items'][0]['id']}']").click()
-    page.wait_for_function(f"document.getElementById('parcel-card').dataset.parcel === {found['items'][0]['code']!r}")
+    first = found["items"][0]["code"]
+    page.wait_for_function(f"() => document.getElementById('parcel-card').dataset.parcel === {first!r}")
     record = client.get(f"/parcels/{found['items'][0]['id']}", headers=role_headers["viewer"]).json()
     card = page.locator("#parcel-card")
     assert "时间线" in card.text_content() and "补偿款" in card.text_content() and "档案" in card.text_content()
