@@ -17,7 +17,7 @@ from gis.schema import metadata
 # Child tables first: TRUNCATE ... CASCADE would also do, but naming them keeps it explicit.
 DEMO_TABLES = (
     "revision_parcel_overlaps", "project_parcel_overlaps", "project_revisions", "documents", "payments",
-    "parcel_events", "parcels", "compensation_standards",
+    "parcel_events", "parcels", "compensation_standards", "targets",
     "document_requirements", "projects", "districts", "dataset_notes",
 )
 
