@@ -567,3 +567,13 @@ def district_targets(conn: Connection, tolerance: Tolerance, as_of: date, *,
         block = blocks.setdefault(t["district"], {"year": None, "quarter": None})
         block["year" if t["quarter"] is None else "quarter"] = as_json(t)
     return blocks
+
+
+def add_district_targets(conn: Connection, answer: dict[str, Any], tolerance: Tolerance, as_of: date, *,
+                         tz: str = DEFAULT_TIMEZONE) -> dict[str, Any]:
+    """``gis.progress.district_progress``'s answer with a ``targets`` block per district (``district_targets``:
+    the year's and the quarter's targets with progress at the end of ``as_of``; None where none is set)."""
+    blocks = district_targets(conn, tolerance, as_of, tz=tz)
+    for d in answer["districts"]:
+        d["targets"] = blocks.get(d["district"], {"year": None, "quarter": None})
+    return answer
