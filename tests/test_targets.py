@@ -224,3 +224,16 @@ def test_cli_imports_and_lists(world, tmp_path, monkeypatch):
         get_settings.cache_clear()
         with get_engine(s).begin() as conn:
             conn.execute(text("DELETE FROM targets WHERE year = 2026"))
+
+
+def test_the_demo_city_has_targets_on_pace_and_behind(client, demo_city):
+    from gis.demo.generator import DEFAULT_TODAY, generate_city
+
+    r = client.get("/districts/progress", params={"as_of": DEFAULT_TODAY.isoformat()})
+    assert r.status_code == 200, r.text
+    blocks = [d["targets"] for d in r.json()["districts"]]
+    assert len(blocks) == len(demo_city.districts) and all(b["year"] and b["quarter"] for b in blocks)
+    assert {b["year"]["status"] for b in blocks} == {"on_pace", "behind"}
+    assert all(b["quarter"]["quarter"] == 4 and b["year"]["year"] == DEFAULT_TODAY.year for b in blocks)
+    again = generate_city(len(demo_city.parcels), seed=demo_city.seed, srid=demo_city.srid).targets
+    assert again.equals(demo_city.targets)  # deterministic
