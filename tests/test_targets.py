@@ -4,8 +4,7 @@ the pace rule; refusals naming row and field with nothing stored; who may write 
 from __future__ import annotations
 
 import io
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,34 +15,11 @@ from typer.testing import CliRunner
 from gis.blockers import Tolerance
 from gis.db import get_engine
 from gis.targets import pace_share, targets_progress
-from tests.conftest import add_parcel
+from tests.conftest import add_parcel_with_history as _parcel
+from tests.conftest import city_time as _local
 
 YEAR = 2024  # a past year: the other tests' parcels of this world moved in the last weeks, not then
 TZ = "Asia/Shanghai"
-
-
-def _local(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:
-    return datetime(y, m, d, hh, mm, tzinfo=ZoneInfo(TZ))
-
-
-def _parcel(s, district: int, *, moves: list[tuple[datetime, str, str]], m2: float | None = None,
-            mu: float | None = None, inside: bool = True) -> int:
-    """A parcel whose whole history is ``moves`` (at, from, to), with the given floor area or land area."""
-    pid = add_parcel(s, district, inside_project=inside)
-    with get_engine(s).begin() as conn:
-        conn.execute(text("DELETE FROM parcel_events WHERE parcel_id = :id"), {"id": pid})
-        conn.execute(text("UPDATE parcels SET kind = :kind, floor_area_m2 = :m2, land_area_mu = :mu, stage = :stage "
-                          "WHERE id = :id"),
-                     {"id": pid, "kind": "land" if mu is not None else "house", "m2": m2, "mu": mu,
-                      "stage": moves[-1][2]})
-        conn.execute(text("INSERT INTO parcel_events (parcel_id, at, actor, kind, stage_to) "
-                          "VALUES (:id, :at, 'test', 'created', 'surveyed')"),
-                     {"id": pid, "at": _local(YEAR - 1, 6, 1)})
-        for at, before, after in moves:
-            conn.execute(text("INSERT INTO parcel_events (parcel_id, at, actor, kind, stage_from, stage_to) "
-                              "VALUES (:id, :at, 'test', 'stage', :f, :t)"),
-                         {"id": pid, "at": at, "f": before, "t": after})
-    return pid
 
 
 @pytest.fixture(scope="module")
