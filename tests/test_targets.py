@@ -213,3 +213,21 @@ def test_the_demo_city_has_targets_on_pace_and_behind(client, demo_city):
     assert all(b["quarter"]["quarter"] == 4 and b["year"]["year"] == DEFAULT_TODAY.year for b in blocks)
     again = generate_city(len(demo_city.parcels), seed=demo_city.seed, srid=demo_city.srid).targets
     assert again.equals(demo_city.targets)  # deterministic
+
+
+def test_the_landing_page_shows_the_districts_targets(client, demo_city, settings, engine):
+    from gis.demo.generator import DEFAULT_TODAY
+    from gis.maps.landing import landing_html
+    from gis.targets import district_targets
+
+    with engine.connect() as conn:
+        blocks = district_targets(conn, Tolerance.from_settings(settings), DEFAULT_TODAY)
+    html = landing_html([], today=DEFAULT_TODAY, targets=blocks)
+    section = html[html.index("年度任务完成情况"):]
+    assert all(name in section for name in demo_city.districts["name"])
+    assert f"{DEFAULT_TODAY.year}年全年" in section and f"{DEFAULT_TODAY.year}年第4季度" in section
+    assert "按进度" in section and "滞后" in section
+    first = blocks[demo_city.districts["code"].iloc[0]]["year"]["house_m2"]
+    assert f"{first['done']:,.2f} / {first['target']:,.2f} ㎡" in section
+    page = client.get("/")  # the page the service serves (today's targets, whatever today is)
+    assert page.status_code == 200 and "重点项目进度" in page.text

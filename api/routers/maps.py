@@ -22,6 +22,7 @@ from gis.maps.assets import VENDOR_PACKAGES, ensure_assets
 from gis.maps.blocker_map import blocker_geojson, blocker_map_html
 from gis.maps.district_map import district_map_html
 from gis.maps.landing import landing_html
+from gis.targets import district_targets
 from gis.maps.page import Basemap, MapContext
 from gis.maps.revision_map import revision_diff_map_html
 from gis.maps.static import render_blocker_png
@@ -44,11 +45,14 @@ def _context(request: Request, settings: Settings, lang: str) -> MapContext:
 
 
 @router.get("/", response_class=HTMLResponse)
-def landing(request: Request, conn: Conn, tolerance: Tol, today: Today, _principal: Viewer) -> HTMLResponse:
-    """The projects with their progress, linking to their maps; the district map; the API docs."""
+def landing(request: Request, conn: Conn, tolerance: Tol, today: Today, settings: AppSettings,
+            _principal: Viewer) -> HTMLResponse:
+    """The projects with their progress, linking to their maps; the districts' targets of the year and quarter;
+    the district map; the API docs."""
     projects = list_projects(conn, tolerance, today)
-    return HTMLResponse(landing_html(projects, today=today, base_url=request.scope.get("root_path", "")),
-                        headers=PAGE_CACHE)
+    targets = district_targets(conn, tolerance, today, tz=settings.city_timezone)
+    return HTMLResponse(landing_html(projects, today=today, base_url=request.scope.get("root_path", ""),
+                                     targets=targets), headers=PAGE_CACHE)
 
 
 @router.get("/projects/{project_id}/map", response_class=HTMLResponse)

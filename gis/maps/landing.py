@@ -27,12 +27,16 @@ nav {{ margin: 0 0 1.2rem; }}
 .figures {{ margin: .4rem 0; color: #333; font-size: .95rem; }}
 .late {{ color: #b00020; font-weight: bold; }}
 nav a, .links a {{ margin-right: 1rem; }}
+table.targets {{ border-collapse: collapse; background: #fff; margin-bottom: 1.2rem; font-size: .9rem; }}
+table.targets th, table.targets td {{ border: 1px solid #ddd; padding: .25rem .6rem; }}
+table.targets th {{ background: #e3f2fd; }} table.targets td.n {{ text-align: right; }}
+.behind {{ color: #b00020; font-weight: bold; }} .on-pace {{ color: #1a9850; }}
 </style></head>
 <body><main>
 <h1>征收征迁 · 重点项目进度</h1>
 <p class="sub">截至 {today}</p>
 <nav><a href="{base}/districts/map">各片区征迁进度图</a><a href="{base}/docs">接口文档（API）</a></nav>
-{projects}
+{targets}{projects}
 </main></body></html>
 """
 
@@ -54,8 +58,36 @@ def _deadline(p: dict[str, Any]) -> str:
     return f"；节点 {escape(p['deadline'])}，{when}"
 
 
-def landing_html(projects: list[dict[str, Any]], *, today: date, base_url: str = "") -> str:
-    """The page for ``projects`` (``gis.projects.list_projects`` rows)."""
+def _measure(m: dict[str, Any] | None, unit: str, decimals: int) -> str:
+    if m is None:
+        return '<td class="n">—</td>'
+    pct = f"（{m['percent']:.1f}%）" if m["percent"] is not None else ""
+    return f'<td class="n">{m["done"]:,.{decimals}f} / {m["target"]:,.{decimals}f} {unit}{pct}</td>'
+
+
+def _targets_table(targets: dict[str, dict[str, Any]]) -> str:
+    """Each district's targets of the year and quarter (``gis.targets.district_targets``): done / target."""
+    rows = []
+    for _code, block in sorted(targets.items()):
+        for t in (block["year"], block["quarter"]):
+            if t is None:
+                continue
+            period = f"{t['year']}年" + (f"第{t['quarter']}季度" if t["quarter"] else "全年")
+            state = ('<td class="on-pace">按进度</td>' if t["on_pace"] else '<td class="behind">滞后</td>')
+            rows.append(f"<tr><td>{escape(t['district_name'])}</td><td>{period}</td>"
+                        f"{_measure(t['house_m2'], '㎡', 2)}{_measure(t['land_mu'], '亩', 4)}"
+                        f"{_measure(t['parcels'], '宗', 0)}<td class=\"n\">{t['elapsed'] * 100:.1f}%</td>{state}</tr>")
+    if not rows:
+        return ""
+    head = "".join(f"<th>{h}</th>" for h in ("片区", "任务期", "房屋（完成/任务）", "土地（完成/任务）",
+                                             "宗数（完成/任务）", "时间进度", "状态"))
+    return f'<h2>年度任务完成情况</h2>\n<table class="targets"><tr>{head}</tr>{"".join(rows)}</table>\n'
+
+
+def landing_html(projects: list[dict[str, Any]], *, today: date, base_url: str = "",
+                 targets: dict[str, dict[str, Any]] | None = None) -> str:
+    """The page for ``projects`` (``gis.projects.list_projects`` rows), with the districts' targets of the year
+    and quarter (``gis.targets.district_targets``) when given."""
     base = escape(base_url.rstrip("/"), quote=True)
     sections = [
         _PROJECT.format(
@@ -68,4 +100,5 @@ def landing_html(projects: list[dict[str, Any]], *, today: date, base_url: str =
         for p in projects
     ]
     body = "\n".join(sections) or "<p>尚无项目。</p>"
-    return _PAGE.format(fonts=SYSTEM_FONTS, today=today.isoformat(), base=base, projects=body)
+    return _PAGE.format(fonts=SYSTEM_FONTS, today=today.isoformat(), base=base, projects=body,
+                        targets=_targets_table(targets or {}))
