@@ -34,6 +34,7 @@ from gis.io.export import Column
 from gis.progress import district_progress
 from gis.project_overlaps import overlaps_in_force_sql, tolerance_sql
 from gis.stages import ALL_STAGES, KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, end_of_day
+from gis.targets import TARGET_STATUS_ZH, district_targets, measure_text, period_label
 
 TOP = 10
 SERIES_MAX_DAYS = 730
@@ -79,6 +80,8 @@ class Report:
     # the parcels signed and demolished that day with their areas. None in the other kinds.
     moves: list[dict[str, Any]] | None = None
     today_by_district: list[dict[str, Any]] | None = None
+    # Each district's targets of the day's year and quarter with progress at the end of the day (年度任务).
+    targets: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def previous(self) -> date:
@@ -94,7 +97,7 @@ class Report:
             "kind": self.kind.name, "title": self.kind.title, "date": self.day, "previous": self.previous,
             "period_days": self.kind.days, "timezone": self.tz, "tolerance": self.tolerance.as_dict(),
             "projects": self.projects, "districts": self.districts, "blockers": self.blockers,
-            "holdouts": self.holdouts, "checks": self.checks, "series": self.series,
+            "holdouts": self.holdouts, "checks": self.checks, "series": self.series, "targets": self.targets,
         } | ({"moves": self.moves, "today_by_district": self.today_by_district} if self.moves is not None else {}))
 
 
@@ -213,6 +216,8 @@ def build_report(conn: Connection, kind: str, day: date, *, tolerance: Tolerance
                  "summary": r.summary, "columns": r.columns,
                  "top": r.findings[:top]} for r in results.values()],
     )
+    blocks = district_targets(conn, tolerance, day, tz=tz)
+    report.targets = [t for _code, block in sorted(blocks.items()) for t in (block["year"], block["quarter"]) if t]
     if rk.name == "daily":
         report.moves, report.today_by_district = _today(conn, params)
     if pictures:
@@ -417,6 +422,23 @@ def _today_html(r: Report) -> list[str]:
     ]
 
 
+def _targets_html(r: Report) -> list[str]:
+    """The districts' targets (年度任务) of the year and quarter: done / target, time elapsed, on pace or behind."""
+    if not r.targets:
+        return []
+
+    def row(t: dict[str, Any]) -> str:
+        elapsed = f"{t['elapsed'] * 100:.1f}%"
+        figures = [measure_text(t["house_m2"], 2), measure_text(t["land_mu"], 4), measure_text(t["parcels"], 0)]
+        return (f"<tr>{_td(t['district_name'])}{_td(period_label(t['year'], t['quarter']))}"
+                f"{''.join(_td(f, True) for f in figures)}{_td(elapsed, True)}"
+                f"{_td(TARGET_STATUS_ZH[t['status']])}</tr>")
+
+    return ["<h3>年度任务完成情况</h3>", _table(
+        ["片区", "任务期", "房屋㎡（完成/任务）", "土地亩（完成/任务）", "宗数（完成/任务）", "时间进度", "状态"],
+        [row(t) for t in r.targets])]
+
+
 def render_html(report: Report) -> str:
     """The report as one self-contained Chinese HTML page: inline CSS, pictures as data: URIs, no scripts."""
     r, since = report, f"较{report.previous.isoformat()}"
@@ -447,6 +469,7 @@ def render_html(report: Report) -> str:
                [f"<tr>{_td(d['district_name'])}{_td(p['project_name'])}{_td(p['total'], True)}"
                 f"{_td(p['cleared'], True)}{_change(p['change'])}{_bar(p['percent_cleared'])}</tr>"
                 for d in r.districts for p in d["projects"]]),
+        *_targets_html(r),
         "<h2>三、阻碍地块</h2>",
     ]
     for b in r.blockers:
@@ -563,6 +586,12 @@ def render_xlsx(report: Report) -> bytes:
           [[d["district_name"], p["project_name"], p["total"], p["cleared"], p["change"],
             (p["percent_cleared"] or 0) / 100] for d in report.districts for p in d["projects"]],
           {1: 18}, shares=(5,))
+    sheet("年度任务", ["片区", "任务期", "房屋任务(㎡)", "房屋完成(㎡)", "土地任务(亩)", "土地完成(亩)", "宗数任务",
+                   "宗数完成", "时间进度", "状态"],
+          [[t["district_name"], period_label(t["year"], t["quarter"]),
+            *((t[k] or {}).get(v) for k in ("house_m2", "land_mu", "parcels") for v in ("target", "done")),
+            t["elapsed"], TARGET_STATUS_ZH[t["status"]]] for t in report.targets],
+          shares=(8,), formats={2: m2, 3: m2, 4: mu, 5: mu})
     sheet("阻碍地块", ["项目", "阶段", "地块数"],
           [[b["name"], STAGE_LABELS_ZH[s], n] for b in report.blockers for s, n in b["by_stage"].items()], {0: 18})
     sheet("久滞阻碍地块", ["项目", "地块编号", "类型", "片区", "阶段", "阶段起始", "本阶段天数", "钉子户",

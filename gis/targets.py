@@ -52,15 +52,16 @@ YEAR_RANGE = (2000, 2100)
 QUARTERS = (1, 2, 3, 4)
 # Above any one district's year of clearance (a whole new town is a few million m²), low enough to catch a
 # figure in m² typed where 万㎡ was meant twice over, or mu typed as m².
-MAX_HOUSE_M2 = Decimal("10000000")
-MAX_LAND_MU = Decimal("1000000")
+MAX_HOUSE_M2 = Decimal(10000000)
+MAX_LAND_MU = Decimal(1000000)
 MAX_PARCELS = 1_000_000
 HOUSE_DECIMALS = 2
 LAND_DECIMALS = 4
 MAX_ROWS = 10_000
-SQM_PER_WAN = Decimal("10000")  # 1 万㎡: targets are announced in 万㎡
+SQM_PER_WAN = Decimal(10000)  # 1 万㎡: targets are announced in 万㎡
 
 AMOUNTS = ("house_m2", "land_mu", "parcels")
+TARGET_STATUS_ZH = {"on_pace": "按进度", "behind": "滞后"}
 
 
 @dataclass(frozen=True)
@@ -464,6 +465,19 @@ def period(year: int, quarter: int | None) -> tuple[date, date]:
     first = date(year, 3 * quarter - 2, 1)
     after = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
     return first, after - timedelta(days=1)
+
+
+def period_label(year: int, quarter: int | None) -> str:
+    """The period as people write it: 2026年全年, 2026年第4季度."""
+    return f"{year}年" + (f"第{quarter}季度" if quarter else "全年")
+
+
+def measure_text(measure: Mapping[str, Any] | None, decimals: int, unit: str = "") -> str:
+    """A measure's progress as people read it: done / target unit (percent); — when the target sets none."""
+    if measure is None:
+        return "—"
+    percent = f"（{measure['percent']:.1f}%）" if measure["percent"] is not None else ""
+    return f"{measure['done']:,.{decimals}f} / {measure['target']:,.{decimals}f}{unit}{percent}"
 
 
 def quarter_of(day: date) -> int:

@@ -73,7 +73,7 @@ def test_the_daily_report_names_the_parcels_moved_that_day(moved):
 
 
 def test_a_past_day_rebuilds_byte_for_byte_and_only_the_daily_report_has_it(moved):
-    wf, code = moved
+    wf, _code = moved
     first, second = _build(wf), _build(wf)
     assert reports.render_xlsx(first) == reports.render_xlsx(second)
     assert reports.render_html(first) == reports.render_html(second)

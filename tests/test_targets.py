@@ -61,7 +61,7 @@ def _by(answer: dict, quarter: int | None, project: str | None = None) -> dict:
 
 
 def test_completion_for_a_past_date_by_hand(world):
-    wf, client = world
+    _wf, client = world
     r = client.get("/targets/progress", params={"year": YEAR, "as_of": f"{YEAR}-03-31"})
     assert r.status_code == 200, r.text
     answer = r.json()
@@ -231,3 +231,22 @@ def test_the_landing_page_shows_the_districts_targets(client, demo_city, setting
     assert f"{first['done']:,.2f} / {first['target']:,.2f} ㎡" in section
     page = client.get("/")  # the page the service serves (today's targets, whatever today is)
     assert page.status_code == 200 and "重点项目进度" in page.text
+
+
+def test_the_reports_show_the_targets_for_their_day(world):
+    import openpyxl
+
+    from gis import reports
+
+    wf, _client = world
+    with get_engine(wf.settings).connect() as conn:
+        report = reports.build_report(conn, "daily", date(YEAR, 3, 31), tolerance=Tolerance.from_settings(wf.settings),
+                                      tz=TZ, pictures=False)
+    got = {(t["district"], t["quarter"]): t for t in report.targets}
+    assert set(got) == {("a", None), ("a", 1)}  # the year's and the quarter's; the project's is not a district's
+    assert got[("a", 1)]["house_m2"]["done"] == 400 and got[("a", 1)]["status"] == "behind"
+    html = reports.render_html(report)
+    assert "年度任务完成情况" in html and "400.00 / 500.00（80.0%）" in html and "2024年第1季度" in html
+    rows = list(openpyxl.load_workbook(io.BytesIO(reports.render_xlsx(report)))["年度任务"].iter_rows(values_only=True))
+    assert rows[1:] == [("甲区", "2024年全年", 2000, 400, 10, 0, 10, 1, round(91 / 366, 4), "滞后"),
+                        ("甲区", "2024年第1季度", 500, 400, None, None, 2, 1, 1, "滞后")]

@@ -22,11 +22,11 @@ from gis.maps.assets import VENDOR_PACKAGES, ensure_assets
 from gis.maps.blocker_map import blocker_geojson, blocker_map_html
 from gis.maps.district_map import district_map_html
 from gis.maps.landing import landing_html
-from gis.targets import district_targets
 from gis.maps.page import Basemap, MapContext
 from gis.maps.revision_map import revision_diff_map_html
 from gis.maps.static import render_blocker_png
 from gis.projects import list_projects
+from gis.targets import district_targets
 
 router = APIRouter(tags=["maps"])
 

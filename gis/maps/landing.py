@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from gis.maps.assets import SYSTEM_FONTS
+from gis.targets import TARGET_STATUS_ZH, measure_text, period_label
 
 KIND_LABELS = {"rail": "铁路", "road": "道路", "zone": "片区开发"}
 
@@ -59,10 +60,7 @@ def _deadline(p: dict[str, Any]) -> str:
 
 
 def _measure(m: dict[str, Any] | None, unit: str, decimals: int) -> str:
-    if m is None:
-        return '<td class="n">—</td>'
-    pct = f"（{m['percent']:.1f}%）" if m["percent"] is not None else ""
-    return f'<td class="n">{m["done"]:,.{decimals}f} / {m["target"]:,.{decimals}f} {unit}{pct}</td>'
+    return f'<td class="n">{escape(measure_text(m, decimals, " " + unit))}</td>'
 
 
 def _targets_table(targets: dict[str, dict[str, Any]]) -> str:
@@ -72,8 +70,8 @@ def _targets_table(targets: dict[str, dict[str, Any]]) -> str:
         for t in (block["year"], block["quarter"]):
             if t is None:
                 continue
-            period = f"{t['year']}年" + (f"第{t['quarter']}季度" if t["quarter"] else "全年")
-            state = ('<td class="on-pace">按进度</td>' if t["on_pace"] else '<td class="behind">滞后</td>')
+            period = period_label(t["year"], t["quarter"])
+            state = f'<td class="{t["status"].replace("_", "-")}">{TARGET_STATUS_ZH[t["status"]]}</td>'
             rows.append(f"<tr><td>{escape(t['district_name'])}</td><td>{period}</td>"
                         f"{_measure(t['house_m2'], '㎡', 2)}{_measure(t['land_mu'], '亩', 4)}"
                         f"{_measure(t['parcels'], '宗', 0)}<td class=\"n\">{t['elapsed'] * 100:.1f}%</td>{state}</tr>")
