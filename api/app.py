@@ -16,6 +16,7 @@ from api.routers import maps, tiles
 from api.routers import ogc
 from api.routers import admin, docs, labels, standards
 from api.routers import workbench
+from api.routers import targets
 from gis.config import Settings, get_settings
 from gis.db import get_app_engine
 
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(maps.router)
     app.include_router(tiles.router)
     app.include_router(standards.router)
+    app.include_router(targets.router)
     app.include_router(admin.router)
     app.include_router(workbench.router)
     app.include_router(docs.router)

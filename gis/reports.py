@@ -34,6 +34,7 @@ from gis.io.export import Column
 from gis.progress import district_progress
 from gis.project_overlaps import overlaps_in_force_sql, tolerance_sql
 from gis.stages import ALL_STAGES, KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, end_of_day
+from gis.targets import TARGET_STATUS_ZH, district_targets, measure_text, period_label
 
 TOP = 10
 FINDINGS_HIDDEN_ZH = "核查明细仅向纪检监察和管理员显示；此处只列各项问题数。"
@@ -76,6 +77,12 @@ class Report:
     series: dict[str, list[dict[str, Any]]]
     charts: dict[str, bytes] = field(default_factory=dict)  # project code → PNG
     maps: dict[str, bytes] = field(default_factory=dict)  # project code → PNG
+    # The daily report's own (一天一汇报, what happened today): every stage change of the day, and per district
+    # the parcels signed and demolished that day with their areas. None in the other kinds.
+    moves: list[dict[str, Any]] | None = None
+    today_by_district: list[dict[str, Any]] | None = None
+    # Each district's targets of the day's year and quarter with progress at the end of the day (年度任务).
+    targets: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def previous(self) -> date:
@@ -91,8 +98,8 @@ class Report:
             "kind": self.kind.name, "title": self.kind.title, "date": self.day, "previous": self.previous,
             "period_days": self.kind.days, "timezone": self.tz, "tolerance": self.tolerance.as_dict(),
             "projects": self.projects, "districts": self.districts, "blockers": self.blockers,
-            "holdouts": self.holdouts, "checks": self.checks, "series": self.series,
-        })
+            "holdouts": self.holdouts, "checks": self.checks, "series": self.series, "targets": self.targets,
+        } | ({"moves": self.moves, "today_by_district": self.today_by_district} if self.moves is not None else {}))
 
 
 def _json(value: Any) -> Any:
@@ -142,6 +149,43 @@ ORDER BY 1, 2
 """
 
 
+# The day's stage changes, from the history: each event that set a stage within (previous end, end]; a parcel
+# first recorded that day comes with no stage before. Ordered so that a rebuild lists them the same way.
+_MOVES_SQL = """
+SELECT pa.code, pa.kind, d.code AS district, d.name AS district_name, e.stage_from, e.stage_to,
+       to_char(timezone(:tz, e.at), 'HH24:MI') AS time, pa.floor_area_m2, pa.land_area_mu
+FROM parcel_events e JOIN parcels pa ON pa.id = e.parcel_id JOIN districts d ON d.id = pa.district_id
+WHERE e.stage_to IS NOT NULL AND e.at >= :previous_end AND e.at < :end
+ORDER BY d.code, e.at, pa.code, e.id
+"""
+# Per district, parcels that reached signed and demolished within the day (each parcel once per stage), with
+# their house floor area (m²) and land area (mu).
+_TODAY_SQL = """
+SELECT d.code AS district, d.name AS district_name, s.stage,
+       count(DISTINCT pa.id) AS parcels, coalesce(sum(pa.floor_area_m2), 0) AS house_m2,
+       coalesce(sum(pa.land_area_mu), 0) AS land_mu
+FROM districts d CROSS JOIN unnest(CAST(:day_stages AS text[])) AS s(stage)
+LEFT JOIN parcels pa ON pa.district_id = d.id AND EXISTS (
+    SELECT 1 FROM parcel_events e
+    WHERE e.parcel_id = pa.id AND e.stage_to = s.stage AND e.at >= :previous_end AND e.at < :end)
+GROUP BY 1, 2, 3
+ORDER BY 1, 3
+"""
+DAY_STAGES = ("signed", "demolished")
+
+
+def _today(conn: Connection, params: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The day's stage changes (code, district, from → to, local time, areas), and per district the parcels
+    signed and demolished that day with their areas (m², mu)."""
+    moves = [dict(r) for r in conn.execute(text(_MOVES_SQL), params).mappings()]
+    by_district: dict[str, dict[str, Any]] = {}
+    for r in conn.execute(text(_TODAY_SQL), params | {"day_stages": list(DAY_STAGES)}).mappings():
+        row = by_district.setdefault(r["district"], {"district": r["district"], "district_name": r["district_name"]})
+        row[r["stage"]] = {"parcels": r["parcels"], "house_m2": round(float(r["house_m2"]), 2),
+                           "land_mu": round(float(r["land_mu"]), 4)}
+    return moves, list(by_district.values())
+
+
 def build_report(conn: Connection, kind: str, day: date, *, tolerance: Tolerance, tz: str = DEFAULT_TIMEZONE,
                  reveal_personal: bool = False, pictures: bool = True, top: int = TOP,
                  with_findings: bool = True) -> Report:
@@ -177,6 +221,10 @@ def build_report(conn: Connection, kind: str, day: date, *, tolerance: Tolerance
                  "summary": r.summary, "columns": r.columns, "findings_shown": with_findings,
                  "top": r.findings[:top] if with_findings else []} for r in results.values()],
     )
+    blocks = district_targets(conn, tolerance, day, tz=tz)
+    report.targets = [t for _code, block in sorted(blocks.items()) for t in (block["year"], block["quarter"]) if t]
+    if rk.name == "daily":
+        report.moves, report.today_by_district = _today(conn, params)
     if pictures:
         report.charts = {p["code"]: progress_chart(p, series[p["code"]]) for p in projects}
         report.maps = _maps(conn, projects, tolerance, day, tz)
@@ -358,6 +406,45 @@ def _label(key: str, value: Any) -> Any:
     return value
 
 
+def _stage_move(stage_from: str | None, stage_to: str) -> str:
+    return f"{STAGE_LABELS_ZH.get(stage_from, stage_from) if stage_from else '新登记'} → {STAGE_LABELS_ZH[stage_to]}"
+
+
+def _today_html(r: Report) -> list[str]:
+    """The daily report's first section: signed and demolished today per district, and every parcel moved."""
+    def figures(f: dict[str, Any]) -> str:
+        land = f"{f['land_mu']:,.4f}"  # mu to 4 decimals, as the XLSX
+        return f"{_td(f['parcels'], True)}{_td(f['house_m2'], True)}{_td(land, True)}"
+
+    return [
+        f"<h2>今日动态（{r.day.isoformat()}）</h2>",
+        _table(["片区", "今日签约(宗)", "签约房屋(㎡)", "签约土地(亩)", "今日拆除(宗)", "拆除房屋(㎡)", "拆除土地(亩)"],
+               [f"<tr>{_td(d['district_name'])}{figures(d['signed'])}{figures(d['demolished'])}</tr>"
+                for d in r.today_by_district or []]),
+        f"<h3>今日阶段变动地块（{len(r.moves or [])} 宗次）</h3>",
+        _table(["片区", "地块编号", "类型", "阶段变动", "时间"],
+               [f"<tr>{_td(m['district_name'])}{_td(m['code'])}{_td(_label('kind', m['kind']))}"
+                f"{_td(_stage_move(m['stage_from'], m['stage_to']))}{_td(m['time'])}</tr>" for m in r.moves or []]),
+    ]
+
+
+def _targets_html(r: Report) -> list[str]:
+    """The districts' targets (年度任务) of the year and quarter: done / target, time elapsed, on pace or behind."""
+    if not r.targets:
+        return []
+
+    def row(t: dict[str, Any]) -> str:
+        elapsed = f"{t['elapsed'] * 100:.1f}%"
+        figures = [measure_text(t["house_m2"], 2), measure_text(t["land_mu"], 4), measure_text(t["parcels"], 0)]
+        return (f"<tr>{_td(t['district_name'])}{_td(period_label(t['year'], t['quarter']))}"
+                f"{''.join(_td(f, True) for f in figures)}{_td(elapsed, True)}"
+                f"{_td(TARGET_STATUS_ZH[t['status']])}</tr>")
+
+    return ["<h3>年度任务完成情况</h3>", _table(
+        ["片区", "任务期", "房屋㎡（完成/任务）", "土地亩（完成/任务）", "宗数（完成/任务）", "时间进度", "状态"],
+        [row(t) for t in r.targets])]
+
+
 def render_html(report: Report, header: str = "") -> str:
     """The report as one self-contained Chinese HTML page: inline CSS, pictures as data: URIs, no scripts; under
     the site's ``header`` (``gis.maps.nav.site_header``) when served, none in a file."""
@@ -370,6 +457,7 @@ def render_html(report: Report, header: str = "") -> str:
         f'<p class="sub">{escape(r.kind.motto)}：数据截至 {r.day.isoformat()} 日终（{escape(r.tz)}），按历史记录回放；'
         f"本期自 {r.previous.isoformat()} 日终起 {r.kind.days} 天。占用面积容差 {r.tolerance.min_overlap_m2}㎡、"
         f"占用比例容差 {r.tolerance.min_share}。</p>",
+        *(_today_html(r) if r.moves is not None else []),
         "<h2>一、项目进度</h2>",
         _table(["项目", "红线内地块", "已交地", f"本期新增（{since}）", "完成率", "剩余阻碍", "本期阶段变动", "钉子户",
                 "节点日期", "距节点天数"],
@@ -388,6 +476,7 @@ def render_html(report: Report, header: str = "") -> str:
                [f"<tr>{_td(d['district_name'])}{_td(p['project_name'])}{_td(p['total'], True)}"
                 f"{_td(p['cleared'], True)}{_change(p['change'])}{_bar(p['percent_cleared'])}</tr>"
                 for d in r.districts for p in d["projects"]]),
+        *_targets_html(r),
         "<h2>三、阻碍地块</h2>",
     ]
     for b in r.blockers:
@@ -445,10 +534,13 @@ def render_xlsx(report: Report) -> bytes:
     percent = book.add_format({"num_format": "0.0%"})
     day_format = book.add_format({"num_format": "yyyy-mm-dd"})
     title = book.add_format({"bold": True, "font_size": 14})
+    m2 = book.add_format({"num_format": "#,##0.00"})
+    mu = book.add_format({"num_format": "#,##0.0000"})
 
     def sheet(name: str, headers: list[str], rows: list[list[Any]], widths: dict[int, float] | None = None,
-              shares: tuple[int, ...] = ()) -> None:
-        """A sheet of rows; the columns in ``shares`` hold fractions shown as percentages."""
+              shares: tuple[int, ...] = (), formats: dict[int, Any] | None = None) -> None:
+        """A sheet of rows; the columns in ``shares`` hold fractions shown as percentages, those in ``formats``
+        numbers in that format (m² with 2 decimals, mu with 4)."""
         ws = book.add_worksheet(name[:31])
         ws.write_row(0, 0, headers, header)
         ws.freeze_panes(1, 0)
@@ -463,7 +555,7 @@ def render_xlsx(report: Report) -> bytes:
                 elif isinstance(value, bool):
                     ws.write_string(r, c, "是" if value else "否")
                 elif isinstance(value, (int, float)):
-                    ws.write_number(r, c, value, percent if c in shares else None)
+                    ws.write_number(r, c, value, percent if c in shares else (formats or {}).get(c))
                 else:
                     ws.write_string(r, c, str(value))
 
@@ -480,6 +572,17 @@ def render_xlsx(report: Report) -> bytes:
         summary.write_string(i, 0, k, header)
         summary.write_string(i, 1, v)
 
+    if report.moves is not None:
+        sheet("今日签约拆除", ["片区代码", "片区", "今日签约(宗)", "签约房屋(㎡)", "签约土地(亩)", "今日拆除(宗)",
+                         "拆除房屋(㎡)", "拆除土地(亩)"],
+              [[d["district"], d["district_name"], *(d[s][k] for s in DAY_STAGES
+                                                     for k in ("parcels", "house_m2", "land_mu"))]
+               for d in report.today_by_district or []], formats={3: m2, 4: mu, 6: m2, 7: mu})
+        sheet("今日阶段变动", ["片区", "地块编号", "类型", "原阶段", "新阶段", "时间", "房屋面积(㎡)", "土地面积(亩)"],
+              [[m["district_name"], m["code"], _label("kind", m["kind"]),
+                STAGE_LABELS_ZH.get(m["stage_from"], "新登记") if m["stage_from"] else "新登记",
+                STAGE_LABELS_ZH[m["stage_to"]], m["time"], m["floor_area_m2"], m["land_area_mu"]]
+               for m in report.moves], formats={6: m2, 7: mu})
     sheet("项目进度", ["项目代码", "项目", "红线内地块", "已交地", "上期已交地", "本期新增", "完成率", "剩余阻碍",
                    "本期阶段变动", "钉子户", "节点日期", "距节点天数"],
           [[p["code"], p["name"], p["total"], p["cleared"], p["cleared_before"], p["change"],
@@ -492,6 +595,12 @@ def render_xlsx(report: Report) -> bytes:
           [[d["district_name"], p["project_name"], p["total"], p["cleared"], p["change"],
             (p["percent_cleared"] or 0) / 100] for d in report.districts for p in d["projects"]],
           {1: 18}, shares=(5,))
+    sheet("年度任务", ["片区", "任务期", "房屋任务(㎡)", "房屋完成(㎡)", "土地任务(亩)", "土地完成(亩)", "宗数任务",
+                   "宗数完成", "时间进度", "状态"],
+          [[t["district_name"], period_label(t["year"], t["quarter"]),
+            *((t[k] or {}).get(v) for k in ("house_m2", "land_mu", "parcels") for v in ("target", "done")),
+            t["elapsed"], TARGET_STATUS_ZH[t["status"]]] for t in report.targets],
+          shares=(8,), formats={2: m2, 3: m2, 4: mu, 5: mu})
     sheet("阻碍地块", ["项目", "阶段", "地块数"],
           [[b["name"], STAGE_LABELS_ZH[s], n] for b in report.blockers for s, n in b["by_stage"].items()], {0: 18})
     sheet("久滞阻碍地块", ["项目", "地块编号", "类型", "片区", "阶段", "阶段起始", "本阶段天数", "钉子户",

@@ -163,6 +163,21 @@ def metadata(srid: int) -> MetaData:
         UniqueConstraint("district_id", "kind", "item", "valid_from", name="compensation_standards_key"),
     )
     Table(
+        "targets", md,
+        Column("id", Integer, Identity(), primary_key=True),
+        Column("district_id", Integer, ForeignKey("districts.id", ondelete="CASCADE"), nullable=False),
+        Column("year", Integer, nullable=False),
+        Column("quarter", Integer),
+        Column("project_id", Integer, ForeignKey("projects.id")),
+        Column("house_m2", Numeric(12, 2)),
+        Column("land_mu", Numeric(12, 4)),
+        Column("parcels", Integer),
+        Column("recorded_by", Text),
+        Column("recorded_at", TZ, nullable=False, server_default=NOW),
+        UniqueConstraint("district_id", "year", "quarter", "project_id", name="targets_key",
+                         postgresql_nulls_not_distinct=True),
+    )
+    Table(
         "parcels", md,
         Column("id", BigInteger, Identity(), primary_key=True),
         Column("code", Text, nullable=False, unique=True, info={"label": "地块编号"}),

@@ -7,7 +7,9 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Connection, Engine, text
@@ -201,6 +203,32 @@ def add_parcel(s: Settings, district_id: int, *, stage: str = "surveyed", owner:
             conn.execute(text("INSERT INTO payments (parcel_id, paid_on, amount_yuan, item) "
                               "VALUES (:id, :day, :a, 'house_value')"), {"id": pid, "day": day, "a": paid_yuan})
         refresh_parcels(conn, [pid])
+    return pid
+
+
+def city_time(y: int, m: int, d: int, hh: int = 10, mm: int = 0, tz: str = "Asia/Shanghai") -> datetime:
+    """An instant given in the city's time (the tests' settings keep the default time zone)."""
+    return datetime(y, m, d, hh, mm, tzinfo=ZoneInfo(tz))
+
+
+def add_parcel_with_history(s: Settings, district_id: int, *, moves: list[tuple[datetime, str | None, str]],
+                            m2: float | None = None, mu: float | None = None, inside: bool = True) -> int:
+    """``add_parcel`` with a history of its own: recorded (surveyed) 30 days before the first of ``moves``
+    (at, from, to), then those stage events; a house of ``m2`` m² floor area, or land of ``mu`` mu."""
+    from datetime import timedelta
+
+    pid = add_parcel(s, district_id, inside_project=inside)
+    with get_engine(s).begin() as conn:
+        conn.execute(text("DELETE FROM parcel_events WHERE parcel_id = :id"), {"id": pid})
+        conn.execute(text("UPDATE parcels SET kind = :kind, floor_area_m2 = :m2, land_area_mu = :mu, stage = :stage "
+                          "WHERE id = :id"),
+                     {"id": pid, "kind": "land" if mu is not None else "house", "m2": m2, "mu": mu,
+                      "stage": moves[-1][2]})
+        history = [(moves[0][0] - timedelta(days=30), None, "surveyed"), *moves]
+        for k, (at, before, after) in enumerate(history):
+            conn.execute(text("INSERT INTO parcel_events (parcel_id, at, actor, kind, stage_from, stage_to) "
+                              "VALUES (:id, :at, 'test', :kind, :f, :t)"),
+                         {"id": pid, "at": at, "kind": "stage" if k else "created", "f": before, "t": after})
     return pid
 
 

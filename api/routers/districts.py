@@ -25,6 +25,7 @@ from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.io.profiles import parse_mapping
 from gis.progress import PROGRESS_EXPORT_COLUMNS, district_progress, progress_export_rows
+from gis.targets import add_district_targets
 
 router = APIRouter(prefix="/districts", tags=["districts"], dependencies=[Depends(require(Role.viewer))])
 
@@ -48,16 +49,23 @@ def progress(
     today: Annotated[date, Depends(get_today)],
     settings: Annotated[Settings, Depends(get_settings)],
     project_id: Annotated[int | None, Query(description="Only this project.")] = None,
+    as_of: Annotated[date | None, Query(description="The ranking and targets at the end of this day, replayed "
+                                                    "from the history (default today).")] = None,
     format: Annotated[ListFormat, Query(description="json, or the ranking as a file (one row per district, with "
                                                     "its boundary in the GIS formats): geojson, csv, xlsx, gpkg, "
                                                     "shp (zipped), kml, fgb.")] = "json",
 ) -> dict[str, Any] | Response:
-    """Per district and per project: total, cleared, remaining, percent, change over 1/3/7 days, rank."""
-    answer = district_progress(conn, tolerance, today, tz=settings.city_timezone, project_id=project_id)
+    """Per district and per project: total, cleared, remaining, percent, change over 1/3/7 days, rank; and the
+    district's targets of the year and the quarter (年度任务: done, percent, on pace or behind). With ``as_of``,
+    everything is replayed from the history to the end of that day."""
+    day = as_of or today
+    answer = district_progress(conn, tolerance, day, tz=settings.city_timezone, project_id=project_id,
+                               replay=as_of is not None)
+    add_district_targets(conn, answer, tolerance, day, tz=settings.city_timezone)
     if format == "json":
         return answer
     return export_response(progress_export_rows(conn, answer), "片区进度比拼", format, srid=settings.srid,
-                           today=today, columns=PROGRESS_EXPORT_COLUMNS, title="片区征迁进度比拼",
+                           today=day, columns=PROGRESS_EXPORT_COLUMNS, title="片区征迁进度比拼",
                            tz=settings.city_timezone)
 
 

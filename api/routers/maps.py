@@ -27,6 +27,7 @@ from gis.maps.page import Basemap, MapContext
 from gis.maps.revision_map import revision_diff_map_html
 from gis.maps.static import render_blocker_png
 from gis.projects import list_projects
+from gis.targets import district_targets
 
 router = APIRouter(tags=["maps"])
 
@@ -46,10 +47,13 @@ def _context(request: Request, settings: Settings, lang: str) -> MapContext:
 
 
 @router.get("/", response_class=HTMLResponse)
-def landing(request: Request, conn: Conn, tolerance: Tol, today: Today, _principal: Viewer) -> HTMLResponse:
-    """The projects with their progress, linking to their maps; the district map; the API docs."""
+def landing(request: Request, conn: Conn, tolerance: Tol, today: Today, settings: AppSettings,
+            _principal: Viewer) -> HTMLResponse:
+    """The projects with their progress, linking to their maps; the districts' targets of the year and quarter;
+    the district map; the API docs."""
     projects = list_projects(conn, tolerance, today)
-    return HTMLResponse(landing_html(projects, today=today, base_url=root_path(request),
+    targets = district_targets(conn, tolerance, today, tz=settings.city_timezone)
+    return HTMLResponse(landing_html(projects, today=today, base_url=root_path(request), targets=targets,
                                      header=page_header(request, current="projects")), headers=PAGE_CACHE)
 
 

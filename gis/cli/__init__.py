@@ -24,6 +24,7 @@ from gis.cli import (
     reports,
     serve,
     standards,
+    targets,
     user,
 )
 from gis.cli.common import console
@@ -47,6 +48,7 @@ app.add_typer(export.app, name="export")
 app.add_typer(checks.app, name="check")
 app.command("report")(reports.report)
 app.add_typer(standards.app, name="standards")
+app.add_typer(targets.app, name="targets")
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from gis.errors import InvalidInput
 from gis.geometry_input import corridor
 from gis.stages import STAGES
 from gis.standards import BASE_ITEM
+from gis.targets import HOUSE_DECIMALS, LAND_DECIMALS, pace_share, period, quarter_of
 from gis.workflow import DATE_COLUMNS as STAGE_DATE_COLUMNS
 
 LAYER_DIR = Path(__file__).resolve().parents[2] / "layers" / "demo_city"
@@ -120,6 +121,7 @@ class DemoCity:
     documents: pd.DataFrame
     document_requirements: pd.DataFrame
     planted: dict
+    targets: pd.DataFrame
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +244,9 @@ def generate_city(
         documents=_documents(draft, event_times, rng),
         document_requirements=pd.DataFrame({"stage": STAGES[: len(DOCUMENT_KINDS)], "kind": DOCUMENT_KINDS}),
         planted=planted,
+        targets=pd.DataFrame(),
     )
+    city.targets = _targets(districts, parcels, city.events, today)
     if progress:
         progress(n_parcels)
     return city
@@ -787,6 +791,42 @@ def _standards(districts: gpd.GeoDataFrame) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["district_id", "kind", "item", "unit", "rate_yuan"])
     frame["valid_from"] = date(2024, 1, 1)
     frame["recorded_by"] = ACTOR
+    return frame
+
+
+# How far ahead (below 1) or behind (above 1) of its year's targets each demo district runs, in district order:
+# the landing page then shows districts on pace and behind. A year's target is what the district has cleared
+# so far this year, scaled to the whole year, times this; its quarter's target is a quarter of it.
+TARGET_PACE = (0.8, 1.3, 0.9, 1.6)
+TARGET_MINIMUM = {"house_m2": 500, "land_mu": 5, "parcels": 5}
+
+
+def _targets(districts: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, events: pd.DataFrame, today: date) -> pd.DataFrame:
+    """Each district's targets (年度任务) for ``today``'s year, from its own clearances so far this year (the
+    history) scaled to the whole year by TARGET_PACE, and a quarter of that for ``today``'s quarter:
+    deterministic, with districts on pace and behind."""
+    cleared = events[events["stage_to"] == "cleared"][["parcel_id", "at"]].copy()
+    cleared["day"] = cleared["at"].dt.tz_convert(DEFAULT_TIMEZONE).dt.date
+    areas = parcels[["id", "district_id", "floor_area_m2", "land_area_mu"]].rename(columns={"id": "parcel_id"})
+    cleared = cleared.merge(areas, on="parcel_id")
+    first, _last = period(today.year, None)
+    rows = []
+    for k, district_id in enumerate(districts["id"]):
+        done = cleared[(cleared["district_id"] == district_id) & (cleared["day"] >= first) & (cleared["day"] <= today)]
+        scale = TARGET_PACE[k % len(TARGET_PACE)] / pace_share(today.year, None, today)
+        year = {
+            "house_m2": math.ceil(max(float(done["floor_area_m2"].sum()) * scale, TARGET_MINIMUM["house_m2"]) / 100)
+            * 100,  # whole hundreds of m²
+            "land_mu": math.ceil(max(float(done["land_area_mu"].sum()) * scale, TARGET_MINIMUM["land_mu"])),
+            "parcels": max(math.ceil(len(done) * scale), TARGET_MINIMUM["parcels"]),
+        }
+        for quarter, share in ((None, 1), (quarter_of(today), 4)):
+            rows.append({"district_id": int(district_id), "year": today.year, "quarter": quarter,
+                         "house_m2": round(year["house_m2"] / share, HOUSE_DECIMALS),
+                         "land_mu": round(year["land_mu"] / share, LAND_DECIMALS),
+                         "parcels": math.ceil(year["parcels"] / share), "recorded_by": ACTOR})
+    frame = pd.DataFrame(rows)
+    frame["quarter"] = frame["quarter"].astype("Int64")
     return frame
 
 

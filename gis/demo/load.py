@@ -17,7 +17,7 @@ from gis.schema import metadata
 # Child tables first: TRUNCATE ... CASCADE would also do, but naming them keeps it explicit.
 DEMO_TABLES = (
     "revision_parcel_overlaps", "project_parcel_overlaps", "project_revisions", "documents", "payments",
-    "parcel_events", "parcels", "compensation_standards",
+    "parcel_events", "parcels", "compensation_standards", "targets",
     "document_requirements", "projects", "districts", "dataset_notes",
 )
 
@@ -42,6 +42,7 @@ def load_city(conn: Connection, city: DemoCity, progress: Callable[[int], None] 
         "districts": copy("districts", districts),
         "projects": copy("projects", city.projects),
         "compensation_standards": copy("compensation_standards", city.standards),
+        "targets": copy("targets", city.targets),
         "document_requirements": copy("document_requirements", city.document_requirements),
         "parcels": copy("parcels", parcels, progress=progress),
         "parcel_events": copy("parcel_events", city.events),

@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from gis.maps.assets import SYSTEM_FONTS
+from gis.targets import TARGET_STATUS_ZH, measure_text, period_label
 
 KIND_LABELS = {"rail": "铁路", "road": "道路", "zone": "片区开发"}
 
@@ -27,6 +28,10 @@ main > nav {{ margin: 0 0 1.2rem; }}
 .figures {{ margin: .4rem 0; color: #333; font-size: .95rem; }}
 .late {{ color: #b00020; font-weight: bold; }}
 main > nav a, .links a {{ margin-right: 1rem; }}
+table.targets {{ border-collapse: collapse; background: #fff; margin-bottom: 1.2rem; font-size: .9rem; }}
+table.targets th, table.targets td {{ border: 1px solid #ddd; padding: .25rem .6rem; }}
+table.targets th {{ background: #e3f2fd; }} table.targets td.n {{ text-align: right; }}
+.behind {{ color: #b00020; font-weight: bold; }} .on-pace {{ color: #1a9850; }}
 </style></head>
 <body>{header}<main>
 <h1>征收征迁 · 重点项目进度</h1>
@@ -34,7 +39,7 @@ main > nav a, .links a {{ margin-right: 1rem; }}
 <nav><a href="{base}/districts/map">各片区征迁进度图</a><a href="{base}/workbench">规划工作台</a>
 <a href="{base}/reports/daily">日报</a><a href="{base}/reports/three-day">三天小结</a><a href="{base}/reports/weekly">周调度</a>
 <a href="{base}/public/">公示页面</a><a href="{base}/docs">接口文档（API）</a></nav>
-{projects}
+{targets}{projects}
 </main></body></html>
 """
 
@@ -57,8 +62,33 @@ def _deadline(p: dict[str, Any]) -> str:
     return f"；节点 {escape(p['deadline'])}，{when}"
 
 
-def landing_html(projects: list[dict[str, Any]], *, today: date, base_url: str = "", header: str = "") -> str:
-    """The page for ``projects`` (``gis.projects.list_projects`` rows), under the site's ``header``."""
+def _measure(m: dict[str, Any] | None, unit: str, decimals: int) -> str:
+    return f'<td class="n">{escape(measure_text(m, decimals, " " + unit))}</td>'
+
+
+def _targets_table(targets: dict[str, dict[str, Any]]) -> str:
+    """Each district's targets of the year and quarter (``gis.targets.district_targets``): done / target."""
+    rows = []
+    for _code, block in sorted(targets.items()):
+        for t in (block["year"], block["quarter"]):
+            if t is None:
+                continue
+            period = period_label(t["year"], t["quarter"])
+            state = f'<td class="{t["status"].replace("_", "-")}">{TARGET_STATUS_ZH[t["status"]]}</td>'
+            rows.append(f"<tr><td>{escape(t['district_name'])}</td><td>{period}</td>"
+                        f"{_measure(t['house_m2'], '㎡', 2)}{_measure(t['land_mu'], '亩', 4)}"
+                        f"{_measure(t['parcels'], '宗', 0)}<td class=\"n\">{t['elapsed'] * 100:.1f}%</td>{state}</tr>")
+    if not rows:
+        return ""
+    head = "".join(f"<th>{h}</th>" for h in ("片区", "任务期", "房屋（完成/任务）", "土地（完成/任务）",
+                                             "宗数（完成/任务）", "时间进度", "状态"))
+    return f'<h2>年度任务完成情况</h2>\n<table class="targets"><tr>{head}</tr>{"".join(rows)}</table>\n'
+
+
+def landing_html(projects: list[dict[str, Any]], *, today: date, base_url: str = "", header: str = "",
+                 targets: dict[str, dict[str, Any]] | None = None) -> str:
+    """The page for ``projects`` (``gis.projects.list_projects`` rows) under the site's ``header``, with the
+    districts' targets of the year and quarter (``gis.targets.district_targets``) when given."""
     base = escape(base_url.rstrip("/"), quote=True)
     sections = [
         _PROJECT.format(
@@ -71,4 +101,5 @@ def landing_html(projects: list[dict[str, Any]], *, today: date, base_url: str =
         for p in projects
     ]
     body = "\n".join(sections) or "<p>尚无项目。</p>"
-    return _PAGE.format(fonts=SYSTEM_FONTS, today=today.isoformat(), base=base, projects=body, header=header)
+    return _PAGE.format(fonts=SYSTEM_FONTS, today=today.isoformat(), base=base, projects=body, header=header,
+                        targets=_targets_table(targets or {}))

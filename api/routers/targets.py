@@ -1,0 +1,118 @@
+"""Annual targets (年度任务): read by everyone signed in, set by admins one at a time or from a planner's sheet;
+progress against them replayed from the history for any day.
+
+Writes answer only after their transaction has committed. Refused rows get 422 with every issue (row and
+column) and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, File, Form, Query, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from sqlalchemy import Engine
+
+from api.auth import Principal, Role, require
+from api.deps import Conn, get_engine, get_settings, get_today, get_tolerance
+from gis import targets
+from gis.blockers import Tolerance
+from gis.config import Settings
+from gis.db import transaction
+
+router = APIRouter(prefix="/targets", tags=["targets"])
+
+Viewer = Annotated[Principal, Depends(require(Role.viewer))]
+Admin = Annotated[Principal, Depends(require(Role.admin))]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+Today = Annotated[date, Depends(get_today)]
+_SAFE_NAME = re.compile(r"[^\w.-]+")
+Number = StrictFloat | StrictInt | StrictStr
+
+
+class TargetIn(BaseModel):
+    """One target. Values are checked by gis.targets exactly as an imported sheet's cells are."""
+
+    model_config = ConfigDict(extra="forbid")
+    district: StrictStr | StrictInt = Field(description="District code or name.")
+    year: StrictInt | StrictStr = Field(description="The year, 2000–2100.")
+    quarter: StrictInt | StrictStr | None = Field(None, description="1–4; none for the whole year.")
+    project: StrictStr | StrictInt | None = Field(None, description="Project code or name; none for the district.")
+    house_m2: Number | None = Field(None, description="Houses to clear, m² of floor area (2 decimals).")
+    land_mu: Number | None = Field(None, description="Land to clear, mu (4 decimals).")
+    parcels: StrictInt | StrictStr | None = Field(None, description="Parcels (宗) to clear.")
+
+
+def _refused(exc: targets.TargetsRejected) -> JSONResponse:
+    return JSONResponse(exc.as_dict(), status_code=422)
+
+
+@router.get("")
+def get_targets(
+    _principal: Viewer,
+    conn: Conn,
+    year: Annotated[int | None, Query(description="Only this year's targets.")] = None,
+    quarter: Annotated[int | None, Query(description="Only this quarter's (1–4).")] = None,
+) -> dict[str, Any]:
+    """The targets, by district, year, quarter (the whole year first) and project."""
+    rows = targets.list_targets(conn, year=year, quarter=quarter)
+    return {"year": year, "quarter": quarter, "count": len(rows), "targets": [targets.as_json(r) for r in rows]}
+
+
+@router.put("")
+def put_target(principal: Admin, engine: EngineDep, target: Annotated[TargetIn, Body()]) -> JSONResponse:
+    """Store one target; one of the same district, year, quarter and project gets these amounts."""
+    try:
+        with transaction(engine) as conn:
+            report = targets.put_target(conn, target.model_dump(exclude_none=True), principal.name)
+    except targets.TargetsRejected as exc:
+        return _refused(exc)
+    return JSONResponse(report.as_dict())
+
+
+@router.post("/imports")
+def post_import(
+    principal: Admin,
+    engine: EngineDep,
+    file: Annotated[UploadFile, File(description="XLSX (or CSV): 片区, 年度, 季度, 项目, 房屋（㎡ or 万㎡）, "
+                                                 "土地（亩）, 宗数.")],
+    dry_run: Annotated[bool, Form(description="Check every row; store nothing.")] = False,
+) -> JSONResponse:
+    """Import a planner's sheet of targets: every row checked, all stored or none."""
+    folder = Path(tempfile.mkdtemp(prefix="pb-targets-"))
+    try:
+        name = _SAFE_NAME.sub("_", Path(file.filename or "targets.xlsx").name) or "targets.xlsx"
+        path = folder / name
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out, 1024 * 1024)
+        with transaction(engine) as conn:
+            report = targets.import_targets(conn, path, principal.name, dry_run=dry_run, source=file.filename or name)
+    except targets.TargetsRejected as exc:
+        return _refused(exc)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return JSONResponse(report.as_dict())
+
+
+@router.get("/progress")
+def get_progress(
+    _principal: Viewer,
+    conn: Conn,
+    today: Today,
+    tolerance: Annotated[Tolerance, Depends(get_tolerance)],
+    settings: Annotated[Settings, Depends(get_settings)],
+    year: Annotated[int | None, Query(description="The year (default: the as-of day's).")] = None,
+    quarter: Annotated[int | None, Query(description="Only this quarter's targets (1–4).")] = None,
+    as_of: Annotated[date | None, Query(description="Progress at the end of this day (default today), "
+                                                    "replayed from the history.")] = None,
+) -> dict[str, Any]:
+    """Each target with done (cleared m², mu and parcels in its period up to the as-of day), percent, the
+    share of the period elapsed, and on pace or behind."""
+    return targets.targets_progress(conn, tolerance, year=year, quarter=quarter, as_of=as_of or today,
+                                    tz=settings.city_timezone)
