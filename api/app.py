@@ -15,7 +15,11 @@ from api.routers import maps, tiles
 from api.routers import ogc
 from api.routers import admin, docs, standards
 from gis.config import Settings, get_settings
-from gis.db import get_app_engine
+from api.capacity import Capacity
+from gis.db import get_app_engine, get_health_engine
+
+
+HEALTH_WAIT_S = 0.5  # /health waits this long at most for one of its two threads, then says 503
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -25,6 +29,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   dependencies=[Depends(strict_query.reject_unknown_query)])
     app.state.settings = settings
     app.state.engine = get_app_engine(settings)  # the service's own login, not the schema owner
+    # Capacity kept apart (api.capacity): tiles come in floods and must queue, not stall the rest;
+    # /health has its own connections and threads so it answers while everything else is busy.
+    app.state.tile_capacity = Capacity("tiles", settings.tile_concurrency, settings.tile_queue_timeout_s)
+    app.state.health_engine = get_health_engine(settings)
+    app.state.health_capacity = Capacity("health", 2, HEALTH_WAIT_S)
     errors.install(app)
     auth.install(app, settings.auth_cache_seconds)
     app.add_middleware(BodyLimit, json_limit=settings.max_json_body_bytes, upload_limit=settings.max_upload_bytes)
