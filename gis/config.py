@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     tile_concurrency: int = Field(default=4, ge=1, le=256, description="Tiles built at once per worker.")
     tile_queue_timeout_s: float = Field(default=5.0, gt=0, le=300,
                                         description="Longest wait for a tile slot; then 503.")
+    render_concurrency: int = Field(default=2, ge=1, le=256,
+                                    description="Map pages, map images and file downloads made at once per worker.")
+    render_queue_timeout_s: float = Field(default=10.0, gt=0, le=300,
+                                          description="Longest wait for a render slot; then 503.")
     retry_after_s: int = Field(default=2, ge=1, le=3600, description="Retry-After sent with a 503.")
 
     @property

@@ -58,10 +58,10 @@ def test_a_statement_past_its_time_limit_is_a_503_not_a_500(pg_dir, demo_city, r
     real_tile = tiles_router.vector_tile
 
     def slow_tile(conn, *args, **kwargs):  # the real tile after a statement that outlasts the limit
-        conn.execute(text("SELECT pg_sleep(3)"))
+        conn.execute(text("SELECT pg_sleep(20)"))
         return real_tile(conn, *args, **kwargs)
 
-    with app_client(pg_dir, role_tokens["viewer"], db_statement_timeout_s=0.3) as client:
+    with app_client(pg_dir, role_tokens["viewer"], db_statement_timeout_s=2) as client:
         monkeypatch.setattr(tiles_router, "vector_tile", slow_tile)
         assert_busy(client.get(TILE), client.app.state.settings)
         monkeypatch.setattr(tiles_router, "vector_tile", real_tile)
@@ -105,3 +105,16 @@ def test_tiles_beyond_their_slots_wait_a_bounded_time_then_503(pg_dir, demo_city
 def test_tiles_still_answer_through_the_capacity(client, path):
     r = client.get(path)
     assert r.status_code in (200, 204)
+
+
+def test_maps_and_downloads_beyond_their_slots_get_a_503(pg_dir, demo_city, role_tokens):
+    with app_client(pg_dir, role_tokens["viewer"], render_concurrency=1, render_queue_timeout_s=0.2) as client:
+        capacity = client.app.state.render_capacity
+        with client.portal.wrap_async_context_manager(capacity.slot()):  # the one render slot, taken
+            for path in ("/projects/1/map.png", "/projects/1/map", "/parcels/export?format=csv",
+                         "/projects/1/blockers?format=xlsx"):
+                assert_busy(client.get(path), client.app.state.settings)
+            assert client.get("/projects/1/blockers").status_code == 200  # a page is not a render
+            assert client.get("/health").status_code == 200
+        assert client.get("/parcels/export?format=csv").status_code == 200
+        assert capacity.in_use == 0
