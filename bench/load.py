@@ -23,9 +23,11 @@ import math
 import os
 import random
 import statistics
+import subprocess
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +35,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from bench.common import DEFAULT_DATA_DIR, ROOT, api_server, bench_settings, bench_token, ensure_city, write_section
+from bench.common import (DEFAULT_DATA_DIR, ROOT, api_server, bench_settings, bench_token, ensure_city,
+                          uvicorn_process, write_section)
 from gis.db import get_engine
 
 DEFAULT_MIX = "tiles=14,blockers=3,maps=2,exports=1"
@@ -51,20 +54,16 @@ class Targets:
 
 
 def city_targets(settings, tiles_per_zoom: int = 200, seed: int = 7) -> Targets:
-    """Tile paths spread over the parcels' extent, and each project's blockers, maps and downloads."""
+    """Tiles where the parcels are (around parcels drawn at random: a map is looked at where there is something
+    to see), and each project's blockers, maps and downloads."""
     with get_engine(settings).connect() as conn:
-        w, s, e, n = conn.execute(text(
-            "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) "
-            "FROM (SELECT ST_Transform(ST_SetSRID(ST_Extent(geom), Find_SRID('public', 'parcels', 'geom')), 4326)"
-            " AS b FROM parcels) x")).one()
+        conn.execute(text("SELECT setseed(:s)"), {"s": seed / 100})
+        points = conn.execute(text(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Transform(ST_PointOnSurface(geom), 4326) AS p FROM parcels "
+            "ORDER BY random() LIMIT :n) x"), {"n": tiles_per_zoom}).all()
         projects = [r[0] for r in conn.execute(text("SELECT id FROM projects ORDER BY id"))]
         districts = [r[0] for r in conn.execute(text("SELECT code FROM districts ORDER BY id"))]
-    rng = random.Random(seed)
-    tiles = []
-    for z in TILE_ZOOMS:
-        for _ in range(tiles_per_zoom):
-            x, y = tile_of(rng.uniform(w, e), rng.uniform(s, n), z)
-            tiles.append(f"/tiles/parcels/{z}/{x}/{y}.mvt")
+    tiles = [f"/tiles/parcels/{z}/{x}/{y}.mvt" for z in TILE_ZOOMS for x, y in (tile_of(lon, lat, z) for lon, lat in points)]
     return Targets(
         tiles=tiles,
         blockers=[f"/projects/{p}/blockers?limit=100" for p in projects],
@@ -219,6 +218,19 @@ def measure(base: str, token: str, targets: Targets, mix: dict[str, int], client
     return Outcome(clients, duration, samples, health)
 
 
+def serve(settings, checkout: Path) -> AbstractContextManager[str]:
+    """The service of ``checkout`` (this one: ``bench.common.api_server``) over the bench database."""
+    if checkout.resolve() == ROOT:
+        return api_server(settings)
+    env = {**os.environ, "GIS_DATA_DIR": str(settings.data_dir), "GIS_DATABASE_NAME": settings.database_name}
+    return uvicorn_process("api.app:create_app", cwd=checkout, env=env, ready_path="/health", factory=True)
+
+
+def _commit(checkout: Path) -> str:
+    return subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%h"], capture_output=True,
+                          text=True).stdout.strip() or "?"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parcels", type=int, default=5000)
@@ -230,6 +242,8 @@ def main() -> None:
     ap.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     ap.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"))
     ap.add_argument("--no-write", action="store_true", help="Print only; leave the results file alone.")
+    ap.add_argument("--checkout", default=str(ROOT), help="Serve the code of this checkout (e.g. one from before "
+                    "a change, to compare); default this one.")
     args = ap.parse_args()
     mix = parse_mix(args.mix)
     settings = bench_settings(Path(args.data_dir))
@@ -239,22 +253,25 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     rows, families = [], []
     for n in args.clients:
-        with api_server(settings) as base:  # afresh for each N: one run's queue does not spill into the next
+        with serve(settings, Path(args.checkout)) as base:  # afresh for each N: no queue spills into the next
             httpx.get(base + targets.tiles[0], headers={"Authorization": f"Bearer {token}"}, timeout=60)
             outcome = measure(base, token, targets, mix, n, args.duration, args.procs, args.probe_every)
         rows.append(outcome.row())
         families.append(outcome.by_family())
         print(rows[-1], flush=True)
         print(families[-1], flush=True)
+    other = Path(args.checkout).resolve() != ROOT
     command = (f"python -m bench.load --parcels {args.parcels} --clients {' '.join(map(str, args.clients))} "
-               f"--duration {args.duration:g} --mix {args.mix} --procs {args.procs}")
+               f"--duration {args.duration:g} --mix {args.mix} --procs {args.procs}"
+               + (f" --checkout {args.checkout}" if other else ""))
     lines = [
         "",
         f"`{command}` — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores shared with other work, "
         f"load average {load_before:.2f} before and {os.getloadavg()[0]:.2f} after. Settings: pool "
         f"{settings.db_pool_size}+{settings.db_max_overflow} (wait {settings.db_pool_timeout_s:g} s), statement "
         f"limit {settings.db_statement_timeout_s:g} s, {settings.tile_concurrency} tile slots (wait "
-        f"{settings.tile_queue_timeout_s:g} s), Retry-After {settings.retry_after_s} s.",
+        f"{settings.tile_queue_timeout_s:g} s), {settings.render_concurrency} render slots (wait "
+        f"{settings.render_queue_timeout_s:g} s), Retry-After {settings.retry_after_s} s.",
         "",
         "| clients | answers/s | 2xx/s | p50 | p99 | 2xx p50 | 2xx p99 | answers by status | 503 without Retry-After "
         "| /health slowest |",
@@ -271,8 +288,9 @@ def main() -> None:
         f"{args.probe_every:g} s. Latencies are of every answer, 503s included.",
     ]
     if not args.no_write:
+        served = f", served from {args.checkout} at {_commit(Path(args.checkout))}" if other else ""
         write_section(Path(args.results), f"## Load: {', '.join(map(str, args.clients))} concurrent clients on "
-                      f"{args.mix} (bench/load.py)", lines)
+                      f"{args.mix}{served} (bench/load.py)", lines)
 
 
 if __name__ == "__main__":
