@@ -9,7 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from api import auth, errors, strict_query
+from api.capacity import Capacity
 from api.limits import BodyLimit
+from api.security import SecurityHeaders
 from api.routers import districts, health, overlaps, projects
 from api.routers import imagery
 from api.routers import exports, imports
@@ -17,9 +19,8 @@ from api.routers import parcels, public, session, users
 from api.routers import checks, reports
 from api.routers import maps, tiles
 from api.routers import ogc
-from api.routers import admin, docs, standards
+from api.routers import admin, docs, labels, standards
 from gis.config import Settings, get_settings
-from api.capacity import Capacity
 from gis.db import get_app_engine, get_health_engine
 
 
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     auth.install(app, settings.auth_cache_seconds)
     app.add_middleware(BodyLimit, json_limit=settings.max_json_body_bytes, upload_limit=settings.max_upload_bytes)
+    app.add_middleware(SecurityHeaders, settings=settings)  # added last: outermost, so every response has them
     app.include_router(health.router)
     app.include_router(projects.router)
     app.include_router(overlaps.router)
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(standards.router)
     app.include_router(admin.router)
     app.include_router(docs.router)
+    app.include_router(labels.router)
     app.include_router(ogc.router)  # OGC API - Features and Tiles for GIS clients, under /ogc
     app.mount("/static/vendor", maps.vendor_files(settings), name="vendor")  # the maps' scripts, offline
     for router in (parcels.router, session.router, users.router, public.router):

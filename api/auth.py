@@ -7,8 +7,11 @@
 ``Principal``; put it in the handler's signature to use it (``principal.reveal_personal``), or in
 the route's ``dependencies=[...]`` when the handler does not need it.
 
-Credentials: ``Authorization: Bearer <token>`` (scripts, GIS clients) or the HttpOnly session cookie
-set by the login page (browsers). No valid credential → 401; a role not admitted → 403.
+Credentials: ``Authorization: Bearer <token>`` (scripts, GIS clients), HTTP Basic with the user's name and
+one of the user's API tokens as the password (GDAL before 3.9, QGIS and ArcGIS can send nothing else), or
+the HttpOnly session cookie set by the login page (browsers). A password is never accepted over Basic: only
+the login page takes one, where attempts are throttled. No valid credential → 401 with both challenges;
+a role not admitted → 403.
 
 Also here, installed with ``install(app)``: keeping personal data out of logs and error messages
 (access-log lines without query strings, validation errors without the rejected input, unhandled
@@ -17,6 +20,8 @@ errors logged without their message details and answered with a bare 500).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import re
 import time
@@ -36,6 +41,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.errors import scrub_paths
 from gis.auth import ROLE_RANK, Principal, Role, hash_token, principal_for_token
 from gis.db import transaction
 from gis.errors import Forbidden, Unauthenticated
@@ -95,18 +101,38 @@ def principal_cache(request: Request) -> PrincipalCache:
     return request.app.state.principals
 
 
-def credential(request: Request) -> tuple[str, str]:
-    """(kind, token) from the bearer header, else from the session cookie; 401 when there is neither."""
+@dataclass(frozen=True)
+class Credential:
+    kind: str  # api | session
+    token: str
+    user: str | None = None  # given with Basic: the token must be this user's
+
+
+def credential(request: Request) -> Credential:
+    """The caller's credential from the Authorization header (Bearer, or Basic with a token as the password),
+    else from the session cookie; 401 when there is none."""
     header = request.headers.get("authorization", "")
     if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("use 'Authorization: Bearer <token>'")
-        return "api", token.strip()
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "basic":
+            return _basic(value.strip())
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthenticated("use 'Authorization: Bearer <token>', or Basic with your user name and a token")
+        return Credential("api", value.strip())
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        return "session", cookie
+        return Credential("session", cookie)
     raise Unauthenticated("sign in at /login, or send 'Authorization: Bearer <token>'")
+
+
+def _basic(value: str) -> Credential:
+    try:
+        user, sep, token = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        sep = ""
+    if not sep or not user or not token:
+        raise Unauthenticated("Basic credentials are the user name and an API token, as 'name:token' in base64")
+    return Credential("api", token, user)
 
 
 def _look_up(engine: Engine, kind: str, token: str) -> Principal | None:
@@ -116,7 +142,8 @@ def _look_up(engine: Engine, kind: str, token: str) -> Principal | None:
 
 async def authenticate(request: Request) -> Principal:
     """The caller, from the cache or (in the thread pool, on a connection of its own) the database."""
-    kind, token = credential(request)
+    given = credential(request)
+    kind, token = given.kind, given.token
     cache = principal_cache(request)
     principal = cache.get(kind, token)
     if principal is None:
@@ -125,6 +152,8 @@ async def authenticate(request: Request) -> Principal:
             raise Unauthenticated("the token is not valid (revoked, mistyped or for another server)" if kind == "api"
                                   else "the session has expired: sign in again at /login")
         cache.put(kind, token, principal)
+    if given.user is not None and given.user != principal.name:
+        raise Unauthenticated("the token is not valid (revoked, mistyped or for another server)")
     return principal
 
 
@@ -210,7 +239,7 @@ def app_routes(app: FastAPI) -> list[RouteInfo]:
 
 
 def _unauthenticated(request: Request, exc: Unauthenticated) -> Any:
-    headers = {"WWW-Authenticate": "Bearer"}
+    headers = {"WWW-Authenticate": 'Bearer, Basic realm="parcel-blocker", charset="UTF-8"'}
     if "text/html" in request.headers.get("accept", "") and request.method == "GET":
         target = escape("/login?next=" + request.url.path, quote=True)
         page = (f'<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>请先登录</title>'
@@ -230,8 +259,9 @@ _DETAIL_LINES = re.compile(r"^\s*(DETAIL|CONTEXT|HINT|QUERY|LINE \d+|\[parameter
 
 
 def scrub(message: str) -> str:
-    """A database error message without the lines that quote row values or statements."""
-    return _DETAIL_LINES.sub("", message).strip()
+    """A database error message without the lines that quote row values or statements, and any message without
+    server paths (``api.errors.scrub_paths``)."""
+    return scrub_paths(_DETAIL_LINES.sub("", message).strip())
 
 
 class ScrubbedErrors:

@@ -13,26 +13,31 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi.responses import StreamingResponse
 
 from gis.config import DEFAULT_TIMEZONE
 from gis.io.export import (
+    FORMATS,
     PARCEL_COLUMNS,
     Column,
+    Sheet,
     check_format,
     content_disposition,
     export_filename,
     stream_csv,
     stream_geojson,
     write_export,
+    write_xlsx_sheets,
 )
 
 CHUNK_BYTES = 1024 * 1024
+# ``?format=`` of a list route: its JSON answer, or the whole list as a file (gis.io.export.FORMATS).
+ListFormat = Literal["json", "geojson", "csv", "xlsx", "gpkg", "shp", "kml", "fgb"]
 
 
 def _file_chunks(path: Path, folder: Path) -> Iterator[bytes]:
@@ -69,14 +74,28 @@ def export_response(
     elif fmt == "geojson":
         body = stream_geojson(rows, columns, srid=srid, reveal_personal=reveal_personal, tz=tz)
     else:
-        folder = Path(tempfile.mkdtemp(prefix="pb-export-"))
-        path = folder / filename
-        try:
-            write_export(rows, columns, fmt, path, srid=srid, crs=crs, reveal_personal=reveal_personal,
-                         title=title, layer=base_name, tz=tz, on=today)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        headers["Content-Length"] = str(os.path.getsize(path))
-        body = _file_chunks(path, folder)
+        return _file_response(filename, fmt, lambda path: write_export(
+            rows, columns, fmt, path, srid=srid, crs=crs, reveal_personal=reveal_personal, title=title,
+            layer=base_name, tz=tz, on=today))
     return StreamingResponse(body, media_type=spec.media_type, headers=headers)
+
+
+def workbook_response(sheets: Sequence[Sheet], base_name: str, *, today: date, reveal_personal: bool = False,
+                      tz: str = DEFAULT_TIMEZONE) -> StreamingResponse:
+    """Several lists as one XLSX download, a sheet each (a comparison: the side-by-side sheet, then one per
+    candidate)."""
+    return _file_response(export_filename(base_name, fmt="xlsx", on=today), "xlsx", lambda path: write_xlsx_sheets(
+        sheets, path, reveal_personal=reveal_personal, tz=tz, on=today))
+
+
+def _file_response(filename: str, fmt: str, write: Callable[[Path], Any]) -> StreamingResponse:
+    """``write`` a file into a temporary folder, then stream it and remove the folder."""
+    folder = Path(tempfile.mkdtemp(prefix="pb-export-"))
+    path = folder / filename
+    try:
+        write(path)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    headers = {"Content-Disposition": content_disposition(filename), "Content-Length": str(os.path.getsize(path))}
+    return StreamingResponse(_file_chunks(path, folder), media_type=FORMATS[fmt].media_type, headers=headers)

@@ -15,6 +15,8 @@ import orjson
 
 from gis import ogc
 from gis.cql2_sql import Queryable
+from gis.projects import KIND_LABELS_ZH as PROJECT_KINDS_ZH
+from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
 from gis.tiles import MAX_ZOOM, TILE_LAYERS
 
 MT_JSON = "application/json"
@@ -318,6 +320,33 @@ def html_page(title: str, doc: dict[str, Any], body: str = "") -> str:
             '<style>body{font-family:sans-serif;margin:1.5em;max-width:80em}table{border-collapse:collapse}'
             'td,th{border:1px solid #ccc;padding:.2em .5em;font-size:90%}th{background:#f4f4f4}</style></head>'
             f"<body><h1>{escape(title)}</h1>{description}<ul>{links}</ul>{body}</body></html>")
+
+
+# People read the HTML pages: coded values shown by their Chinese labels (the JSON keeps the codes).
+_VALUE_LABELS: dict[str, dict[str, str]] = {"stage": STAGE_LABELS_ZH, "kind": KIND_LABELS_ZH | PROJECT_KINDS_ZH}
+
+
+def shown(name: str, value: Any) -> Any:
+    """A property's value as a person reads it: stage and kind codes by their labels, booleans as 是/否."""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, str):
+        return _VALUE_LABELS.get(name, {}).get(value, value)
+    return value
+
+
+def property_rows(c: ogc.Collection, properties: dict[str, Any]) -> list[list[Any]]:
+    """A feature's properties as (label, value) rows for its HTML page."""
+    titles = {f.name: f.title or f.name for f in c.fields}
+    return [[titles.get(k, k), shown(k, v)] for k, v in properties.items()]
+
+
+def items_table(c: ogc.Collection, features: list[dict[str, Any]], item_url: str) -> str:
+    """A page of features as an HTML table: Chinese column titles, labelled values, each id linking its page."""
+    names = [f.name for f in c.fields]
+    rows = [[(f["id"], f"{item_url}{f['id']}?f=html")] + [shown(n, f["properties"][n]) for n in names]
+            for f in features]
+    return html_table(["编号", *(f.title or f.name for f in c.fields)], rows)
 
 
 def html_table(headers: list[str], rows: list[list[Any]]) -> str:

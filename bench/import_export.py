@@ -131,6 +131,17 @@ def main() -> None:
     for path in (ours_file, ogr_file):
         info = pyogrio.read_info(path)
         assert info["features"] == args.parcels, (path, info["features"])
+    # A project's whole blocker list, as a planner downloads it: memory must not grow with the list.
+    blockers_gpkg, blockers_xlsx = work / "blockers.gpkg", work / "blockers.xlsx"
+    runs += [
+        measure("blockers of hsr → GPKG (whole list)", "gis",
+                [*gis, "blockers", "hsr", "--format", "gpkg", "-o", str(blockers_gpkg)], env),
+        measure("blockers of hsr → XLSX (whole list)", "gis",
+                [*gis, "blockers", "hsr", "--format", "xlsx", "-o", str(blockers_xlsx)], env),
+    ]
+    blocker_count = pyogrio.read_info(blockers_gpkg)["features"]
+    blockers_gpkg.unlink()
+    blockers_xlsx.unlink()
     import_env = {**env, "GIS_DATABASE_NAME": ours_db.database_name}
     runs += [
         measure("import GPKG → PostGIS", "gis", [*gis, "import", str(ours_file), "--actor", "bench"], import_env),
@@ -144,7 +155,7 @@ def main() -> None:
     with get_engine(ogr_db).connect() as conn:
         ogr_count = conn.execute(text("SELECT count(*) FROM parcels_ogr")).scalar_one()
     assert counts[0] == ogr_count == args.parcels, (counts, ogr_count)
-    sizes = {p.name: p.stat().st_size / 1e6 for p in (ours_file, ogr_file)}
+    sizes = {p.name: p.stat().st_size / 1e6 for p in (ours_file, ogr_file)} | {"blockers": blocker_count}
     for p in (ours_file, ogr_file):
         p.unlink()
     work.rmdir()
@@ -174,6 +185,7 @@ def write_results(path: Path, parcels: int, runs: list[Run], sizes: dict[str, fl
         "matplotlib and alembic load only in the commands that use them): the first row measures it alone.",
         "",
         f"GeoPackage sizes: gis {sizes['ours.gpkg']:.0f} MB, ogr2ogr {sizes['ogr.gpkg']:.0f} MB. "
+        f"The high-speed rail's blocker list held {sizes['blockers']:,.0f} parcels. "
         + ("City generated and loaded for this run: " + ", ".join(f"{k} {v:.0f} s" for k, v in loaded.items()) + "."
            if loaded else "The city was already loaded."),
         "",

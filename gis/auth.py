@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gis.config import Settings
 from gis.errors import Forbidden, InvalidInput, NotFound
 
 
@@ -36,6 +39,9 @@ ROLE_RANK = {Role.viewer: 0, Role.district_editor: 1, Role.inspector: 2, Role.ad
 ROLE_LABELS_ZH = {
     Role.viewer: "查看", Role.district_editor: "片区编辑", Role.inspector: "纪检监察", Role.admin: "管理员",
 }
+# The inspection checks' findings (who was paid and did not demolish, who got paid twice …) are for the
+# inspectors and admins: GET /checks requires this role, and reports embed the findings only for it.
+CHECKS_MIN_ROLE = Role.inspector
 TOKEN_PREFIX = "pbt_"  # recognisable in a leaked config file or a secret scanner
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -53,6 +59,11 @@ class Principal:
     def reveal_personal(self) -> bool:
         """Owner names, ID numbers and phones are shown unmasked to inspectors and admins only."""
         return self.role in (Role.inspector, Role.admin)
+
+    @property
+    def may_read_checks(self) -> bool:
+        """The inspection checks' findings: ``CHECKS_MIN_ROLE`` and above."""
+        return ROLE_RANK[self.role] >= ROLE_RANK[CHECKS_MIN_ROLE]
 
     def may_edit_district(self, district_id: int) -> bool:
         if self.role == Role.admin:
@@ -198,15 +209,109 @@ def principal_for_token(conn: Connection, token: str, kind: str = "api") -> Prin
     return Principal(name=row.name, role=Role(row.role), district_ids=frozenset(row.district_ids), user_id=row.id)
 
 
-def login(conn: Connection, name: str, password: str, hours: float) -> str | None:
-    """A new session token for a correct name and password, else None."""
-    row = conn.execute(
-        text("SELECT id, password_hash FROM users WHERE name = :n AND active"), {"n": name}
-    ).first()
-    if not verify_password(password, row.password_hash if row else None) or row is None:
-        return None
-    conn.execute(text("DELETE FROM auth_tokens WHERE kind = 'session' AND expires_at < now()"))
-    return issue_token(conn, row.id, "session", datetime.now(timezone.utc) + timedelta(hours=hours))
+@dataclass(frozen=True)
+class LoginThrottle:
+    """How sign-ins by password are throttled (from ``Settings``: ``LoginThrottle.from_settings``)."""
+
+    max_failures: int = 5  # per user name, since its last success
+    address_max_failures: int = 20  # per client address, since the last success from it
+    lock_seconds: float = 2.0  # the first lock, doubled with each further failure
+    lock_max_seconds: float = 900.0
+    keep_days: int = 90
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoginThrottle:
+        return cls(max_failures=settings.login_max_failures, address_max_failures=settings.login_address_max_failures,
+                   lock_seconds=settings.login_lock_seconds, lock_max_seconds=settings.login_lock_max_seconds,
+                   keep_days=settings.login_attempts_keep_days)
+
+    def lock_for(self, failures: int, limit: int) -> float:
+        """Seconds a key stays locked after its latest failure: 0 below ``limit``, then doubling, capped."""
+        if failures < limit:
+            return 0.0
+        return min(self.lock_seconds * 2.0 ** min(failures - limit, 64), self.lock_max_seconds)
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A session token when the password was right; else ``retry_after`` seconds when the name or the address
+    is locked (the password was then not even checked), or neither for a plain wrong password."""
+
+    token: str | None = None
+    retry_after: int | None = None
+
+
+# Failures of one key since its last success (within a day: older failures no longer lock anything), and when the
+# latest was. Locked attempts are not counted: a caller waiting out a lock must not extend it by asking once more.
+_FAILURES_SQL = """
+SELECT count(*) AS failures, max(at) AS latest, EXTRACT(EPOCH FROM now() - max(at)) AS ago
+FROM login_attempts
+WHERE {column} = :key AND NOT success AND NOT locked AND at > now() - interval '1 day'
+  AND at > coalesce((SELECT max(at) FROM login_attempts WHERE {column} = :key AND success), '-infinity')
+"""
+_KEY_COLUMNS = {"user": "user_name", "address": "address"}
+
+
+def _retry_after(conn: Connection, kind: str, key: str, limit: int, throttle: LoginThrottle) -> float:
+    row = conn.execute(text(_FAILURES_SQL.format(column=_KEY_COLUMNS[kind])), {"key": key}).one()
+    if not row.failures:
+        return 0.0
+    return throttle.lock_for(int(row.failures), limit) - float(row.ago)
+
+
+def login(conn: Connection, name: str, password: str, hours: float, *, address: str | None = None,
+          throttle: LoginThrottle | None = None) -> LoginResult:
+    """A new session for a correct name and password, unless the name or the client address is locked.
+
+    Every attempt is recorded (``login_attempts``). After ``throttle.max_failures`` failures of a user name since
+    its last success (``address_max_failures`` of an address) the key is locked, for ``lock_seconds`` doubled
+    with each further failure up to ``lock_max_seconds``; a locked attempt is refused without checking the
+    password, so a guess that happens to be right gains nothing. Advisory locks per name and address (taken in
+    a fixed order, held to the end of the transaction) serialise concurrent attempts on the same key, across
+    workers and processes: parallel guesses cannot all pass before the first failure is counted.
+    """
+    throttle = throttle or LoginThrottle()
+    if "\0" in name or (address and "\0" in address):  # PostgreSQL text cannot hold it; no user name has one
+        raise InvalidInput("the user name contains a NUL character", "username")
+    keys = sorted([("user", name), *([("address", address)] if address else [])])
+    for kind, key in keys:
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"login:{kind}:{key}"})
+    limits = {"user": throttle.max_failures, "address": throttle.address_max_failures}
+    wait = max(_retry_after(conn, kind, key, limits[kind], throttle) for kind, key in keys)
+    locked = wait > 0
+    token = None
+    if not locked:
+        row = conn.execute(
+            text("SELECT id, password_hash FROM users WHERE name = :n AND active"), {"n": name}
+        ).first()
+        if verify_password(password, row.password_hash if row else None) and row is not None:
+            conn.execute(text("DELETE FROM auth_tokens WHERE kind = 'session' AND expires_at < now()"))
+            token = issue_token(conn, row.id, "session", datetime.now(timezone.utc) + timedelta(hours=hours))
+    conn.execute(
+        text("INSERT INTO login_attempts (user_name, address, success, locked) VALUES (:n, :a, :ok, :locked)"),
+        {"n": name, "a": address, "ok": token is not None, "locked": locked},
+    )
+    conn.execute(text("DELETE FROM login_attempts WHERE at < now() - make_interval(days => :d)"),
+                 {"d": throttle.keep_days})
+    if locked:
+        return LoginResult(retry_after=max(1, math.ceil(wait)))
+    if token is None:  # this failure may have just locked the key: say so at once
+        wait = max(_retry_after(conn, kind, key, limits[kind], throttle) for kind, key in keys)
+        return LoginResult(retry_after=math.ceil(wait) if wait > 0 else None)
+    return LoginResult(token=token)
+
+
+def login_attempts(conn: Connection, *, user: str | None = None, address: str | None = None,
+                   failed_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+    """The latest sign-in attempts, newest first (for the admin): time, user name, address, success, locked."""
+    rows = conn.execute(text(
+        """SELECT at, user_name, address, success, locked FROM login_attempts
+           WHERE (CAST(:user AS text) IS NULL OR user_name = :user)
+             AND (CAST(:address AS text) IS NULL OR address = :address)
+             AND (NOT :failed_only OR NOT success)
+           ORDER BY at DESC, id DESC LIMIT :limit"""
+    ), {"user": user, "address": address, "failed_only": failed_only, "limit": limit}).mappings().all()
+    return [dict(r) | {"at": r["at"].isoformat()} for r in rows]
 
 
 def logout(conn: Connection, session_token: str) -> None:

@@ -7,13 +7,14 @@ the deployment's data (the demo city: CGCS2000 3-degree Gauss-Krüger, CM 120 E)
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SQM_PER_MU = 10000.0 / 15.0
 
@@ -65,7 +66,25 @@ class Settings(BaseSettings):
         default=5.0, ge=0, le=300,
         description="How long a worker keeps a looked-up token; revocations from elsewhere take up to this long. "
                     "0: look every request up.")
-    session_cookie_secure: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
+    session_cookie_secure: bool = Field(
+        default=False, description="Always send the session cookie over HTTPS only (it is anyway whenever the request "
+                                   "came over HTTPS, directly or through a trusted proxy).")
+    # Sign-in throttling (gis.auth.login): after this many failures since the last success a user name, or a client
+    # address, is locked for login_lock_seconds, doubled with each further failure up to login_lock_max_seconds.
+    login_max_failures: int = Field(default=5, ge=1, le=1000, description="Failed sign-ins of one user name before "
+                                                                            "it is locked.")
+    login_address_max_failures: int = Field(
+        default=20, ge=1, le=100000, description="Failed sign-ins from one client address before it is locked (higher "
+                                                 "than per user: an office may share one address).")
+    login_lock_seconds: float = Field(default=2.0, gt=0, le=3600, description="The first lock; doubled per failure.")
+    login_lock_max_seconds: float = Field(default=900.0, gt=0, le=86400, description="The longest lock.")
+    login_attempts_keep_days: int = Field(default=90, ge=1, le=3650, description="Sign-in attempts older than this "
+                                                                                 "are deleted.")
+    # Reverse proxies (api.proxy): only a request arriving from one of these has its X-Forwarded-For (the client's
+    # address, for throttling) and X-Forwarded-Proto (https: the Secure cookie) believed; anyone else could forge them.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Addresses or networks (CIDR) of trusted reverse proxies, comma-separated; "
+                                "empty: forwarded headers are ignored.")
     document_max_bytes: int = Field(default=50 * 1024 * 1024, gt=0, description="Largest archive upload.")
     workflow_require_documents: bool = Field(
         default=False, description="Refuse a stage change while documents the current stage requires are missing."
@@ -104,6 +123,16 @@ class Settings(BaseSettings):
     render_queue_timeout_s: float = Field(default=10.0, gt=0, le=300,
                                           description="Longest wait for a render slot; then 503.")
     retry_after_s: int = Field(default=2, ge=1, le=3600, description="Retry-After sent with a 503.")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        """A comma-separated list from the environment; each entry must be an address or a network."""
+        raw = value.split(",") if isinstance(value, str) else value or ()
+        items = [str(v).strip() for v in raw if str(v).strip()]  # type: ignore[union-attr]
+        for item in items:
+            ipaddress.ip_network(item, strict=False)  # ValueError: pydantic reports the bad entry
+        return tuple(items)
 
     @property
     def cluster_dir(self) -> Path:

@@ -355,16 +355,22 @@ def _coerce(value: Any, kind: str) -> Any:
             raise ValueError(kind)
         return int(number) if kind == "integer" and number.is_integer() else number
     if kind == "boolean":
+        # GDAL's OGR SQL writes a boolean field as 1/0 (`-where "holdout = 1"`), as do many desktop GIS forms.
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.lower() in _BOOLEAN_TEXT:
+            return _BOOLEAN_TEXT[value.lower()]
         raise TypeError(kind)
     if kind == "date":
         return date.fromisoformat(str(value)[:10])
     if kind == "timestamp":
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     raise TypeError(kind)
+
+
+_BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False}
 
 
 def _number_text(value: float | int) -> str:

@@ -23,6 +23,7 @@ from gis.blockers import Tolerance
 from gis.config import SQM_PER_MU
 from gis.errors import InvalidInput
 from gis.geometry_input import QueryGeometry
+from gis.io.export import EXTRA_COLUMNS, PARCEL_COLUMNS, Column
 from gis.privacy import mask_name
 from gis.project_overlaps import measured_overlaps_sql, tolerance_sql
 from gis.standards import base_item_sql, contract_date_sql, standard_in_force_sql
@@ -51,7 +52,7 @@ near AS (
 )
 SELECT n.id AS parcel_id, n.distance_m, width_bucket(n.distance_m, CAST(:edges AS double precision[])) AS band,
        pa.code, pa.kind, d.code AS district, d.name AS district_name, pa.stage, pa.holdout, pa.legacy,
-       pa.households, pa.floor_area_m2, pa.land_area_mu, ST_Area(pa.geom) AS parcel_m2, pa.owner_name
+       pa.households, pa.floor_area_m2, pa.land_area_mu, ST_Area(pa.geom) AS parcel_m2, pa.owner_name {geometry}
 FROM near n
 JOIN parcels pa ON pa.id = n.id
 JOIN districts d ON d.id = pa.district_id
@@ -114,6 +115,8 @@ def _hit(row: Any, reveal_personal: bool) -> dict[str, Any]:
     }
     if "geometry" in row.keys():
         hit["geometry"] = json.loads(row["geometry"])
+    if "geom" in row.keys():  # WKB in the working CRS, for a download
+        hit["geom"] = bytes(row["geom"])
     return hit
 
 
@@ -137,9 +140,15 @@ def footprint_geojson(conn: Connection, footprint: BaseGeometry, srid: int) -> d
 
 
 def overlap_hits(conn: Connection, query: QueryGeometry, srid: int, tolerance: Tolerance, today: date, *,
-                 reveal_personal: bool = False, with_geometry: bool = False) -> list[dict[str, Any]]:
-    """Every parcel the query footprint overlaps beyond the tolerance, with area, share and estimate."""
+                 reveal_personal: bool = False, with_geometry: bool = False,
+                 with_wkb: bool = False) -> list[dict[str, Any]]:
+    """Every parcel the query footprint overlaps beyond the tolerance, with area, share and estimate.
+
+    ``with_geometry`` adds each parcel as GeoJSON in WGS 84; ``with_wkb`` its WKB in the working CRS (``geom``),
+    which the file downloads write."""
     geometry = ", ST_AsGeoJSON(ST_Transform(pa.geom, 4326), 7) AS geometry" if with_geometry else ""
+    if with_wkb:
+        geometry += ", ST_AsBinary(pa.geom) AS geom"
     sql = measured_overlaps_sql(_QUERY_FOOTPRINT) + _HIT_SQL.format(geometry=geometry)
     params = _geom_params(query.footprint, srid) | {
         **tolerance.params, "today": today}
@@ -184,7 +193,7 @@ def parse_bands(edges: Sequence[float]) -> list[float]:
 
 
 def distance_bands(conn: Connection, query: QueryGeometry, srid: int, edges: Sequence[float], *,
-                   reveal_personal: bool = False) -> dict[str, Any]:
+                   reveal_personal: bool = False, with_wkb: bool = False) -> dict[str, Any]:
     """Parcels near a line, by their distance from the centre line, in bands with totals.
 
     A parcel belongs to the band of its nearest point; one crossing the line is at distance 0.
@@ -194,7 +203,8 @@ def distance_bands(conn: Connection, query: QueryGeometry, srid: int, edges: Seq
     edges = parse_bands(edges)
     params = _geom_params(query.geometry, srid) | {"max_distance": edges[-1], "edges": edges}
     bands: list[list[dict[str, Any]]] = [[] for _ in edges[:-1]]
-    for row in conn.execute(text(_BANDS_SQL), params).mappings():
+    sql = _BANDS_SQL.format(geometry=", ST_AsBinary(pa.geom) AS geom" if with_wkb else "")
+    for row in conn.execute(text(sql), params).mappings():
         item = {
             "parcel_id": row["parcel_id"], "code": row["code"], "kind": row["kind"], "district": row["district"],
             "district_name": row["district_name"], "stage": row["stage"], "holdout": row["holdout"],
@@ -203,6 +213,8 @@ def distance_bands(conn: Connection, query: QueryGeometry, srid: int, edges: Seq
             "distance_m": round(row["distance_m"], 3),
             "owner_name": row["owner_name"] if reveal_personal else mask_name(row["owner_name"]),
         }
+        if with_wkb:
+            item["geom"] = bytes(row["geom"])
         bands[row["band"] - 1].append(item)
     return {
         "bands": [
@@ -220,20 +232,91 @@ def distance_bands(conn: Connection, query: QueryGeometry, srid: int, edges: Seq
 def compare_alignments(conn: Connection, candidates: Sequence[tuple[str, QueryGeometry]], srid: int,
                        tolerance: Tolerance, today: date, *, reveal_personal: bool = False) -> dict[str, Any]:
     """Candidate alignments side by side (比选): totals, holdouts hit, and the parcels every one hits."""
-    if len(candidates) < 2:
-        raise InvalidInput("compare at least two candidates", "candidates")
-    results, code_sets = [], []
-    for name, query in candidates:
-        hits = overlap_hits(conn, query, srid, tolerance, today, reveal_personal=reveal_personal)
-        code_sets.append({h["code"] for h in hits})
-        results.append({
-            "name": name,
-            "query": _query_facts(conn, query, srid),
-            "totals": Totals.of(hits).as_dict(),
-            "by_district": _by_district(hits),
-            "holdouts": [{k: h[k] for k in ("code", "district_name", "stage", "owner_name", "overlap_m2")}
-                         for h in hits if h["holdout"]],
-        })
-    common = sorted(set.intersection(*code_sets))
+    hits_by = _candidate_hits(conn, candidates, srid, tolerance, today, reveal_personal=reveal_personal)
+    results = [{
+        "name": name,
+        "query": _query_facts(conn, query, srid),
+        "totals": Totals.of(hits).as_dict(),
+        "by_district": _by_district(hits),
+        "holdouts": [{k: h[k] for k in ("code", "district_name", "stage", "owner_name", "overlap_m2")}
+                     for h in hits if h["holdout"]],
+    } for (name, query), hits in zip(candidates, hits_by)]
+    common = _hit_by_all(hits_by)
     return {"tolerance": tolerance.as_dict(), "candidates": results, "hit_by_all": common,
             "hit_by_all_count": len(common)}
+
+
+def _candidate_hits(conn: Connection, candidates: Sequence[tuple[str, QueryGeometry]], srid: int,
+                    tolerance: Tolerance, today: date, *, reveal_personal: bool,
+                    with_wkb: bool = False) -> list[list[dict[str, Any]]]:
+    if len(candidates) < 2:
+        raise InvalidInput("compare at least two candidates", "candidates")
+    return [overlap_hits(conn, query, srid, tolerance, today, reveal_personal=reveal_personal, with_wkb=with_wkb)
+            for _, query in candidates]
+
+
+def _hit_by_all(hits_by: Sequence[Sequence[dict[str, Any]]]) -> list[str]:
+    return sorted(set.intersection(*({h["code"] for h in hits} for hits in hits_by)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloads: the same answers as rows for gis.io.export (every format), in the order a planner reads them.
+
+_PARCEL = {c.key: c for c in PARCEL_COLUMNS}
+_STANDARD_RATE = Column("standard_rate_yuan", "补偿标准(元/单位)", "float", shp="std_rate")
+_STANDARD_UNIT = Column("standard_unit", "标准单位", values={"m2": "㎡", "mu": "亩"}, shp="std_unit")
+_BAND = Column("band", "距离带", shp="band", width=12)
+OVERLAP_EXPORT_COLUMNS: tuple[Column, ...] = (
+    *(_PARCEL[k] for k in ("code", "kind", "district_code", "district_name", "owner_name", "households",
+                           "floor_area_m2", "land_area_mu", "stage", "holdout", "legacy")),
+    *(EXTRA_COLUMNS[k] for k in ("overlap_m2", "overlap_mu", "share")),
+    _PARCEL["area_m2"], _PARCEL["area_mu"], _STANDARD_RATE, _STANDARD_UNIT, EXTRA_COLUMNS["compensation_yuan"],
+)
+BAND_EXPORT_COLUMNS: tuple[Column, ...] = (
+    _BAND, EXTRA_COLUMNS["distance_m"],
+    *(_PARCEL[k] for k in ("code", "kind", "district_code", "district_name", "owner_name", "households",
+                           "floor_area_m2", "land_area_mu", "stage", "holdout")),
+    _PARCEL["area_m2"], _PARCEL["area_mu"],
+)
+
+
+def overlap_export_rows(hits: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``overlap_hits`` (with ``with_wkb``) as rows of ``OVERLAP_EXPORT_COLUMNS``."""
+    return [h | {"district_code": h["district"], "area_m2": h["parcel_area_m2"],
+                 "area_mu": h["parcel_area_m2"] / SQM_PER_MU, "compensation_yuan": h["estimated_compensation_yuan"]}
+            for h in hits]
+
+
+def band_export_rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """``distance_bands`` (with ``with_wkb``) as rows of ``BAND_EXPORT_COLUMNS``, nearest band first."""
+    return [item | {"band": f"{band['from_m']:g}–{band['to_m']:g} m", "district_code": item["district"],
+                    "area_m2": item["parcel_area_m2"], "area_mu": item["parcel_area_m2"] / SQM_PER_MU}
+            for band in answer["bands"] for item in band["items"]]
+
+
+COMPARE_SUMMARY_COLUMNS: tuple[Column, ...] = (
+    Column("candidate", "方案", width=16),
+    Column("parcels", "占用地块(宗)", "int"),
+    Column("households", "户数", "int"),
+    Column("house_m2", "房屋建筑面积(㎡)", "m2"),
+    Column("land_mu", "占用土地(亩)", "mu"),
+    Column("overlap_m2", "占用面积(㎡)", "m2"),
+    Column("holdouts", "钉子户(户)", "int"),
+    Column("estimated_compensation_yuan", "估算补偿(元)", "float"),
+    Column("footprint_m2", "用地范围(㎡)", "m2"),
+    Column("hit_by_all", "各方案共同占用(宗)", "int"),
+)
+COMPARE_EXPORT_COLUMNS: tuple[Column, ...] = (Column("candidate", "方案", width=16), *OVERLAP_EXPORT_COLUMNS)
+
+
+def compare_export(conn: Connection, candidates: Sequence[tuple[str, QueryGeometry]], srid: int,
+                   tolerance: Tolerance, today: date) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+    """The comparison for a download: the side-by-side rows (``COMPARE_SUMMARY_COLUMNS``, one per candidate)
+    and each candidate's parcels (``COMPARE_EXPORT_COLUMNS``, with WKB; personal data left to the writer)."""
+    hits_by = _candidate_hits(conn, candidates, srid, tolerance, today, reveal_personal=True, with_wkb=True)
+    common = len(_hit_by_all(hits_by))
+    summary = [{"candidate": name, **Totals.of(hits).as_dict(), "footprint_m2": query.footprint.area,
+                "hit_by_all": common} for (name, query), hits in zip(candidates, hits_by)]
+    parcels = [[row | {"candidate": name} for row in overlap_export_rows(hits)]
+               for (name, _), hits in zip(candidates, hits_by)]
+    return summary, parcels

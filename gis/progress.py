@@ -13,6 +13,7 @@ from sqlalchemy import Connection, text
 
 from gis.blockers import Tolerance
 from gis.config import DEFAULT_TIMEZONE
+from gis.io.export import Column
 from gis.project_overlaps import tolerance_sql
 from gis.stages import STAGE_AT_SQL, end_of_day
 
@@ -91,3 +92,25 @@ def district_progress(conn: Connection, tolerance: Tolerance, today: date, *, tz
     for rank, d in enumerate(ranked, start=1):
         d["rank"] = rank
     return {"date": today.isoformat(), "tolerance": tolerance.as_dict(), "districts": ranked}
+
+
+# Spreadsheets and GIS files: one row per district, ranked, with its boundary for the GIS formats.
+PROGRESS_EXPORT_COLUMNS: tuple[Column, ...] = (
+    Column("rank", "名次", "int"),
+    Column("district_code", "片区代码", shp="district", width=10),
+    Column("district_name", "片区", shp="dist_name", width=10),
+    Column("total", "项目内地块(宗)", "int", total=True),
+    Column("cleared", "已净地(宗)", "int", total=True),
+    Column("remaining", "未净地(宗)", "int", total=True),
+    Column("percent_cleared", "净地率(%)", "float", shp="pct_clear"),
+    *(Column(f"change_{n}d", f"近{n}日新增净地(宗)", "int", total=True, shp=f"chg_{n}d") for n in CHANGE_DAYS),
+)
+
+
+def progress_export_rows(conn: Connection, answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """``district_progress``'s ranking as rows of ``PROGRESS_EXPORT_COLUMNS``, each with its district's boundary
+    (``geom``, WKB in the working CRS)."""
+    boundaries = dict(conn.execute(text("SELECT code, ST_AsBinary(geom) FROM districts")).all())
+    return [d | {"district_code": d["district"], "geom": bytes(boundaries[d["district"]])}
+            | {f"change_{n}d": d["change"][f"{n}d"] for n in CHANGE_DAYS}
+            for d in answer["districts"]]

@@ -36,6 +36,7 @@ from gis.project_overlaps import overlaps_in_force_sql, tolerance_sql
 from gis.stages import ALL_STAGES, KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, end_of_day
 
 TOP = 10
+FINDINGS_HIDDEN_ZH = "核查明细仅向纪检监察和管理员显示；此处只列各项问题数。"
 SERIES_MAX_DAYS = 730
 SERIES_DEFAULT_DAYS = 90
 
@@ -142,10 +143,14 @@ ORDER BY 1, 2
 
 
 def build_report(conn: Connection, kind: str, day: date, *, tolerance: Tolerance, tz: str = DEFAULT_TIMEZONE,
-                 reveal_personal: bool = False, pictures: bool = True, top: int = TOP) -> Report:
+                 reveal_personal: bool = False, pictures: bool = True, top: int = TOP,
+                 with_findings: bool = True) -> Report:
     """The report of ``kind`` (daily, three-day, weekly) for ``day``, as of the end of that day.
 
     ``pictures``: draw the progress charts and blocker maps (the HTML and XLSX show them; JSON does not).
+    ``with_findings``: list each inspection check's top findings (which parcel, whose, how much). False for
+    callers who may not read the checks themselves (``gis.auth.Principal.may_read_checks``): they get each
+    check's rule, count and summary counts only, and ``findings_shown: false``.
     """
     rk = get_kind(kind)
     previous = day - timedelta(days=rk.days)
@@ -169,8 +174,8 @@ def build_report(conn: Connection, kind: str, day: date, *, tolerance: Tolerance
         kind=rk, day=day, tz=tz, tolerance=tolerance, projects=projects, districts=districts, blockers=blockers,
         holdouts=[_case(f) for f in open_cases], series=series,
         checks=[{"check": r.check, "title": r.title, "rule": r.rule, "params": r.params, "count": r.count,
-                 "summary": r.summary, "columns": r.columns,
-                 "top": r.findings[:top]} for r in results.values()],
+                 "summary": r.summary, "columns": r.columns, "findings_shown": with_findings,
+                 "top": r.findings[:top] if with_findings else []} for r in results.values()],
     )
     if pictures:
         report.charts = {p["code"]: progress_chart(p, series[p["code"]]) for p in projects}
@@ -269,9 +274,9 @@ def progress_chart(project: dict[str, Any], points: list[dict[str, Any]]) -> byt
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from gis.maps.static import cjk_font
+    from gis.fonts import cjk_family
 
-    font = cjk_font()
+    font = cjk_family()
     family = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
     labels = ("已登记地块", "已补偿（含以后）", "已交地") if font else ("recorded", "acquired", "cleared")
     fig = Figure(figsize=(7.2, 3.0), dpi=100)
@@ -407,6 +412,8 @@ def render_html(report: Report) -> str:
         _table(["核查项", "问题数", "规则"],
                [f"<tr>{_td(c['title'])}{_td(c['count'], True)}{_td(c['rule'])}</tr>" for c in r.checks]),
     ]
+    if r.checks and not r.checks[0]["findings_shown"]:
+        parts.append(f"<p>{FINDINGS_HIDDEN_ZH}</p>")
     for c in r.checks:
         if not c["top"]:
             continue
@@ -499,6 +506,8 @@ def render_xlsx(report: Report) -> bytes:
           [[c["title"], c["count"], c["rule"], "，".join(f"{k}={v}" for k, v in c["params"].items())]
            for c in report.checks], {2: 80, 3: 40})
     for c in report.checks:
+        if not c["findings_shown"]:
+            continue
         sheet(f"核查-{c['title']}", [col.label for col in c["columns"]],
               [[checks.label_value(col, f.get(col.key)) for col in c["columns"]] for f in c["top"]],
               shares=tuple(i for i, col in enumerate(c["columns"]) if col.type == "share"))

@@ -10,6 +10,7 @@ may not see personal data, never logged).
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -33,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
 
+from gis.stages import ALL_STAGES, KIND_LABELS_ZH, STAGE_LABELS_ZH, STAGES
 from gis.workflow import DATE_COLUMNS
 
 NOW = text("now()")
@@ -133,6 +135,18 @@ def metadata(srid: int) -> MetaData:
         Column("created_at", TZ, nullable=False, server_default=NOW),
         Column("expires_at", TZ),
         Index("auth_tokens_user_idx", "user_id"),
+    )
+    Table(
+        "login_attempts", md,
+        Column("id", BigInteger, Identity(always=True), primary_key=True),
+        Column("at", TZ, nullable=False, server_default=NOW),
+        Column("user_name", Text, nullable=False),
+        Column("address", Text),
+        Column("success", Boolean, nullable=False),
+        Column("locked", Boolean, nullable=False, server_default=text("false")),
+        Index("login_attempts_user_idx", "user_name", "at"),
+        Index("login_attempts_address_idx", "address", "at"),
+        Index("login_attempts_at_idx", "at"),
     )
     Table(
         "compensation_standards", md,
@@ -254,3 +268,15 @@ def metadata(srid: int) -> MetaData:
 def personal_columns(table: str = "parcels") -> tuple[str, ...]:
     """The columns of ``table`` holding personal data (``info["personal"]``); the same in any working CRS."""
     return tuple(c.name for c in metadata(4326).tables[table].columns if c.info.get("personal"))
+
+
+def labels(table: str = "parcels") -> dict[str, Any]:
+    """The words people read, for clients that draw their own tables and maps (notebooks, desktop GIS): the
+    stages in workflow order with their Chinese labels, the parcel kinds, and ``table``'s columns with their
+    labels and whether they hold personal data."""
+    return {
+        "stages": [{"code": s, "label": STAGE_LABELS_ZH[s], "dispute": s not in STAGES} for s in ALL_STAGES],
+        "kinds": [{"code": k, "label": v} for k, v in KIND_LABELS_ZH.items()],
+        "columns": [{"name": c.name, "label": c.info["label"], "personal": bool(c.info.get("personal"))}
+                    for c in metadata(4326).tables[table].columns if "label" in c.info],
+    }

@@ -93,7 +93,7 @@ def test_upload_a_line_preview_save_and_the_project_appears(city, drawing):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             visit = Visit(browser, base_url, tokens["admin"], "/admin", block_outside=True, name="admin-page",
-                          ready="document.body.dataset.ready === 'true'")
+                          ready="() => document.body.dataset.ready === 'true'")
             page = visit.page
             form = page.locator("#project-form")
             form.locator("[name=code]").fill("hsr_east")
@@ -101,14 +101,14 @@ def test_upload_a_line_preview_save_and_the_project_appears(city, drawing):
             form.locator("[name=kind]").select_option("rail")
             form.locator("[name=file]").set_input_files(str(drawing))
             # the drawing's CAD layers are offered once the file is chosen
-            page.wait_for_function("document.querySelector('#project-form [name=layer]').options.length === 3")
+            page.wait_for_function("() => document.querySelector('#project-form [name=layer]').options.length === 3")
             form.locator("[name=layer]").select_option("中线")
             form.locator("[name=width_m]").fill(str(WIDTH_M))
             form.locator("[name=crs]").fill("4549")
             form.locator("[name=deadline]").fill("2027-06-30")
 
             form.locator("[data-action=preview]").click()
-            page.wait_for_function("document.querySelector('#project-result').textContent.startsWith('预览')")
+            page.wait_for_function("() => document.querySelector('#project-result').textContent.startsWith('预览')")
             preview = page.locator("#project-result").text_content()
             assert "涉及地块 30 宗" in preview and f"占地 {expected_m2:,.0f} ㎡" in preview, preview
             # the footprint and the 30 parcels are drawn on the map
@@ -117,7 +117,7 @@ def test_upload_a_line_preview_save_and_the_project_appears(city, drawing):
                 assert conn.execute(text("SELECT count(*) FROM projects")).scalar_one() == 0
 
             form.locator("button[type=submit]").click()
-            page.wait_for_function("document.querySelector('#project-result').textContent.startsWith('已保存')")
+            page.wait_for_function("() => document.querySelector('#project-result').textContent.startsWith('已保存')")
             assert "涉及地块 30 宗" in page.locator("#project-result").text_content()
             assert "高铁东延线" in page.locator("#projects-table").text_content()
             assert page.locator("#revision-form [name=project] option[value=hsr_east]").count() == 1

@@ -3,6 +3,7 @@ sign-in in a browser; secrets stored hashed; the CLI and the demo users."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import stat
@@ -36,6 +37,7 @@ EXPECTED = {
     ("PUT", "/document-requirements"): {"admin"},
     ("GET", "/me"): AT_LEAST["viewer"],
     ("GET", "/users"): {"admin"},
+    ("GET", "/users/login-attempts"): {"admin"},
     ("POST", "/users"): {"admin"},
     ("POST", "/users/{name}/tokens"): {"admin"},
     ("DELETE", "/users/{name}/tokens"): {"admin"},
@@ -102,11 +104,20 @@ def test_each_role_on_each_endpoint(client, anon_client, role_headers):
 
 def test_credentials_are_checked(client, anon_client, role_tokens, engine):
     r = anon_client.get("/me")
-    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer" and "detail" in r.json()
+    assert r.status_code == 401 and "detail" in r.json()
+    assert r.headers["www-authenticate"].startswith("Bearer, Basic realm=")
     page = anon_client.get("/me", headers={"Accept": "text/html"})
     assert page.status_code == 401 and "/login?next=/me" in page.text
     for header in ("Bearer", "Bearer nonsense", "Basic dXNlcjpwdw==", "Token " + role_tokens["viewer"]):
         assert anon_client.get("/me", headers={"Authorization": header}).status_code == 401, header
+    # Basic: the user's name and one of the user's tokens; never a password, nor another user's token
+    def basic(user: str, secret: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()}
+
+    assert anon_client.get("/me", headers=basic("test-viewer", role_tokens["viewer"])).json()["name"] == "test-viewer"
+    assert anon_client.get("/me", headers=basic("test-admin", role_tokens["viewer"])).status_code == 401
+    assert anon_client.get("/me", headers=basic("test-viewer", "")).status_code == 401
+    assert anon_client.get("/me", headers={"Authorization": "Basic %%%"}).status_code == 401
     me = anon_client.get("/me", headers=bearer(role_tokens["district_editor"])).json()
     assert (me["role"], me["reveal_personal"], len(me["district_ids"])) == ("district_editor", False, 1)
     # A session token is not an API token, and tokens of a disabled user stop working.
@@ -160,7 +171,9 @@ def test_browser_sign_in_with_a_session_cookie(client, engine):
                                              {"h": hashlib.sha256(token.encode()).hexdigest()}).one()
             assert kind == "session" and expires > datetime.now(timezone.utc) + timedelta(hours=11)
             assert browser.get("/me", headers=bearer(token)).status_code == 401  # a session is not an API token
-            assert browser.get("/logout").status_code == 303
+            assert browser.get("/logout").status_code == 405  # a link cannot sign out
+            assert browser.get("/me").status_code == 200
+            assert browser.post("/logout").status_code == 303
             assert browser.get("/me").status_code == 401
             browser.cookies.set("pb_session", token)
             assert browser.get("/me").status_code == 401  # the session ended server-side, not only in the browser

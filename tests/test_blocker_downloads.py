@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
-import zipfile
 from urllib.parse import unquote
 
-import openpyxl
-import pyogrio
 import pytest
 
 from gis.stages import STAGE_LABELS_ZH, today_in
-
-FILE_FORMATS = ("csv", "xlsx", "gpkg", "shp", "kml", "fgb")
+from tests.downloads import FILE_FORMATS, code_of, read_download
 
 
 @pytest.fixture(scope="module")
@@ -30,27 +26,6 @@ def projects(client):
     return {p["code"]: p for p in client.get("/projects").json()["projects"]}
 
 
-def _read(fmt: str, content: bytes, tmp_path) -> list[dict]:
-    if fmt == "csv":
-        assert content.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM: Excel opens the Chinese right
-        rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
-        assert rows[-1]["地块编号"].startswith("合计")
-        return rows[:-1]
-    if fmt == "xlsx":
-        ws = openpyxl.load_workbook(io.BytesIO(content), data_only=True).active
-        header, *rows = list(ws.iter_rows(values_only=True))
-        assert str(rows[-1][0]).startswith("合计")
-        return [dict(zip(header, r, strict=True)) for r in rows[:-1]]
-    path = tmp_path / f"blockers.{fmt}"
-    if fmt == "shp":
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            archive.extractall(tmp_path / "shp")
-        path = next((tmp_path / "shp").glob("*.shp"))
-    else:
-        path.write_bytes(content)
-    return pyogrio.read_dataframe(path).to_dict("records")
-
-
 @pytest.mark.parametrize("fmt", FILE_FORMATS)
 def test_every_format_holds_the_whole_list_with_its_areas(client, settings, xinan, fmt, tmp_path, role_headers):
     project, expected = xinan
@@ -58,9 +33,8 @@ def test_every_format_holds_the_whole_list_with_its_areas(client, settings, xina
     assert r.status_code == 200, r.text
     name = unquote(r.headers["content-disposition"].split("filename*=UTF-8''")[1])
     assert name.startswith(f"{project['name']}_阻碍地块_{today_in(settings.city_timezone).isoformat()}")
-    rows = _read(fmt, r.content, tmp_path)
-    code = "地块编号" if fmt in ("csv", "xlsx") else ("code" if fmt != "kml" else "Name")
-    codes = [str(row.get(code) or row.get("code")) for row in rows]
+    rows = read_download(fmt, r.content, tmp_path)
+    codes = [code_of(row, fmt) for row in rows]
     assert sorted(codes) == sorted(expected)
     if fmt in ("csv", "xlsx"):
         for row in rows:
@@ -102,7 +76,7 @@ def test_the_command_line_writes_the_same_bytes_as_the_api(client, settings, xin
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIS_")}
     env |= {"GIS_DATA_DIR": str(settings.data_dir), "GIS_PG_PORT": str(settings.pg_port)}
     for fmt in ("csv", "xlsx"):
-        api = client.get(f"/projects/xinan_road/blockers", params={"format": fmt}, headers=role_headers["viewer"])
+        api = client.get("/projects/xinan_road/blockers", params={"format": fmt}, headers=role_headers["viewer"])
         out = tmp_path / f"cli.{fmt}"
         proc = subprocess.run([sys.executable, "-m", "gis.cli", "blockers", "xinan_road", "--format", fmt,
                                "-o", str(out)], env=env, capture_output=True, text=True, timeout=120)

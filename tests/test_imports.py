@@ -22,10 +22,9 @@ from pyproj import Transformer
 from sqlalchemy import text
 
 from gis import cluster, migrate
-from gis.bulk import copy_frame
 from gis.config import SQM_PER_MU
 from gis.db import get_engine
-from gis.demo.load import PROJECT_COLUMNS
+from gis.demo.load import copy_table
 from gis.io.export import PARCEL_COLUMNS, parcel_query, query_rows, write_export
 from gis.io.importer import import_file
 from gis.io.profiles import Profile, save_profile
@@ -47,9 +46,8 @@ def target_db(pg_dir, io_city):
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE project_parcel_overlaps, documents, payments, parcel_events, parcels, projects, "
                           "districts CASCADE"))
-        copy_frame(conn, "districts", io_city.city.districts.rename_geometry("geom"), ("id", "code", "name", "geom"),
-                   srid=s.srid)
-        copy_frame(conn, "projects", io_city.city.projects, PROJECT_COLUMNS, srid=s.srid)
+        copy_table(conn, "districts", io_city.city.districts.rename_geometry("geom"), srid=s.srid)
+        copy_table(conn, "projects", io_city.city.projects, srid=s.srid)
     return s
 
 

@@ -70,6 +70,7 @@ class Visit:
         response = page.goto(base_url + path, wait_until="networkidle")
         self.status = response.status
         self.page = page
+        # ``ready`` is a function ("() => ..."): Playwright calls it without eval, which the pages' CSP forbids.
         if ready:  # drawing can finish after the last response (vector tiles are decoded, then painted)
             page.wait_for_function(ready, timeout=10_000)
         ARTIFACTS.mkdir(exist_ok=True)
@@ -184,7 +185,7 @@ def test_api_docs_render_offline(browser, base_url, role_tokens, client):
     operations = sum(1 for item in spec["paths"].values() for method in item if method in {
         "get", "post", "put", "patch", "delete"})
     visit = Visit(browser, base_url, role_tokens["viewer"], "/docs", True, "api-docs",
-                  ready=f"document.querySelectorAll('.opblock').length >= {operations}")
+                  ready=f"() => document.querySelectorAll('.opblock').length >= {operations}")
     try:
         visit.check_offline(base_url)
         assert visit.page.locator(".opblock").count() == operations

@@ -291,6 +291,12 @@ def test_cql2_text_and_json_attribute_filters(viewer, parcels):
                        & ~parcels["stage"].isin(["cleared", "demolished"])]
     assert count(filter="kind = 'house' AND (households >= 3 OR holdout = true) AND NOT stage IN "
                         "('cleared', 'demolished')") == len(expected)
+    holdouts = int(parcels["holdout"].sum())
+    assert holdouts > 0
+    # GDAL's and desktop GIS's spelling of a boolean: 1/0, also as query parameters
+    assert count(filter="holdout = 1") == count(filter="holdout = true") == count(holdout="1") == holdouts
+    assert count(filter="holdout = 0") == count(holdout="false") == len(parcels) - holdouts
+    assert viewer("/ogc/collections/parcels/items", filter="holdout = 2").status_code == 400
     assert count(filter="code LIKE 'NS-00001%'") == int(parcels["code"].str.startswith("NS-00001").sum())
     assert count(filter="floor_area_m2 BETWEEN 100 AND 200") == int(parcels["floor_area_m2"].between(100, 200).sum())
     assert count(filter="stage_since >= DATE('2026-01-01')") == int((parcels["stage_since"] >= date(2026, 1, 1)).sum())
@@ -414,6 +420,14 @@ def test_html_representations(viewer, client, role_headers):
     browser = client.get("/ogc/collections/parcels/items", headers=role_headers["viewer"] | {"Accept": "text/html"})
     assert browser.headers["content-type"].startswith("text/html") and browser.text.count("<tr>") == 101
     assert "<script" not in viewer("/ogc/collections/parcels/items", f="html", code="<script>").text
+    # People read these pages: Chinese titles and labelled values, the codes stay in the JSON
+    page = viewer("/ogc/collections/parcels/items", f="html", stage="signed", limit=3).text
+    head = page[page.index("<thead>"):page.index("</thead>")]
+    assert "地块编号" in head and "阶段" in head and ">stage<" not in head and ">code<" not in head
+    body = page[page.index("<tbody>"):]
+    assert body.count("<td>签约</td>") == 3 and "<td>signed</td>" not in body
+    one = viewer("/ogc/collections/parcels/items/1", f="html").text
+    assert "<td>阶段</td>" in one and ("<td>是</td>" in one or "<td>否</td>" in one)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -116,3 +116,31 @@ def test_attribute_filter_and_bbox_are_sent_to_the_server(server, engine, demo_c
     sent = [float(v) for v in data_requests[0]["bbox"][0].split(",")]
     assert sent == pytest.approx([y0, x0, y1, x1])  # northing first: EPSG:4549's own axis order
     assert data_requests[0]["bbox-crs"] == ["http://www.opengis.net/def/crs/EPSG/0/4549"]
+
+
+def test_debian_gdal_reads_with_basic_auth_and_pushes_a_boolean_filter(settings, demo_city, role_tokens, tmp_path):
+    """GDAL 3.6 (Debian 12's ogr2ogr, as many QGIS installs bundle) cannot send a bearer token: it reads with
+    HTTP Basic, the user's name and a token as the password, and its ``-where "holdout = 1"`` reaches the
+    server as a filter on the queryable."""
+    import subprocess
+
+    log = RequestLog(create_app(settings))
+    out = tmp_path / "holdouts.geojson"
+    holdouts = set(demo_city.parcels.loc[demo_city.parcels["holdout"], "code"])
+    assert holdouts
+    with live_server(log) as base:
+        def ogr2ogr(user: str, token: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                ["ogr2ogr", "-f", "GeoJSON", str(out), f"OAPIF:{base}/ogc", "parcels", "-where", "holdout = 1",
+                 "--config", "GDAL_HTTP_AUTH", "BASIC", "--config", "GDAL_HTTP_USERPWD", f"{user}:{token}"],
+                capture_output=True, text=True, timeout=300)
+
+        refused = ogr2ogr("test-admin", role_tokens["viewer"])  # another user's token
+        assert refused.returncode != 0 and "401" in refused.stderr
+        done = ogr2ogr("test-viewer", role_tokens["viewer"])
+    assert done.returncode == 0, done.stderr
+    written = pyogrio.read_dataframe(out)
+    assert set(written["code"]) == holdouts
+    pushed = log.items_requests("parcels")
+    # the first request reads the layer's schema; every page after it carries the filter
+    assert len(pushed) > 1 and all(q.get("holdout") == ["1"] for q in pushed[1:])

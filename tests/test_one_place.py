@@ -28,7 +28,12 @@ def _sources(*folders: str) -> dict[str, str]:
     ("the city's default time zone", r"Asia/Shanghai", "gis/config.py"),
     ("the wording of an unknown project", r"no project with id", "gis/errors.py"),
     ("the history's columns", r"INSERT\s+INTO\s+parcel_events", "gis/history.py"),
+    ("the CJK font lookup", r"CJK_FAMILIES\s*=", "gis/fonts.py"),
     ("the stage list", r"\(\s*\"surveyed\",\s*\"appraised\"", "gis/stages.py"),
+    ("the spreadsheet formula triggers", r"\"=\",\s*\"\+\",\s*\"-\",\s*\"@\"", "gis/io/export.py"),
+    ("reading a zip's directory (checked against the limits)", r"\.infolist\(\)", "gis/io/archives.py"),
+    ("where an upload is saved", r"mkdtemp\(prefix=\"pb-upload-", "api/uploads.py"),
+    ("the pages' security headers", r"frame-ancestors", "api/security.py"),
 ])
 def test_a_rule_lives_in_one_module(rule, pattern, home):
     found = sorted(path for path, text in _sources("gis", "api").items() if re.search(pattern, text))

@@ -202,6 +202,7 @@ def test_reports_are_for_every_role_with_owner_names_masked_for_viewers(client, 
     assert names and all("*" in n for n in names)
     inspector = client.get("/reports/daily", params=params, headers=role_headers["inspector"]).json()
     assert not any("*" in h["owner_name"] for h in inspector["holdouts"])
+    assert not any("*" in f["owner_name"] for c in inspector["checks"] for f in c["top"] if f.get("owner_name"))
     assert client.get("/reports/monthly", params=params).status_code == 422
     assert client.get("/reports/daily", params={"date": "2026-02-30"}).status_code == 422
 
@@ -222,6 +223,34 @@ def test_cli_report(client, settings, monkeypatch, role_headers):
     assert out.exit_code == 0, out.output
     api = client.get("/reports/three-day", params={"date": "2026-11-20", "format": "json"},
                      headers=role_headers["viewer"]).json()
-    assert json.loads(out.stdout) == api
+    # The CLI runs with the database's own credentials (the operator): names masked as for a viewer unless
+    # --reveal-personal, but the checks' findings listed (a viewer gets their counts only).
+    cli_report = json.loads(out.stdout)
+    assert all(c["findings_shown"] for c in cli_report["checks"])
+    assert {k: v for k, v in cli_report.items() if k != "checks"} == {k: v for k, v in api.items() if k != "checks"}
+    assert [c["count"] for c in cli_report["checks"]] == [c["count"] for c in api["checks"]]
     assert table.exit_code == 0 and "高铁项目" in table.stdout
     assert bad.exit_code != 0
+
+
+def test_check_findings_in_reports_only_for_the_roles_that_may_read_checks(client, role_headers, demo_city):
+    """Issue 14, defect 13: viewers and district editors are refused /checks, so their reports carry each
+    check's rule and counts but not its findings (parcels, owners, amounts); inspectors and admins get both."""
+    day = DEFAULT_TODAY.isoformat()
+    planted = set(demo_city.planted["paid_not_demolished"])
+    for role in ("viewer", "district_editor"):
+        assert client.get("/checks", headers=role_headers[role]).status_code == 403
+        body = client.get("/reports/daily", params={"date": day, "format": "json"}, headers=role_headers[role]).json()
+        assert {c["check"]: c["count"] for c in body["checks"]}["paid_not_demolished"] == len(planted)
+        assert all(c["top"] == [] and c["findings_shown"] is False for c in body["checks"]), role
+        page = client.get("/reports/daily", params={"date": day}, headers=role_headers[role])
+        assert page.status_code == 200 and "核查明细仅向纪检监察和管理员显示" in page.text
+        assert not any(code in page.text.split("五、纪检监察核查", 1)[1] for code in planted), role
+        book = openpyxl.load_workbook(io.BytesIO(client.get("/reports/daily", params={"date": day, "format": "xlsx"},
+                                                            headers=role_headers[role]).content))
+        assert "核查汇总" in book.sheetnames and not [n for n in book.sheetnames if n.startswith("核查-")]
+    for role in ("inspector", "admin"):
+        assert client.get("/checks", headers=role_headers[role]).status_code == 200
+        body = client.get("/reports/daily", params={"date": day, "format": "json"}, headers=role_headers[role]).json()
+        top = {c["check"]: c for c in body["checks"]}["paid_not_demolished"]
+        assert top["findings_shown"] is True and {f["code"] for f in top["top"]} == planted

@@ -19,16 +19,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
-from api.auth import Principal, Role, require
+from api.auth import Principal, require
 from api.deps import Conn, get_settings, get_today
 from api.export import export_response
 from gis import checks
+from gis.auth import CHECKS_MIN_ROLE
 from gis.config import Settings
 from gis.io.export import FORMATS
 
 router = APIRouter(prefix="/checks", tags=["checks"])
 
-Inspector = Annotated[Principal, Depends(require(Role.inspector))]
+Inspector = Annotated[Principal, Depends(require(CHECKS_MIN_ROLE))]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Today = Annotated[date, Depends(get_today)]
 AsOf = Annotated[date | None, Query(description="Answer as of the end of this day (YYYY-MM-DD, city time); "

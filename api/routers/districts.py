@@ -10,30 +10,26 @@ transaction has committed.
 
 from __future__ import annotations
 
-import re
-import shutil
-import tempfile
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, Role, require
 from api.deps import Conn, Database, get_database, get_settings, get_today, get_tolerance
+from api.export import ListFormat, export_response
+from api.uploads import saved_upload
 from gis import districts as store
 from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.io.profiles import parse_mapping
-from gis.progress import district_progress
+from gis.progress import PROGRESS_EXPORT_COLUMNS, district_progress, progress_export_rows
 
 router = APIRouter(prefix="/districts", tags=["districts"], dependencies=[Depends(require(Role.viewer))])
 
 Admin = Annotated[Principal, Depends(require(Role.admin))]
 Db = Annotated[Database, Depends(get_database)]
-_SAFE_NAME = re.compile(r"[^\w.-]+")
 
 
 @router.get("")
@@ -45,26 +41,24 @@ async def get_districts(
     return {"districts": await db.read(store.list_districts, with_geometry=geometry)}
 
 
-@router.get("/progress")
+@router.get("/progress", response_model=None)
 def progress(
     conn: Conn,
     tolerance: Annotated[Tolerance, Depends(get_tolerance)],
     today: Annotated[date, Depends(get_today)],
     settings: Annotated[Settings, Depends(get_settings)],
     project_id: Annotated[int | None, Query(description="Only this project.")] = None,
-) -> dict:
+    format: Annotated[ListFormat, Query(description="json, or the ranking as a file (one row per district, with "
+                                                    "its boundary in the GIS formats): geojson, csv, xlsx, gpkg, "
+                                                    "shp (zipped), kml, fgb.")] = "json",
+) -> dict[str, Any] | Response:
     """Per district and per project: total, cleared, remaining, percent, change over 1/3/7 days, rank."""
-    return district_progress(conn, tolerance, today, tz=settings.city_timezone, project_id=project_id)
-
-
-def _save_upload(upload: UploadFile) -> tuple[Path, Path]:
-    """(temporary folder, the file in it); the body's size is capped by api.limits.BodyLimit already."""
-    folder = Path(tempfile.mkdtemp(prefix="pb-upload-"))
-    name = _SAFE_NAME.sub("_", Path(upload.filename or "upload").name) or "upload"
-    path = folder / name
-    with path.open("wb") as out:
-        shutil.copyfileobj(upload.file, out, 1024 * 1024)
-    return folder, path
+    answer = district_progress(conn, tolerance, today, tz=settings.city_timezone, project_id=project_id)
+    if format == "json":
+        return answer
+    return export_response(progress_export_rows(conn, answer), "片区进度比拼", format, srid=settings.srid,
+                           today=today, columns=PROGRESS_EXPORT_COLUMNS, title="片区征迁进度比拼",
+                           tz=settings.city_timezone)
 
 
 @router.post("/imports")
@@ -82,12 +76,9 @@ async def post_import(
     nothing. 200 with the report once committed; 422 ``{"detail", "where"}`` for a refusal (overlaps, bad
     values, no polygons, CRS to declare), with nothing written; uploads over the configured size get 413."""
     mapping = parse_mapping(map_)
-    folder, path = await run_in_threadpool(_save_upload, file)
-    try:
+    async with saved_upload(file) as path:
         report = await db.run(store.import_districts, path, mapping=mapping, layer=layer or None, crs=crs,
                               actor=principal.name, dry_run=dry_run, file_name=file.filename or path.name)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     return report.as_dict()
 
 

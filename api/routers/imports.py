@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
@@ -15,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role, require, require_any
 from api.deps import Conn, get_settings
+from api.uploads import kept_upload
 from gis.config import Settings
 from gis.errors import InvalidInput
 from gis.io import profiles as profile_store
@@ -23,7 +20,6 @@ from gis.io.importer import import_file
 router = APIRouter(tags=["imports"])
 
 Importer = Annotated[Principal, Depends(require_any(Role.district_editor, Role.admin))]
-_SAFE_NAME = re.compile(r"[^\w.-]+")
 
 
 def _json_object(value: str | None, where: str) -> dict[str, Any] | None:
@@ -55,20 +51,13 @@ def post_import(
     District editors may import parcels of their own districts only. Uploads over the configured size
     get 413.
     """
-    folder = Path(tempfile.mkdtemp(prefix="pb-upload-"))
-    try:
-        name = _SAFE_NAME.sub("_", Path(file.filename or "upload").name) or "upload"
-        path = folder / name
-        with path.open("wb") as out:
-            shutil.copyfileobj(file.file, out, 1024 * 1024)
+    with kept_upload(file) as path:
         allowed = None if principal.role == Role.admin else set(principal.district_ids)
         report = import_file(
             conn, path, profile=profile, mapping=_json_object(mapping, "mapping"),
             defaults=_json_object(defaults, "defaults"), crs=crs, dry_run=dry_run, actor=principal.name,
-            file_name=file.filename or name, settings=settings, allowed_districts=allowed,
+            file_name=file.filename or path.name, settings=settings, allowed_districts=allowed,
         )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     body = report.as_dict()
     if not report.ok:
         return JSONResponse({"detail": f"{report.rejected} rows rejected; nothing was imported", "report": body},

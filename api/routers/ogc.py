@@ -224,13 +224,10 @@ def items(collection_id: str, request: Request, principal: Reader, conn: Conn, s
         doc["numberMatched"] = page.number_matched
     doc |= {"numberReturned": len(page.features), "timeStamp": _now(), "links": links}
     if html:
-        item = f"{_base(request)}/collections/{c.id}/items/"
-        names = [f.name for f in c.fields]
-        rows = [[(f["id"], f"{item}{f['id']}?f=html")] + [f["properties"][n] for n in names] for f in page.features]
-        summary = (f"<p>{len(page.features)} features"
-                   + (f" of {page.number_matched}" if page.number_matched is not None else "") + "</p>")
-        return HTMLResponse(docs.html_page(f"{c.title} · 要素", doc, summary + docs.html_table(["id", *names], rows)),
-                            headers=_content_crs(q.crs))
+        table = docs.items_table(c, page.features, f"{_base(request)}/collections/{c.id}/items/")
+        summary = (f"<p>本页 {len(page.features)} 个要素"
+                   + (f"，共 {page.number_matched} 个" if page.number_matched is not None else "") + "</p>")
+        return HTMLResponse(docs.html_page(f"{c.title} · 要素", doc, summary + table), headers=_content_crs(q.crs))
     return _json(doc, docs.MT_GEOJSON, _content_crs(q.crs))
 
 
@@ -246,8 +243,8 @@ def item(collection_id: str, feature_id: str, request: Request, principal: Reade
     feature["links"] = [docs.link(_with(request, f="json"), "self", docs.MT_GEOJSON, "this feature"),
                         docs.link(_with(request, f="html"), "alternate", docs.MT_HTML, "this feature as HTML"),
                         docs.link(here, "collection", docs.MT_JSON, c.title)]
-    rows = [[k, v] for k, v in feature["properties"].items()]
-    return _answer(request, feature, f"{c.title} · {feature_id}", docs.html_table(["", ""], rows),
+    rows = docs.property_rows(c, feature["properties"])
+    return _answer(request, feature, f"{c.title} · {feature_id}", docs.html_table(["属性", "值"], rows),
                    docs.MT_GEOJSON, _content_crs(crs))
 
 

@@ -5,16 +5,31 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from api.auth import Principal, Role, require
 from api.deps import Conn, get_settings, get_today, get_tolerance
+from api.export import ListFormat, export_response, workbook_response
 from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.geometry_input import QueryGeometry, city_extent, parse_geometry
-from gis.overlaps import compare_alignments, distance_bands, overlap_report
+from gis.io.export import Sheet
+from gis.overlaps import (
+    BAND_EXPORT_COLUMNS,
+    COMPARE_EXPORT_COLUMNS,
+    COMPARE_SUMMARY_COLUMNS,
+    OVERLAP_EXPORT_COLUMNS,
+    band_export_rows,
+    compare_alignments,
+    compare_export,
+    distance_bands,
+    overlap_export_rows,
+    overlap_hits,
+    overlap_report,
+)
 
 router = APIRouter(prefix="/overlaps", tags=["overlaps"], dependencies=[Depends(require(Role.viewer))])
 
@@ -22,6 +37,8 @@ Tol = Annotated[Tolerance, Depends(get_tolerance)]
 Today = Annotated[date, Depends(get_today)]
 Config = Annotated[Settings, Depends(get_settings)]
 Viewer = Annotated[Principal, Depends(require(Role.viewer))]
+Format = Annotated[ListFormat, Query(description="json (the answer), or the parcels as a file: geojson, csv (UTF-8 "
+                                                 "with BOM), xlsx (with a 合计 row), gpkg, shp (zipped), kml, fgb.")]
 
 
 class OverlapRequest(BaseModel):
@@ -55,29 +72,54 @@ def _parse(conn: Connection, settings: Settings, geometry: dict, crs: object, wi
                           needs_footprint=needs_footprint)
 
 
-@router.post("")
+@router.post("", response_model=None)
 def overlaps(body: OverlapRequest, conn: Conn, settings: Config, tolerance: Tol, today: Today,
-             principal: Viewer) -> dict:
-    """Every parcel the line's corridor or the polygon overlaps, with totals and totals by district."""
+             principal: Viewer, format: Format = "json") -> dict[str, Any] | Response:
+    """Every parcel the line's corridor or the polygon overlaps, with totals and totals by district; with
+    ``format`` the parcels as a file (占压分析), the same rows and areas."""
     query = _parse(conn, settings, body.geometry, body.crs, body.width_m)
-    return overlap_report(conn, query, settings.srid, tolerance, today, with_geometry=body.with_geometry,
-                          reveal_personal=principal.reveal_personal)
+    if format == "json":
+        return overlap_report(conn, query, settings.srid, tolerance, today, with_geometry=body.with_geometry,
+                              reveal_personal=principal.reveal_personal)
+    # Personal data is masked by the writer, by the caller's role, as in every other download.
+    hits = overlap_hits(conn, query, settings.srid, tolerance, today, reveal_personal=True, with_wkb=True)
+    return export_response(overlap_export_rows(hits), "占压分析", format, srid=settings.srid, today=today,
+                           columns=OVERLAP_EXPORT_COLUMNS, reveal_personal=principal.reveal_personal,
+                           title="占压分析 地块清单", tz=settings.city_timezone)
 
 
-@router.post("/bands")
-def bands(body: BandsRequest, conn: Conn, settings: Config, principal: Viewer) -> dict:
-    """Parcels near a centre line in distance bands, each with its totals."""
+@router.post("/bands", response_model=None)
+def bands(body: BandsRequest, conn: Conn, settings: Config, today: Today, principal: Viewer,
+          format: Format = "json") -> dict[str, Any] | Response:
+    """Parcels near a centre line in distance bands, each with its totals; with ``format`` the parcels as a file,
+    band by band."""
     query = _parse(conn, settings, body.geometry, body.crs, None, needs_footprint=False)
-    return distance_bands(conn, query, settings.srid, body.bands, reveal_personal=principal.reveal_personal)
+    if format == "json":
+        return distance_bands(conn, query, settings.srid, body.bands, reveal_personal=principal.reveal_personal)
+    answer = distance_bands(conn, query, settings.srid, body.bands, reveal_personal=True, with_wkb=True)
+    return export_response(band_export_rows(answer), "距离带分析", format, srid=settings.srid, today=today,
+                           columns=BAND_EXPORT_COLUMNS, reveal_personal=principal.reveal_personal,
+                           title="距离带分析 地块清单", tz=settings.city_timezone)
 
 
-@router.post("/compare")
+@router.post("/compare", response_model=None)
 def compare(body: CompareRequest, conn: Conn, settings: Config, tolerance: Tol, today: Today,
-            principal: Viewer) -> dict:
-    """Candidate alignments side by side (比选)."""
+            principal: Viewer, format: Format = "json") -> dict[str, Any] | Response:
+    """Candidate alignments side by side (比选). As a file: XLSX has the side-by-side sheet and one sheet per
+    candidate; the other formats list every candidate's parcels with the candidate's name (方案)."""
     candidates = [
         (c.name, _parse(conn, settings, c.geometry, c.crs, c.width_m, where=f"candidates[{i}].geometry"))
         for i, c in enumerate(body.candidates)
     ]
-    return compare_alignments(conn, candidates, settings.srid, tolerance, today,
-                              reveal_personal=principal.reveal_personal)
+    if format == "json":
+        return compare_alignments(conn, candidates, settings.srid, tolerance, today,
+                                  reveal_personal=principal.reveal_personal)
+    summary, parcels = compare_export(conn, candidates, settings.srid, tolerance, today)
+    if format == "xlsx":
+        sheets = [Sheet("方案比选", summary, COMPARE_SUMMARY_COLUMNS, unit="个方案"),
+                  *(Sheet(name, rows, COMPARE_EXPORT_COLUMNS) for (name, _), rows in zip(candidates, parcels))]
+        return workbook_response(sheets, "方案比选", today=today, reveal_personal=principal.reveal_personal,
+                                 tz=settings.city_timezone)
+    return export_response([row for rows in parcels for row in rows], "方案比选", format, srid=settings.srid,
+                           today=today, columns=COMPARE_EXPORT_COLUMNS, reveal_personal=principal.reveal_personal,
+                           title="方案比选 地块清单", tz=settings.city_timezone)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -21,24 +19,40 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.auth import Principal, Role, require
 from api.deps import AnyProjectId, Database, ProjectId, get_database, get_settings, get_today, get_tolerance
-from api.export import export_response
+from api.export import ListFormat, export_response
+from api.uploads import saved_upload
+from gis.alignments import (
+    MAX_NOTE,
+    list_revisions,
+    preview_project,
+    preview_revision,
+    revise_alignment,
+    revision_diff,
+)
 from gis.blockers import (
-    BLOCKER_EXPORT_COLUMNS, MAX_LIMIT, BlockerFilter, Tolerance, blocker_download, find_blockers,
+    BLOCKER_EXPORT_COLUMNS,
+    MAX_LIMIT,
+    BlockerFilter,
+    Tolerance,
+    blocker_download,
+    find_blockers,
 )
 from gis.config import Settings
-from gis.alignments import (
-    MAX_NOTE, list_revisions, preview_project, preview_revision, revise_alignment, revision_diff,
-)
 from gis.errors import InvalidInput
 from gis.geometry_input import QueryGeometry, city_extent, parse_geometry
 from gis.projects import (
-    ProjectFields, add_project, alignment_from_file, archive_project, get_project, list_projects, update_project,
+    ProjectFields,
+    add_project,
+    alignment_from_file,
+    archive_project,
+    get_project,
+    list_projects,
+    update_project,
 )
 
 router = APIRouter(prefix="/projects", tags=["projects"], dependencies=[Depends(require(Role.viewer))])
 
 Db = Annotated[Database, Depends(get_database)]
-BlockerFormat = Literal["json", "geojson", "csv", "xlsx", "gpkg", "shp", "kml", "fgb"]
 Tol = Annotated[Tolerance, Depends(get_tolerance)]
 Today = Annotated[date, Depends(get_today)]
 
@@ -88,7 +102,7 @@ async def blockers(
     settings: Annotated[Settings, Depends(get_settings)],
     query: Annotated[BlockerFilter, Depends(blocker_filter)],
     principal: Annotated[Principal, Depends(require(Role.viewer))],
-    format: Annotated[BlockerFormat, Query(description="json (a page), geojson (RFC 7946, up to 10,000 without "
+    format: Annotated[ListFormat, Query(description="json (a page), geojson (RFC 7946, up to 10,000 without "
                                                        "a limit), or a download of the whole list: csv (UTF-8 with "
                                                        "BOM), xlsx, gpkg, shp (zipped), kml, fgb.")] = "json",
 ) -> Response:
@@ -172,34 +186,26 @@ def _either_body(model: type[BaseModel]) -> dict[str, Any]:
 @asynccontextmanager
 async def _body(request: Request, model: type[M]) -> AsyncIterator[tuple[M, FilePath | None]]:
     """The request's fields as ``model``, from JSON or a multipart form, and the uploaded file if any
-    (kept in a temporary folder for the duration)."""
-    folder = None
-    try:
-        path = None
-        if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            form = await request.form()
-            fields = {k: v for k, v in form.items() if k != "file" and v != ""}
-            upload = form.get("file")
-            if isinstance(upload, StarletteUpload):
-                folder = FilePath(tempfile.mkdtemp(prefix="pb-alignment-"))
-                # The upload's own name stays out of the path (personal data in file names); its suffix tells
-                # the format.
-                path = folder / ("upload" + "".join(FilePath(upload.filename or "").suffixes[-2:]).lower())
-                with path.open("wb") as out:
-                    shutil.copyfileobj(upload.file, out, 1024 * 1024)
-        else:
-            try:
-                fields = await request.json()
-            except ValueError:
-                raise InvalidInput("the body must be a JSON object or a multipart form", "body") from None
+    (kept in a temporary folder for the duration, under a neutral name: ``api.uploads``)."""
+    upload = None
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        fields = {k: v for k, v in form.items() if k != "file" and v != ""}
+        upload = form.get("file")
+    else:
         try:
-            body = model.model_validate(fields)
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors()) from None
+            fields = await request.json()
+        except ValueError:
+            raise InvalidInput("the body must be a JSON object or a multipart form", "body") from None
+    try:
+        body = model.model_validate(fields)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    if not isinstance(upload, StarletteUpload):
+        yield body, None
+        return
+    async with saved_upload(upload) as path:
         yield body, path
-    finally:
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _file_crs(value: str | int | None) -> int | None:

@@ -32,10 +32,13 @@ def report(
                                                                          "xlsx or json.")] = "html",
 ) -> Response:
     """The report as of the end of the day, replayed from the history: the same data gives the same file.
-    Owner names are masked unless the caller may see personal data."""
+    Owner names are masked unless the caller may see personal data. The inspection checks appear as counts
+    for every role; their findings (parcels, owners, amounts) only for the roles that may read ``/checks``
+    (inspectors, admins)."""
     day = day or today
     built = reports.build_report(conn, kind, day, tolerance=tolerance, tz=settings.city_timezone,
-                                 reveal_personal=principal.reveal_personal, pictures=format != "json")
+                                 reveal_personal=principal.reveal_personal, pictures=format != "json",
+                                 with_findings=principal.may_read_checks)
     if format == "json":
         return JSONResponse(built.as_dict())
     if format == "xlsx":

@@ -10,10 +10,11 @@ from html import escape
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from api.auth import SESSION_COOKIE, Principal, Role, principal_cache, require
 from api.deps import Conn, get_settings
+from api.proxy import client_address
 from gis import auth
 from gis.config import Settings
 
@@ -61,20 +62,33 @@ def login_page(next: str = "/") -> HTMLResponse:  # noqa: A002 - the conventiona
     return HTMLResponse(_page(next))
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse, responses={
+    401: {"description": "Wrong user name or password (the login page again, with the error)."},
+    429: {"description": "Too many failed sign-ins for this user name or address: wait ``Retry-After`` seconds. "
+                         "JSON, or the login page for a browser (Accept: text/html)."}})
 def login(
+    request: Request,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
     conn: Conn,
     settings: Annotated[Settings, Depends(get_settings)],
     next: Annotated[str, Form()] = "/",  # noqa: A002
 ) -> Any:
-    token = auth.login(conn, username.strip(), password, settings.session_hours)
-    if token is None:
-        return HTMLResponse(_page(next, "用户名或密码错误"), status_code=401)
+    """Sign in; every attempt is recorded, and repeated failures lock the user name and the client address for a
+    while (doubling, capped: ``Settings.login_*``), during which even the right password is refused with 429."""
+    result = auth.login(conn, username.strip(), password, settings.session_hours, address=client_address(request),
+                        throttle=auth.LoginThrottle.from_settings(settings))
+    if result.token is None:
+        if result.retry_after is None:
+            return HTMLResponse(_page(next, "用户名或密码错误"), status_code=401)
+        headers = {"Retry-After": str(result.retry_after)}
+        message = f"登录失败次数过多，请 {result.retry_after} 秒后再试"
+        if "text/html" in request.headers.get("accept", ""):
+            return HTMLResponse(_page(next, message), status_code=429, headers=headers)
+        return JSONResponse({"detail": message, "retry_after": result.retry_after}, status_code=429, headers=headers)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=int(settings.session_hours * 3600), httponly=True, samesite="lax",
+        SESSION_COOKIE, result.token, max_age=int(settings.session_hours * 3600), httponly=True, samesite="lax",
         secure=settings.session_cookie_secure, path="/",
     )
     return response
@@ -82,7 +96,9 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, conn: Conn) -> RedirectResponse:
-    """End the browser session (the token is deleted server-side) and go back to the login page."""
+    """End the browser session (the token is deleted server-side) and go back to the login page. POST only (the
+    pages' 退出登录 button is a form): a link or an image on another page cannot sign anyone out, and the
+    SameSite=Lax cookie is not sent with another site's POST."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         auth.logout(conn, token)
@@ -90,10 +106,6 @@ def logout(request: Request, conn: Conn) -> RedirectResponse:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
     return response
-
-
-# A plain link signs out too; its own operation, so the OpenAPI document has no duplicate id.
-router.get("/logout", operation_id="logout_link")(logout)
 
 
 @router.get("/me")

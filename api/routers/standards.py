@@ -7,11 +7,7 @@ column) and nothing is stored.
 
 from __future__ import annotations
 
-import re
-import shutil
-import tempfile
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, File, Form, Query, UploadFile
@@ -21,6 +17,7 @@ from sqlalchemy import Engine
 
 from api.auth import Principal, Role, require
 from api.deps import Conn, get_engine, get_today
+from api.uploads import kept_upload
 from gis import standards
 from gis.db import transaction
 from gis.io.export import content_disposition
@@ -32,7 +29,6 @@ Admin = Annotated[Principal, Depends(require(Role.admin))]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 Today = Annotated[date, Depends(get_today)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_SAFE_NAME = re.compile(r"[^\w.-]+")
 
 
 class StandardsQuery(BaseModel):
@@ -99,19 +95,12 @@ def post_import(
     dry_run: Annotated[bool, Form(description="Check every row; store nothing.")] = False,
 ) -> JSONResponse:
     """Import a planner's sheet of standards: every row checked, all stored or none."""
-    folder = Path(tempfile.mkdtemp(prefix="pb-standards-"))
     try:
-        name = _SAFE_NAME.sub("_", Path(file.filename or "standards.xlsx").name) or "standards.xlsx"
-        path = folder / name
-        with path.open("wb") as out:
-            shutil.copyfileobj(file.file, out, 1024 * 1024)
-        with transaction(engine) as conn:
+        with kept_upload(file) as path, transaction(engine) as conn:
             report = standards.import_standards(conn, path, principal.name, today=today, dry_run=dry_run,
-                                                source=file.filename or name)
+                                                source=file.filename or path.name)
     except standards.StandardsRejected as exc:
         return _refused(exc)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     return JSONResponse(report.as_dict())
 
 

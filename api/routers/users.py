@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import PrincipalCache, Role, principal_cache, require
@@ -25,6 +25,19 @@ class UserIn(BaseModel):
 @router.get("/users")
 def get_users(conn: Conn) -> list[dict[str, Any]]:
     return auth.list_users(conn)
+
+
+@router.get("/users/login-attempts")
+def get_login_attempts(
+    conn: Conn,
+    user: Annotated[str | None, Query(max_length=64, description="Only this user name (as typed).")] = None,
+    address: Annotated[str | None, Query(max_length=64, description="Only this client address.")] = None,
+    failed_only: Annotated[bool, Query(description="Only failed or locked attempts.")] = False,
+    limit: Annotated[int, Query(ge=1, le=10000, description="How many, newest first.")] = 100,
+) -> list[dict[str, Any]]:
+    """Sign-in attempts, newest first: time, user name as typed, client address, success, and whether it was
+    refused unheard because the name or the address was locked."""
+    return auth.login_attempts(conn, user=user, address=address, failed_only=failed_only, limit=limit)
 
 
 @router.post("/users", status_code=201)

@@ -18,6 +18,7 @@ from gis.config import get_settings
 from gis.db import connect
 from gis.errors import InvalidInput
 from gis.io import profiles
+from gis.io.export import csv_safe
 
 app = typer.Typer(help="Districts (片区/乡镇街道): import boundaries from a file, list, rename, delete.",
                   no_args_is_help=True)
@@ -117,7 +118,7 @@ def list_command(
         writer = csv.writer(sys.stdout)
         writer.writerow(LIST_COLUMNS.values())
         for r in rows:
-            writer.writerow(r[k] for k in LIST_COLUMNS)
+            writer.writerow(csv_safe(r[k]) for k in LIST_COLUMNS)
         return
     table = Table(title=f"片区 {len(rows)} 个")
     for key, label in LIST_COLUMNS.items():

@@ -24,4 +24,6 @@ def serve(
     db.up()
     host, port = host or settings.host, port or settings.port
     console.print(f"API on http://{host}:{port}/  (health: http://{host}:{port}/health, docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For/-Proto from 127.0.0.1 on its own; which
+    # proxies are believed is Settings.trusted_proxies alone (api.proxy).
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False)

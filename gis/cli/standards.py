@@ -17,6 +17,7 @@ from gis.cli.imports import _login
 from gis.config import get_settings
 from gis.db import connect
 from gis.errors import InvalidInput
+from gis.io.export import csv_safe
 from gis.stages import today_in
 from gis.standards import (
     StandardsRejected,
@@ -93,7 +94,7 @@ def list_command(
     elif format == "csv":
         writer = csv.writer(sys.stdout)
         writer.writerow(LIST_COLUMNS.values())
-        writer.writerows([_cell(r[k]) for k in LIST_COLUMNS] for r in rows)
+        writer.writerows([csv_safe(_cell(r[k])) for k in LIST_COLUMNS] for r in rows)
     else:
         table = Table(title=f"补偿标准{'（' + on + ' 有效）' if on else ''} {len(rows)} 条")
         for label in LIST_COLUMNS.values():

@@ -1,4 +1,4 @@
-"""``gis user add|list|token|revoke``: users of the API and the login page."""
+"""``gis user add|list|attempts|token|revoke``: users of the API and the login page."""
 
 from __future__ import annotations
 
@@ -42,6 +42,21 @@ def list_users() -> None:
         for u in auth.list_users(conn):
             typer.echo(f"{u['name']}\t{u['role']}\t{','.join(u['districts'])}\t"
                        f"{'active' if u['active'] else 'disabled'}\t{'password' if u['has_password'] else '-'}")
+
+
+@app.command("attempts")
+def attempts(
+    user: Annotated[str | None, typer.Option(help="Only this user name.")] = None,
+    address: Annotated[str | None, typer.Option(help="Only this client address.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Only failed or locked attempts.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="How many, newest first.")] = 50,
+) -> None:
+    """Sign-in attempts on the login page, newest first: time, user name, address, outcome."""
+    with connect(get_settings()) as conn:
+        rows = auth.login_attempts(conn, user=user, address=address, failed_only=failed, limit=limit)
+    for r in rows:
+        outcome = "locked" if r["locked"] else "ok" if r["success"] else "failed"
+        typer.echo(f"{r['at']}\t{r['user_name']}\t{r['address'] or '-'}\t{outcome}")
 
 
 @app.command("token")

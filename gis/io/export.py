@@ -286,8 +286,9 @@ class _Cells:
 
 
 class _Totals:
-    def __init__(self, columns: Sequence[Column]) -> None:
+    def __init__(self, columns: Sequence[Column], unit: str = "宗") -> None:
         self.columns = columns
+        self.unit = unit
         self.sums = [(0 if c.type == "int" else 0.0) if c.total else None for c in columns]
         self.count = 0
 
@@ -299,7 +300,22 @@ class _Totals:
 
     @property
     def label(self) -> str:
-        return f"合计（{self.count} 宗）"
+        return f"合计（{self.count} {self.unit}）"
+
+
+# Spreadsheet formula injection (OWASP "CSV Injection"): Excel and LibreOffice run a cell that starts with
+# one of these as a formula (=HYPERLINK(...), +cmd|..., @SUM(...)). Text cells that do are written with a
+# leading apostrophe, which both show as text. A text cell that is just a number ("-3.5") cannot be a
+# formula and stays as it is, and so do the typed number columns.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_safe(value: Any) -> Any:
+    """A CSV text cell that a spreadsheet will not run as a formula; other values unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def _csv_texts(col: Column, values: list) -> list[str]:
@@ -310,7 +326,7 @@ def _csv_texts(col: Column, values: list) -> list[str]:
         return ["" if v is None else v.strftime("%Y-%m-%d %H:%M:%S") for v in values]
     if col.type == "date":
         return ["" if v is None else v.isoformat() for v in values]
-    return ["" if v is None else str(v) for v in values]
+    return ["" if v is None else csv_safe(str(v)) for v in values]
 
 
 def stream_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], *, reveal_personal: bool = False,
@@ -382,6 +398,16 @@ def stream_geojson(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column],
     yield b"\n]}\n"
 
 
+@dataclass(frozen=True)
+class Sheet:
+    """One worksheet of a workbook: its title (≤ 31 characters), rows and columns."""
+
+    title: str
+    rows: Iterable[Mapping[str, Any]]
+    columns: Sequence[Column]
+    unit: str = "宗"  # what a row is, in the totals row: 合计（12 宗）
+
+
 def write_xlsx(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], path: Path, *,
                reveal_personal: bool = False, title: str = "地块清单", tz: str = DEFAULT_TIMEZONE,
                progress: Callable[[int], None] | None = None, on: date | None = None) -> int:
@@ -389,55 +415,81 @@ def write_xlsx(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], pat
 
     ``on``, the day the list is of, is the workbook's creation date: the same list gives the same bytes,
     whether from the API or the command line."""
+    return write_xlsx_sheets([Sheet(title, rows, columns)], path, reveal_personal=reveal_personal, tz=tz,
+                             progress=progress, on=on)[0]
+
+
+def write_xlsx_sheets(sheets: Sequence[Sheet], path: Path, *, reveal_personal: bool = False,
+                      tz: str = DEFAULT_TIMEZONE, progress: Callable[[int], None] | None = None,
+                      on: date | None = None) -> list[int]:
+    """A workbook of several lists, one sheet each, laid out as ``write_xlsx`` lays out one; returns each
+    sheet's row count."""
     import xlsxwriter
 
     cells = _Cells(reveal_personal, ZoneInfo(tz))
-    totals = _Totals(columns)
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
                                            "strings_to_formulas": False, "strings_to_urls": False})
     try:
         if on is not None:
             book.set_properties({"created": datetime.combine(on, datetime.min.time())})
-        sheet = book.add_worksheet(re.sub(r"[\[\]:*?/\\]", "-", title)[:31])
-        header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "align": "center",
-                                  "valign": "vcenter", "text_wrap": True})
-        formats = {t: book.add_format({"num_format": f}) for t, f in _NUMBER_FORMATS.items()}
-        total_formats = {t: book.add_format({"num_format": f, "bold": True, "top": 1})
-                         for t, f in _NUMBER_FORMATS.items()}
-        total_label = book.add_format({"bold": True, "top": 1})
-        for i, c in enumerate(columns):
-            sheet.set_column(i, i, c.width or _WIDTHS.get(c.type, 12))
-        sheet.set_row(0, 30)
-        sheet.write_row(0, 0, [c.label for c in columns], header)
-        sheet.freeze_panes(1, 0)
-        writers = [_xlsx_writer(sheet, c, formats) for c in columns]
-        r = 0
-        for n, batch in _column_batches(rows, [c.key for c in columns]):
-            if r + n >= XLSX_MAX_ROWS - 1:
-                raise InvalidInput(f"an Excel sheet holds at most {XLSX_MAX_ROWS - 2} parcels: export this list "
-                                   "as CSV, GeoPackage or FlatGeobuf", "format")
-            raw = [cells.values(c, batch[c.key]) for c in columns]
-            totals.add(n, raw)
-            shown = [cells.labels(c, v) for c, v in zip(columns, raw, strict=True)]
-            for k, row in enumerate(zip(*shown, strict=True)):
-                for i, value in enumerate(row):
-                    if value is not None:
-                        writers[i](r + 1 + k, i, value)
-            r += n
-            if progress:
-                progress(n)
-        last = r + 1
-        sheet.write_string(last, 0, totals.label, total_label)
-        for i, c in enumerate(columns):
-            if i and c.total:
-                ref = xlsxwriter.utility.xl_range(1, i, max(r, 1), i)
-                sheet.write_formula(last, i, f"=SUBTOTAL(9,{ref})", total_formats.get(c.type), totals.sums[i])
-        sheet.autofilter(0, 0, max(r, 1), len(columns) - 1)
-        sheet.set_landscape()
-        sheet.repeat_rows(0)
-        sheet.fit_to_pages(1, 0)
+        styles = {
+            "header": book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "align": "center",
+                                       "valign": "vcenter", "text_wrap": True}),
+            "numbers": {t: book.add_format({"num_format": f}) for t, f in _NUMBER_FORMATS.items()},
+            "totals": {t: book.add_format({"num_format": f, "bold": True, "top": 1})
+                       for t, f in _NUMBER_FORMATS.items()},
+            "total_label": book.add_format({"bold": True, "top": 1}),
+        }
+        titles: set[str] = set()
+        counts = []
+        for spec in sheets:
+            name = re.sub(r"[\[\]:*?/\\]", "-", spec.title)[:31]
+            while name in titles:  # Excel refuses two sheets of one name
+                name = name[:28] + f"-{len(titles)}"
+            titles.add(name)
+            counts.append(_write_sheet(book.add_worksheet(name), spec, cells, styles, progress))
     finally:
         book.close()
+    return counts
+
+
+def _write_sheet(sheet: Any, spec: Sheet, cells: _Cells, styles: dict[str, Any],
+                 progress: Callable[[int], None] | None) -> int:
+    import xlsxwriter
+
+    columns = spec.columns
+    totals = _Totals(columns, spec.unit)
+    for i, c in enumerate(columns):
+        sheet.set_column(i, i, c.width or _WIDTHS.get(c.type, 12))
+    sheet.set_row(0, 30)
+    sheet.write_row(0, 0, [c.label for c in columns], styles["header"])
+    sheet.freeze_panes(1, 0)
+    writers = [_xlsx_writer(sheet, c, styles["numbers"]) for c in columns]
+    r = 0
+    for n, batch in _column_batches(spec.rows, [c.key for c in columns]):
+        if r + n >= XLSX_MAX_ROWS - 1:
+            raise InvalidInput(f"an Excel sheet holds at most {XLSX_MAX_ROWS - 2} parcels: export this list "
+                               "as CSV, GeoPackage or FlatGeobuf", "format")
+        raw = [cells.values(c, batch[c.key]) for c in columns]
+        totals.add(n, raw)
+        shown = [cells.labels(c, v) for c, v in zip(columns, raw, strict=True)]
+        for k, row in enumerate(zip(*shown, strict=True)):
+            for i, value in enumerate(row):
+                if value is not None:
+                    writers[i](r + 1 + k, i, value)
+        r += n
+        if progress:
+            progress(n)
+    last = r + 1
+    sheet.write_string(last, 0, totals.label, styles["total_label"])
+    for i, c in enumerate(columns):
+        if i and c.total:
+            ref = xlsxwriter.utility.xl_range(1, i, max(r, 1), i)
+            sheet.write_formula(last, i, f"=SUBTOTAL(9,{ref})", styles["totals"].get(c.type), totals.sums[i])
+    sheet.autofilter(0, 0, max(r, 1), len(columns) - 1)
+    sheet.set_landscape()
+    sheet.repeat_rows(0)
+    sheet.fit_to_pages(1, 0)
     return totals.count
 
 

@@ -30,6 +30,7 @@ import pyogrio
 import shapely
 
 from gis.errors import InvalidInput
+from gis.io.archives import Extraction, check_directory, check_zip_file
 
 VECTOR_FORMATS = {".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson", ".fgb": "fgb", ".kml": "kml",
                   ".kmz": "kml", ".shp": "shp", ".dxf": "dxf"}
@@ -109,7 +110,7 @@ def unpacked(path: Path) -> Iterator[Path]:
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"no such file: {path.name}", "file")
-    if detect_format(path) != "zip":
+    if detect_format(path) != "zip" and path.suffix.lower() != ".kmz":  # a KMZ is a zipped KML: unpacked here too
         yield path
         return
     folder = Path(tempfile.mkdtemp(prefix="pb-import-"))
@@ -129,13 +130,15 @@ def open_source(
 
 
 def _unzip(path: Path, folder: Path) -> Path:
-    """Extract the one dataset a zip holds; members get safe names (no paths, no odd encodings)."""
+    """Extract the one dataset a zip holds; members get safe names (no paths, no odd encodings). The zip's
+    directory is checked against ``gis.io.archives.ZIP_LIMITS`` first, and the bytes written while extracting."""
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
         raise InvalidInput(f"{path.name} is not a valid zip file", "file") from None
     with archive:
-        members = [m for m in archive.infolist() if not m.is_dir() and not Path(m.filename).name.startswith(".")]
+        members = [m for m in check_directory(archive)
+                   if not m.is_dir() and not Path(m.filename).name.startswith(".")]
         by_stem: dict[str, list[zipfile.ZipInfo]] = {}
         for m in members:
             name = Path(m.filename).name
@@ -147,11 +150,10 @@ def _unzip(path: Path, folder: Path) -> Path:
                                f".geojson …); found {found}", "file")
         main = datasets[0]
         stem = Path(main.filename).name.split(".", 1)[0]
+        extraction = Extraction()
         for m in by_stem[stem] if Path(main.filename).suffix.lower() == ".shp" else [main]:
             suffix = "".join(Path(Path(m.filename).name).suffixes[-1:]).lower()
-            target = folder / f"data{suffix}"
-            with archive.open(m) as src, target.open("wb") as dst:
-                shutil.copyfileobj(src, dst)
+            extraction.extract_member(archive, m, folder / f"data{suffix}")
         return folder / f"data{Path(main.filename).suffix.lower()}"
 
 
@@ -268,6 +270,7 @@ def _open_csv(path: Path, encoding: str | None) -> Source:
 def _open_xlsx(path: Path, sheet: str | None) -> Source:
     from openpyxl import load_workbook
 
+    check_zip_file(path, "the workbook")  # an XLSX is a zip: its directory is checked before openpyxl unpacks it
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a bad file

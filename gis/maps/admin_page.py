@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from gis.maps.assets import FOLIUM_ASSETS, SYSTEM_FONTS, VENDOR_PATH
+from gis.maps.assets import FOLIUM_ASSETS, SYSTEM_FONTS, VENDOR_PATH, sign_out_form
 
 ADMIN_SCRIPT = Path(__file__).with_name("admin.js")
 FILE_TYPES = ".gpkg,.geojson,.json,.zip,.kml,.fgb,.dxf"
@@ -30,6 +30,7 @@ _PAGE = """<!doctype html>
 body {{ font-family: {fonts}; margin: 0; background: #f4f5f7; color: #222; }}
 header {{ padding: .6rem 1.2rem; background: #1f3a5f; color: #fff; display: flex; gap: 2rem; align-items: baseline; }}
 header h1 {{ font-size: 1.25rem; margin: 0; }} header a {{ color: #dbe7ff; margin-right: 1rem; }}
+header form {{ display: inline; }}
 .layout {{ display: grid; grid-template-columns: 30rem 1fr; height: calc(100vh - 3rem); }}
 .panels {{ overflow-y: auto; padding: .8rem; }}
 details {{ background: #fff; border-radius: 6px; margin-bottom: .8rem; padding: .6rem .9rem;
@@ -46,7 +47,8 @@ td input {{ width: 8.5rem; }}
 #map {{ height: 100%; background: #fafafa; }}
 </style></head>
 <body data-base="{base}">
-<header><h1>征收征迁 · 系统管理</h1><nav><a href="{base}/">项目进度</a><a href="{base}/docs">接口文档</a></nav></header>
+<header><h1>征收征迁 · 系统管理</h1><nav><a href="{base}/">项目进度</a><a href="{base}/docs">接口文档</a>{sign_out}</nav>
+</header>
 <div class="layout">
 <div class="panels">
 
@@ -118,4 +120,4 @@ def admin_page_html(*, base_url: str = "") -> str:
     vendor = f"{base}{VENDOR_PATH}"
     return _PAGE.format(base=base, fonts=SYSTEM_FONTS, alignment=_ALIGNMENT_FIELDS.format(files=FILE_TYPES),
                         files=FILE_TYPES, leaflet_css=f"{vendor}/{FOLIUM_ASSETS['leaflet_css']}",
-                        leaflet_js=f"{vendor}/{FOLIUM_ASSETS['leaflet']}")
+                        leaflet_js=f"{vendor}/{FOLIUM_ASSETS['leaflet']}", sign_out=sign_out_form(base_url))

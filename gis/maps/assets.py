@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from html import escape
 from pathlib import Path
 
 from branca.element import Element
@@ -58,6 +59,13 @@ VENDOR_PACKAGES: tuple[str, ...] = tuple(sorted({_package(p) for p in (*FOLIUM_A
 # The page font: the system's own, CJK faces included; no web font is downloaded.
 SYSTEM_FONTS = ('system-ui, -apple-system, "Segoe UI", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", '
                 '"Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", sans-serif')
+
+
+
+def sign_out_form(base_url: str = "") -> str:
+    """The pages' 退出登录 button: a form POSTing to /logout (signing out by a plain link is not possible)."""
+    base = escape(base_url.rstrip("/"), quote=True)
+    return f'<form method="post" action="{base}/logout" class="sign-out"><button type="submit">退出登录</button></form>'
 
 
 class AssetsMissing(GisError):

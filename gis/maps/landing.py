@@ -6,7 +6,7 @@ from datetime import date
 from html import escape
 from typing import Any
 
-from gis.maps.assets import SYSTEM_FONTS
+from gis.maps.assets import SYSTEM_FONTS, sign_out_form
 
 KIND_LABELS = {"rail": "铁路", "road": "道路", "zone": "片区开发"}
 
@@ -27,11 +27,12 @@ nav {{ margin: 0 0 1.2rem; }}
 .figures {{ margin: .4rem 0; color: #333; font-size: .95rem; }}
 .late {{ color: #b00020; font-weight: bold; }}
 nav a, .links a {{ margin-right: 1rem; }}
+nav form {{ display: inline; }}
 </style></head>
 <body><main>
 <h1>征收征迁 · 重点项目进度</h1>
 <p class="sub">截至 {today}</p>
-<nav><a href="{base}/districts/map">各片区征迁进度图</a><a href="{base}/docs">接口文档（API）</a></nav>
+<nav><a href="{base}/districts/map">各片区征迁进度图</a><a href="{base}/docs">接口文档（API）</a>{sign_out}</nav>
 {projects}
 </main></body></html>
 """
@@ -68,4 +69,5 @@ def landing_html(projects: list[dict[str, Any]], *, today: date, base_url: str =
         for p in projects
     ]
     body = "\n".join(sections) or "<p>尚无项目。</p>"
-    return _PAGE.format(fonts=SYSTEM_FONTS, today=today.isoformat(), base=base, projects=body)
+    return _PAGE.format(fonts=SYSTEM_FONTS, today=today.isoformat(), base=base, projects=body,
+                        sign_out=sign_out_form(base_url))

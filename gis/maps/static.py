@@ -12,12 +12,9 @@ import io
 import logging
 import math
 from datetime import date
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -26,6 +23,7 @@ from sqlalchemy import Connection
 
 from gis.blockers import Tolerance
 from gis.config import DEFAULT_TIMEZONE
+from gis.fonts import cjk_family
 from gis.maps.blocker_map import project_blockers
 from gis.maps.page import (
     DISTRICT_COLOUR,
@@ -40,32 +38,6 @@ from gis.maps.page import (
 from gis.stages import ALL_STAGES, today_in
 
 log = logging.getLogger(__name__)
-
-CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Source Han Sans SC",
-                "Source Han Sans CN", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei",
-                "PingFang SC", "Droid Sans Fallback")
-_CJK_FILE_HINTS = ("notosanscjk", "sourcehansans", "wqy", "msyh", "simhei", "pingfang", "droidsansfallback")
-
-
-@lru_cache
-def cjk_font() -> str | None:
-    """A font family with Chinese glyphs that matplotlib can use, or None."""
-    def known() -> str | None:
-        names = {f.name for f in font_manager.fontManager.ttflist}
-        return next((f for f in CJK_FAMILIES if f in names), None)
-
-    found = known()
-    if found is None:
-        # matplotlib's font cache may predate the font package: register the files it has not seen.
-        for path in font_manager.findSystemFonts():
-            if any(h in Path(path).name.lower() for h in _CJK_FILE_HINTS):
-                try:
-                    font_manager.fontManager.addfont(path)
-                except (OSError, RuntimeError):
-                    continue
-        found = known()
-    return found
-
 
 def _scale_length(width_m: float) -> float:
     """A round length (1, 2 or 5 × 10^n metres) about a fifth of the map's width."""
@@ -91,7 +63,7 @@ def render_blocker_png(
     holdouts outlined, district boundaries, legend with counts, title, scale bar and north arrow.
     No personal data is drawn. With ``as_of``, the blockers at the end of that day (a report's date)."""
     today = today or today_in(tz)
-    font = cjk_font()
+    font = cjk_family()
     if lang == "zh" and font is None:
         log.warning("no CJK font found (install fonts-noto-cjk): the static map is labelled in English")
         lang = "en"
