@@ -11,6 +11,7 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
+from api.capacity import Capacity
 from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.db import transaction
@@ -62,6 +63,11 @@ class Database:
     async def read(self, fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """``run`` without BEGIN and COMMIT, each a round trip: only for ``fn`` that reads in one statement."""
         return await run_in_threadpool(self._call, transaction(self.engine, autocommit=True), fn, *args, **kwargs)
+
+    async def read_within(self, capacity: Capacity, fn: Callable[Concatenate[Connection, P], T], /,
+                          *args: P.args, **kwargs: P.kwargs) -> T:
+        """``read`` within ``capacity``: its slots, its bounded wait (then 503), its own threads."""
+        return await capacity.run(self._call, transaction(self.engine, autocommit=True), fn, *args, **kwargs)
 
     @staticmethod
     def _call(connection: AbstractContextManager[Connection], fn: Callable[Concatenate[Connection, P], T], /,

@@ -106,6 +106,23 @@ class Settings(BaseSettings):
     basemap_max_zoom: int = Field(default=18, ge=0, le=22)
     map_assets_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parents[1] / "node_modules",
                                  description="The npm packages (npm ci) served under /static/vendor/.")
+    # Capacity (gis.db, api.capacity): under overload a request waits a bounded time for a connection or a
+    # tile slot, a statement runs a bounded time, and then the answer is 503 with Retry-After, never a 500
+    # or a wait without end. pool_size + max_overflow is each worker's share of the server's max_connections.
+    db_pool_size: int = Field(default=10, ge=1, le=500, description="Pooled connections per worker (the service).")
+    db_max_overflow: int = Field(default=10, ge=0, le=500, description="Extra connections opened under load.")
+    db_pool_timeout_s: float = Field(default=5.0, gt=0, le=300,
+                                     description="Longest wait for a free connection; then 503.")
+    db_statement_timeout_s: float = Field(default=30.0, ge=0, le=86400,
+                                          description="Longest statement of the service's login; then 503. 0: none.")
+    tile_concurrency: int = Field(default=4, ge=1, le=256, description="Tiles built at once per worker.")
+    tile_queue_timeout_s: float = Field(default=5.0, gt=0, le=300,
+                                        description="Longest wait for a tile slot; then 503.")
+    render_concurrency: int = Field(default=2, ge=1, le=256,
+                                    description="Map pages, map images and file downloads made at once per worker.")
+    render_queue_timeout_s: float = Field(default=10.0, gt=0, le=300,
+                                          description="Longest wait for a render slot; then 503.")
+    retry_after_s: int = Field(default=2, ge=1, le=3600, description="Retry-After sent with a 503.")
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

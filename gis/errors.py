@@ -22,6 +22,13 @@ class DatabaseUnavailable(GisError):
     status_code = 503
 
 
+class ServiceBusy(GisError):
+    """Overload: no connection or slot came free in time, or a statement ran past its time limit. The request
+    may be repeated later (the API answers 503 with Retry-After)."""
+
+    status_code = 503
+
+
 class NotFound(GisError):
     status_code = 404
 

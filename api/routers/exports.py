@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.auth import Principal, Role, require
+from api.capacity import render_slot
 from api.deps import get_settings, get_today
 from api.export import export_response
 from gis.blockers import Tolerance, check_districts
@@ -25,7 +26,7 @@ router = APIRouter(tags=["exports"])
 ExportFormat = Literal[tuple(FORMATS)]  # type: ignore[valid-type]
 
 
-@router.get("/parcels/export", response_class=StreamingResponse)
+@router.get("/parcels/export", response_class=StreamingResponse, dependencies=[Depends(render_slot)])
 def export_parcels(
     request: Request,
     principal: Annotated[Principal, Depends(require(Role.viewer))],

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from api.auth import Principal, Role, require
+from api.capacity import render_slot
 from api.deps import AnyProjectId, Conn, ProjectId, get_settings, get_today, get_tolerance
 from api.pages import page_header, root_path
 from gis.blockers import Tolerance
@@ -29,7 +30,8 @@ from gis.maps.static import render_blocker_png
 from gis.projects import list_projects
 from gis.targets import district_targets
 
-router = APIRouter(tags=["maps"])
+# Pages and images are CPU-bound in this process: a few at a time (api.capacity), the rest wait or get 503.
+router = APIRouter(tags=["maps"], dependencies=[Depends(render_slot)])
 
 Tol = Annotated[Tolerance, Depends(get_tolerance)]
 Today = Annotated[date, Depends(get_today)]

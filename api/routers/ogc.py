@@ -20,9 +20,9 @@ from sqlalchemy import Connection
 
 from api import ogc_docs as docs
 from api.auth import Principal, Role, require
-from api.deps import Conn, get_settings
+from api.deps import Conn, Database, get_database, get_settings
 from api.pages import page_header
-from api.routers.tiles import TILE_CACHE
+from api.routers.tiles import tile_response
 from gis import cql2_sql, ogc
 from gis.config import Settings
 from gis.cql2_sql import BadRequest
@@ -311,19 +311,20 @@ def collection_tilejson(collection_id: str, tms: str, request: Request, _princip
 
 @router.get("/collections/{collection_id}/tiles/{tms}/{tile_matrix}/{tile_row}/{tile_col}",
             responses={200: {"content": {docs.MT_MVT: {}}}, 204: {"description": "No feature in this tile."}})
-def tile(collection_id: str, tms: str, tile_matrix: str, tile_row: str, tile_col: str, request: Request,
-         _principal: Reader, conn: Conn, settings: Config) -> Response:
-    """A Mapbox vector tile; note the OGC order: tile matrix (zoom), row (y), column (x). 204 when empty."""
+async def tile(collection_id: str, tms: str, tile_matrix: str, tile_row: str, tile_col: str, request: Request,
+               _principal: Reader, db: Annotated[Database, Depends(get_database)], settings: Config) -> Response:
+    """A Mapbox vector tile; note the OGC order: tile matrix (zoom), row (y), column (x). 204 when empty.
+    Built within the tiles' capacity, like /tiles (503 with Retry-After when no slot comes free in time)."""
     _only(request, {"f"})
     _check_tms(tms)
-    c = _tiled(conn, settings, collection_id)
     z, y, x = (_tile_index(v) for v in (tile_matrix, tile_row, tile_col))
     if z > MAX_ZOOM or x >= 1 << z or y >= 1 << z:
         raise NotFound(f"tile {tile_matrix}/{tile_row}/{tile_col} is outside {docs.TMS_ID} (zoom 0 to {MAX_ZOOM})")
-    data = vector_tile(conn, c.id, z, x, y, srid=settings.srid)
-    if data is None:
-        return Response(status_code=204, headers=TILE_CACHE)
-    return Response(data, media_type=docs.MT_MVT, headers=TILE_CACHE)
+
+    def build(conn: Connection) -> bytes | None:
+        return vector_tile(conn, _tiled(conn, settings, collection_id).id, z, x, y, srid=settings.srid)
+
+    return tile_response(await db.read_within(request.app.state.tile_capacity, build), docs.MT_MVT)
 
 
 def _tile_index(value: str) -> int:

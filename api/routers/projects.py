@@ -15,7 +15,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Connection, Engine
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.auth import Principal, Role, require
@@ -95,6 +94,7 @@ async def blocker_filter(
 
 @router.get("/{project_id}/blockers")
 async def blockers(
+    request: Request,
     project_id: ProjectId,
     db: Db,
     tolerance: Tol,
@@ -108,8 +108,8 @@ async def blockers(
 ) -> Response:
     """The parcels overlapping the footprint beyond the tolerance and not yet cleared."""
     if format not in ("json", "geojson"):
-        return await run_in_threadpool(_download, db.engine, project_id, query, tolerance, settings, today, format,
-                                       principal.reveal_personal)
+        return await request.app.state.render_capacity.run(_download, db.engine, project_id, query, tolerance,
+                                                           settings, today, format, principal.reveal_personal)
     if format == "geojson":
         query = replace(query, with_geometry=True, limit=query.limit or MAX_LIMIT)
     page = await db.read(find_blockers, project_id, query, tolerance, tz=settings.city_timezone, today=today,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from api.auth import Role, require
-from api.deps import Conn, get_settings
+from api.deps import Database, get_database, get_settings
 from gis.config import Settings
 from gis.tiles import MEDIA_TYPE, vector_tile
 
@@ -18,16 +18,25 @@ TILE_CACHE = {"Cache-Control": "private, max-age=60"}
 
 
 @router.get("/tiles/{layer}/{z}/{x}/{y}.mvt", response_class=Response,
-            responses={200: {"content": {MEDIA_TYPE: {}}}, 204: {"description": "No feature in this tile."}})
-def tile(
+            responses={200: {"content": {MEDIA_TYPE: {}}}, 204: {"description": "No feature in this tile."},
+                       503: {"description": "Busy: no tile slot came free in time; see Retry-After."}})
+async def tile(
     layer: str, z: int, x: int, y: int,
-    conn: Conn,
+    request: Request,
+    db: Annotated[Database, Depends(get_database)],
     settings: Annotated[Settings, Depends(get_settings)],
     shift: Annotated[Literal["gcj02"] | None, Query(description="gcj02: drawn for a GCJ-02 basemap.")] = None,
 ) -> Response:
     """A vector tile (EPSG:3857, extent 4096, buffer 64) of parcels (from zoom 12), projects or districts;
-    204 when empty."""
-    data = vector_tile(conn, layer, z, x, y, srid=settings.srid, gcj02=shift == "gcj02")
+    204 when empty. Tiles are built a few at a time (``tile_concurrency``); a request that cannot start
+    within ``tile_queue_timeout_s`` is answered 503 with Retry-After."""
+    data = await db.read_within(request.app.state.tile_capacity, vector_tile, layer, z, x, y, srid=settings.srid,
+                                gcj02=shift == "gcj02")
+    return tile_response(data, MEDIA_TYPE)
+
+
+def tile_response(data: bytes | None, media_type: str) -> Response:
+    """The tile, or 204 when it holds no feature; cacheable by the browser for a minute."""
     if data is None:
         return Response(status_code=204, headers=TILE_CACHE)
-    return Response(data, media_type=MEDIA_TYPE, headers=TILE_CACHE)
+    return Response(data, media_type=media_type, headers=TILE_CACHE)
