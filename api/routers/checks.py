@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
 from api.auth import Principal, Role, require
-from api.deps import Conn, get_settings, get_today
+from api.deps import AsOf, Conn, get_settings, get_today
 from api.export import export_response
 from gis import checks
 from gis.config import Settings
@@ -31,8 +31,6 @@ router = APIRouter(prefix="/checks", tags=["checks"])
 Inspector = Annotated[Principal, Depends(require(Role.inspector))]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Today = Annotated[date, Depends(get_today)]
-AsOf = Annotated[date | None, Query(description="Answer as of the end of this day (YYYY-MM-DD, city time); "
-                                                "default today.")]
 FORMAT_NAMES = ("json", *FORMATS)
 Format = Annotated[str, Query(pattern="^(" + "|".join(FORMAT_NAMES) + ")$",
                               description="json, or a parcel list file: " + ", ".join(FORMATS) + ".")]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.auth import Principal, Role, require
-from api.deps import Conn, get_settings, get_today, get_tolerance
+from api.deps import Conn, Day, check_past_day, get_settings, get_today, get_tolerance
 from gis import reports
 from gis.blockers import Tolerance
 from gis.config import Settings
@@ -26,14 +26,14 @@ def report(
     settings: Annotated[Settings, Depends(get_settings)],
     tolerance: Annotated[Tolerance, Depends(get_tolerance)],
     today: Annotated[date, Depends(get_today)],
-    day: Annotated[date | None, Query(alias="date", description="The report's day (YYYY-MM-DD, city time); "
-                                                                "default today.")] = None,
+    day: Annotated[Day | None, Query(alias="date", description="The report's day (YYYY-MM-DD, city time, "
+                                                               "1980-01-01 to today); default today.")] = None,
     format: Annotated[Literal["html", "xlsx", "json"], Query(description="html (a page with charts and maps), "
                                                                          "xlsx or json.")] = "html",
 ) -> Response:
     """The report as of the end of the day, replayed from the history: the same data gives the same file.
     Owner names are masked unless the caller may see personal data."""
-    day = day or today
+    day = check_past_day(day, today, "date") or today
     built = reports.build_report(conn, kind, day, tolerance=tolerance, tz=settings.city_timezone,
                                  reveal_personal=principal.reveal_personal, pictures=format != "json")
     if format == "json":
