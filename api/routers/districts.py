@@ -10,19 +10,15 @@ transaction has committed.
 
 from __future__ import annotations
 
-import re
-import shutil
-import tempfile
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, Role, require
-from api.deps import Conn, Database, get_database, get_settings, get_today, get_tolerance
+from api.deps import NO_NUL, Conn, Database, IntId, Text, get_database, get_settings, get_today, get_tolerance
+from api.uploads import saved_upload, upload_name
 from gis import districts as store
 from gis.blockers import Tolerance
 from gis.config import Settings
@@ -33,7 +29,6 @@ router = APIRouter(prefix="/districts", tags=["districts"], dependencies=[Depend
 
 Admin = Annotated[Principal, Depends(require(Role.admin))]
 Db = Annotated[Database, Depends(get_database)]
-_SAFE_NAME = re.compile(r"[^\w.-]+")
 
 
 @router.get("")
@@ -51,20 +46,10 @@ def progress(
     tolerance: Annotated[Tolerance, Depends(get_tolerance)],
     today: Annotated[date, Depends(get_today)],
     settings: Annotated[Settings, Depends(get_settings)],
-    project_id: Annotated[int | None, Query(description="Only this project.")] = None,
+    project_id: Annotated[IntId | None, Query(description="Only this project.")] = None,
 ) -> dict:
     """Per district and per project: total, cleared, remaining, percent, change over 1/3/7 days, rank."""
     return district_progress(conn, tolerance, today, tz=settings.city_timezone, project_id=project_id)
-
-
-def _save_upload(upload: UploadFile) -> tuple[Path, Path]:
-    """(temporary folder, the file in it); the body's size is capped by api.limits.BodyLimit already."""
-    folder = Path(tempfile.mkdtemp(prefix="pb-upload-"))
-    name = _SAFE_NAME.sub("_", Path(upload.filename or "upload").name) or "upload"
-    path = folder / name
-    with path.open("wb") as out:
-        shutil.copyfileobj(upload.file, out, 1024 * 1024)
-    return folder, path
 
 
 @router.post("/imports")
@@ -72,28 +57,25 @@ async def post_import(
     principal: Admin,
     db: Db,
     file: Annotated[UploadFile, File(description="GeoPackage, zipped Shapefile, GeoJSON, KML, FlatGeobuf or DXF")],
-    map_: Annotated[list[str] | None, Form(alias="map", description='"COLUMN=code", "COLUMN=name" or '
+    map_: Annotated[list[Text] | None, Form(alias="map", description='"COLUMN=code", "COLUMN=name" or '
                                                                      '"COLUMN=code,name"; repeat the field')] = None,
-    layer: Annotated[str | None, Form(description="The layer to read; in a DXF drawing, the CAD layer")] = None,
-    crs: Annotated[int | None, Form(description="EPSG code of the coordinates (a DXF states none)")] = None,
+    layer: Annotated[Text | None, Form(max_length=200, description="The layer to read; in a DXF drawing, the CAD layer")] = None,
+    crs: Annotated[IntId | None, Form(description="EPSG code of the coordinates (a DXF states none)")] = None,
     dry_run: Annotated[bool, Form(description="Check and report, write nothing")] = False,
 ) -> dict[str, Any]:
     """Import district boundaries (admins): replaced by code, parcels reassigned by largest overlap, all or
     nothing. 200 with the report once committed; 422 ``{"detail", "where"}`` for a refusal (overlaps, bad
     values, no polygons, CRS to declare), with nothing written; uploads over the configured size get 413."""
     mapping = parse_mapping(map_)
-    folder, path = await run_in_threadpool(_save_upload, file)
-    try:
+    async with saved_upload(file) as path:
         report = await db.run(store.import_districts, path, mapping=mapping, layer=layer or None, crs=crs,
-                              actor=principal.name, dry_run=dry_run, file_name=file.filename or path.name)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+                              actor=principal.name, dry_run=dry_run, file_name=upload_name(file))
     return report.as_dict()
 
 
 class DistrictPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=store.MAX_NAME_CHARS, description="The district's new name.")
+    name: str = Field(min_length=1, max_length=store.MAX_NAME_CHARS, pattern=NO_NUL, description="The district's new name.")
 
 
 @router.patch("/{code}")

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
@@ -14,7 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role, require, require_any
-from api.deps import Conn, get_settings
+from api.deps import NO_NUL, Conn, IntId, Text, get_settings
+from api.uploads import upload_name, upload_on_disk
 from gis.config import Settings
 from gis.errors import InvalidInput
 from gis.io import profiles as profile_store
@@ -23,7 +20,6 @@ from gis.io.importer import import_file
 router = APIRouter(tags=["imports"])
 
 Importer = Annotated[Principal, Depends(require_any(Role.district_editor, Role.admin))]
-_SAFE_NAME = re.compile(r"[^\w.-]+")
 
 
 def _json_object(value: str | None, where: str) -> dict[str, Any] | None:
@@ -44,10 +40,10 @@ def post_import(
     conn: Conn,
     settings: Annotated[Settings, Depends(get_settings)],
     file: Annotated[UploadFile, File(description="GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, KML, CSV, XLSX")],
-    profile: Annotated[str | None, Form(description="A saved import profile")] = None,
-    mapping: Annotated[str | None, Form(description='JSON: {"column": "field", ...}, on top of the profile')] = None,
-    defaults: Annotated[str | None, Form(description='JSON: {"field": value}, for rows that lack it')] = None,
-    crs: Annotated[int | None, Form(description="EPSG code of the coordinates, when the file states none")] = None,
+    profile: Annotated[Text | None, Form(max_length=64, description="A saved import profile")] = None,
+    mapping: Annotated[Text | None, Form(max_length=20_000, description='JSON: {"column": "field", ...}, on top of the profile')] = None,
+    defaults: Annotated[Text | None, Form(max_length=20_000, description='JSON: {"field": value}, for rows that lack it')] = None,
+    crs: Annotated[IntId | None, Form(description="EPSG code of the coordinates, when the file states none")] = None,
     dry_run: Annotated[bool, Form(description="Check and count, write nothing")] = False,
 ) -> JSONResponse:
     """Import parcels: all rows or none. 200 with the report; 422 with the report when rows are rejected.
@@ -55,20 +51,13 @@ def post_import(
     District editors may import parcels of their own districts only. Uploads over the configured size
     get 413.
     """
-    folder = Path(tempfile.mkdtemp(prefix="pb-upload-"))
-    try:
-        name = _SAFE_NAME.sub("_", Path(file.filename or "upload").name) or "upload"
-        path = folder / name
-        with path.open("wb") as out:
-            shutil.copyfileobj(file.file, out, 1024 * 1024)
+    with upload_on_disk(file) as path:
         allowed = None if principal.role == Role.admin else set(principal.district_ids)
         report = import_file(
             conn, path, profile=profile, mapping=_json_object(mapping, "mapping"),
             defaults=_json_object(defaults, "defaults"), crs=crs, dry_run=dry_run, actor=principal.name,
-            file_name=file.filename or name, settings=settings, allowed_districts=allowed,
+            file_name=upload_name(file), settings=settings, allowed_districts=allowed,
         )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     body = report.as_dict()
     if not report.ok:
         return JSONResponse({"detail": f"{report.rejected} rows rejected; nothing was imported", "report": body},
@@ -79,10 +68,10 @@ def post_import(
 class ProfileBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    description: str | None = Field(None, max_length=500)
+    description: str | None = Field(None, max_length=500, pattern=NO_NUL)
     mapping: dict[str, str] = Field(default_factory=dict, description="column → parcel field (or - to leave out)")
     defaults: dict[str, Any] = Field(default_factory=dict, description="field → value for rows that lack it")
-    crs: int | None = None
+    crs: IntId | None = None
     options: dict[str, Any] = Field(default_factory=dict, description="auto, layer, sheet, encoding")
 
 

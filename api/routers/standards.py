@@ -7,11 +7,7 @@ column) and nothing is stored.
 
 from __future__ import annotations
 
-import re
-import shutil
-import tempfile
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, File, Form, Query, UploadFile
@@ -20,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 from sqlalchemy import Engine
 
 from api.auth import Principal, Role, require
-from api.deps import Conn, get_engine, get_today
+from api.deps import Conn, Day, Text, get_engine, get_today
+from api.uploads import upload_name, upload_on_disk
 from gis import standards
 from gis.db import transaction
 from gis.io.export import content_disposition
@@ -32,17 +29,18 @@ Admin = Annotated[Principal, Depends(require(Role.admin))]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 Today = Annotated[date, Depends(get_today)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_SAFE_NAME = re.compile(r"[^\w.-]+")
 
 
 class StandardsQuery(BaseModel):
     """The listing's filters; any other query parameter is refused (422), not silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
-    district: str | None = Field(None, description="District code or name.")
-    kind: str | None = Field(None, description="house or land (房屋, 土地).")
-    item: str | None = Field(None, description="house_value, land, crops … or the Chinese label (房屋价值补偿 …).")
-    on: date | None = Field(None, description="Only the standards in force on this day (YYYY-MM-DD).")
+    district: Text | None = Field(None, max_length=100, description="District code or name.")
+    kind: Text | None = Field(None, max_length=40, description="house or land (房屋, 土地).")
+    item: Text | None = Field(None, max_length=100, description="house_value, land, crops … or the Chinese label "
+                                                                "(房屋价值补偿 …).")
+    on: Day | None = Field(None, description="Only the standards in force on this day (YYYY-MM-DD, 1980-01-01 to "
+                                             "2100-12-31).")
 
 
 class StandardIn(BaseModel):
@@ -99,19 +97,12 @@ def post_import(
     dry_run: Annotated[bool, Form(description="Check every row; store nothing.")] = False,
 ) -> JSONResponse:
     """Import a planner's sheet of standards: every row checked, all stored or none."""
-    folder = Path(tempfile.mkdtemp(prefix="pb-standards-"))
     try:
-        name = _SAFE_NAME.sub("_", Path(file.filename or "standards.xlsx").name) or "standards.xlsx"
-        path = folder / name
-        with path.open("wb") as out:
-            shutil.copyfileobj(file.file, out, 1024 * 1024)
-        with transaction(engine) as conn:
+        with upload_on_disk(file) as path, transaction(engine) as conn:
             report = standards.import_standards(conn, path, principal.name, today=today, dry_run=dry_run,
-                                                source=file.filename or name)
+                                                source=upload_name(file, "standards.xlsx"))
     except standards.StandardsRejected as exc:
         return _refused(exc)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     return JSONResponse(report.as_dict())
 
 
