@@ -392,3 +392,20 @@ def test_bad_input_is_a_4xx_with_a_json_detail_and_changes_nothing(client, engin
     assert r.json().get("detail"), r.text[:300]
     with engine.connect() as conn:
         assert conn.execute(text(FINGERPRINT)).one() == before
+
+
+@pytest.mark.parametrize("wkt", [
+    "POLYGON((118 30,119 31,119 30,118 31,118 30))",  # a bow-tie: its ring crosses itself
+    "POLYGON((118 30,119 31,119 30))",  # not closed
+    "POLYGON((118 30,119 31,118 30))",  # too few positions
+    "LINESTRING(118 30)",  # one point
+    "MULTIPOLYGON(((118 30,119 31,119 30,118 31,118 30)))",
+    '{"op": "s_intersects", "args": [{"property": "geometry"}, {"type": "Polygon", "coordinates": [5]}]}',
+    '{"op": "s_intersects", "args": [{"property": "geometry"}, {"type": "MultiPolygon", "coordinates": [[5]]}]}',
+])
+def test_an_invalid_geometry_in_a_filter_is_refused_not_repaired(client, wkt):
+    """Defect 11: the filter's geometry was made valid silently, answering a question nobody asked."""
+    params = {"filter": wkt, "filter-lang": "cql2-json"} if wkt.startswith("{") else {
+        "filter": f"S_INTERSECTS(geometry, {wkt})"}
+    r = client.get("/ogc/collections/parcels/items", params=params)
+    assert r.status_code == 400 and r.json()["where"] == "filter" and "valid" in r.json()["detail"], r.text[:300]
