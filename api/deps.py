@@ -13,6 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.params import (
     NO_NUL,
+    TILE_INDEX_RANGE,
+    TILE_ZOOM_RANGE,
     AreaM2,
     BigId,
     Day,
@@ -34,8 +36,23 @@ from gis.limits import MAX_INT32, PAST_DAY
 from gis.projects import resolve_project
 from gis.stages import today_in
 
-__all__ = ["NO_NUL", "AreaM2", "BigId", "Day", "IntId", "Offset", "Share", "StrictNumber", "Text", "TileIndex",
-           "TileZoom", "corridor_width", "limited"]  # re-exported: one import
+__all__ = [
+    "NO_NUL",
+    "TILE_INDEX_RANGE",
+    "TILE_ZOOM_RANGE",
+    "AreaM2",
+    "BigId",
+    "Day",
+    "IntId",
+    "Offset",
+    "Share",
+    "StrictNumber",
+    "Text",
+    "TileIndex",
+    "TileZoom",
+    "corridor_width",
+    "limited",
+]  # re-exported: one import
 
 P = ParamSpec("P")
 T = TypeVar("T")

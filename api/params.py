@@ -43,6 +43,9 @@ Share = Annotated[float, Ge(0), Le(1), AllowInfNan(False)]
 Text = Annotated[str, Field(pattern=NO_NUL)]  # any text a request sends on to the database
 TileZoom = Annotated[int, Ge(0), Le(MAX_ZOOM)]
 TileIndex = Annotated[int, Ge(0), Le(2**MAX_ZOOM - 1)]
+# The same ranges stated only, where gis.tiles checks them itself (422 naming z; 404 for a tile off the grid).
+TILE_ZOOM_RANGE = {"minimum": 0, "maximum": MAX_ZOOM}
+TILE_INDEX_RANGE = {"minimum": 0, "maximum": 2**MAX_ZOOM - 1}
 
 
 def limited(table: str, column: str, default: Any = None, **field: Any) -> Any:

@@ -37,7 +37,7 @@ class OverlapRequest(BaseModel):
 class BandsRequest(BaseModel):
     geometry: dict[str, Any] = Field(description="GeoJSON (Multi)LineString: the centre line.")
     crs: Crs = None
-    bands: list[StrictNumber] = Field(default=[0, 30, 60, 120, 300], min_length=1, max_length=50,
+    bands: list[Annotated[StrictNumber, Field(json_schema_extra={"minimum": 0, "maximum": 5000})]] = Field(default=[0, 30, 60, 120, 300], min_length=1, max_length=50,
                                       description="Band edges in metres from the line (0 to 5000, ascending).")
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
 from api.auth import Role, require
-from api.deps import Conn, get_settings
+from api.deps import TILE_INDEX_RANGE, TILE_ZOOM_RANGE, Conn, get_settings
 from gis.config import Settings
 from gis.tiles import MEDIA_TYPE, vector_tile
 
@@ -20,7 +20,10 @@ TILE_CACHE = {"Cache-Control": "private, max-age=60"}
 @router.get("/tiles/{layer}/{z}/{x}/{y}.mvt", response_class=Response,
             responses={200: {"content": {MEDIA_TYPE: {}}}, 204: {"description": "No feature in this tile."}})
 def tile(
-    layer: str, z: int, x: int, y: int,
+    layer: str,
+    z: Annotated[int, Path(json_schema_extra=TILE_ZOOM_RANGE)],  # ranges stated; gis.tiles checks them
+    x: Annotated[int, Path(json_schema_extra=TILE_INDEX_RANGE)],
+    y: Annotated[int, Path(json_schema_extra=TILE_INDEX_RANGE)],
     conn: Conn,
     settings: Annotated[Settings, Depends(get_settings)],
     shift: Annotated[Literal["gcj02"] | None, Query(description="gcj02: drawn for a GCJ-02 basemap.")] = None,
