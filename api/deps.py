@@ -141,7 +141,8 @@ AnyProjectId = Annotated[int, Depends(project_id_from_path(archived=True))]
 async def get_tolerance(
     request: Request,
     min_overlap_m2: Annotated[AreaM2 | None, Query(description="Tolerance: overlaps below this area (m², 0 to "
-                                                   "1000000) are slivers, not blockers. Default from settings.")] = None,
+                                                   "1000000000) are slivers, not blockers. Default from "
+                                                   "settings.")] = None,
     min_share: Annotated[Share | None, Query(description="Tolerance: overlaps below this share of the parcel (0 to "
                                              "1) are slivers. Default from settings.")] = None,
 ) -> Tolerance:

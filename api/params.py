@@ -17,7 +17,16 @@ from typing import Annotated, Any
 from annotated_types import Ge, Le
 from pydantic import AllowInfNan, BeforeValidator, Field, Strict
 
-from gis.limits import AREA_M2, CORRIDOR_WIDTH_M, EARLIEST_DAY, LATEST_DAY, MAX_INT32, MAX_INT64, Limit, limit_of
+from gis.limits import (
+    CORRIDOR_WIDTH_M,
+    EARLIEST_DAY,
+    LATEST_DAY,
+    MAX_AREA_THRESHOLD_M2,
+    MAX_INT32,
+    MAX_INT64,
+    Limit,
+    limit_of,
+)
 from gis.schema import metadata
 from gis.tiles import MAX_ZOOM
 
@@ -38,7 +47,7 @@ IntId = Annotated[int, Ge(1), Le(MAX_INT32)]  # an integer key (projects, distri
 BigId = Annotated[int, Ge(1), Le(MAX_INT64)]  # a bigint key (parcels)
 Offset = Annotated[int, Ge(0), Le(MAX_INT32)]
 Day = Annotated[date, BeforeValidator(_iso_day), Ge(EARLIEST_DAY), Le(LATEST_DAY)]
-AreaM2 = Annotated[float, Ge(AREA_M2.ge), Le(AREA_M2.le), AllowInfNan(False)]
+AreaM2 = Annotated[float, Ge(0), Le(MAX_AREA_THRESHOLD_M2), AllowInfNan(False)]  # an area threshold (filters)
 Share = Annotated[float, Ge(0), Le(1), AllowInfNan(False)]
 Text = Annotated[str, Field(pattern=NO_NUL)]  # any text a request sends on to the database
 TileZoom = Annotated[int, Ge(0), Le(MAX_ZOOM)]

@@ -57,6 +57,7 @@ from sqlalchemy import Connection, text
 from gis.config import DEFAULT_TIMEZONE, SQM_PER_MU, Settings
 from gis.errors import InvalidInput
 from gis.io.export import Column
+from gis.limits import MAX_AREA_THRESHOLD_M2
 from gis.privacy import mask_name
 from gis.project_overlaps import tolerance_sql
 from gis.stages import KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, STAGE_SINCE_AT_SQL, end_of_day, today_in
@@ -87,7 +88,7 @@ def _stage_at(parcel: str) -> str:
 
 
 MAX_DAYS = 36_500  # a day count beyond a century is no deadline
-MAX_AREA_M2 = 1_000_000
+MAX_AREA_M2 = MAX_AREA_THRESHOLD_M2
 MAX_YUAN = 1_000_000_000
 
 

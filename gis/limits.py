@@ -29,6 +29,7 @@ MAX_INT64 = 2**63 - 1  # PostgreSQL bigint
 MAX_YUAN = Decimal("99999999999.99")  # numeric(14, 2) holds 12 integer digits; one fewer leaves room for sums
 MAX_NOTE = 2000  # characters of a note or remark
 MAX_PERSON_TEXT = 100  # characters of a name, an ID number, a phone number
+MAX_AREA_THRESHOLD_M2 = 1_000_000_000  # an area a filter or check asks for: no overlap exceeds a city (1,000 km²)
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ async def blocker_filter(
     kind: Annotated[Literal["house", "land"] | None, Query()] = None,
     holdout: Annotated[bool | None, Query(description="Only holdouts (true) or only others (false).")] = None,
     min_overlap: Annotated[AreaM2 | None, Query(description="Only overlaps of at least this many m² (0 to "
-                                                            "1000000).")] = None,
+                                                            "1000000000).")] = None,
     as_of: AsOf = None,
     sort: Annotated[str, Query(max_length=40, description="overlap_m2, share, days_in_stage, code, district or stage; "
                                            "prefix - for descending.")] = "-overlap_m2",
