@@ -15,7 +15,7 @@ from api.deps import NO_NUL, BigId, Conn, Day, IntId, Text, get_settings, get_to
 from gis import archive, parcels
 from gis.config import Settings
 from gis.errors import InvalidInput, VersionRequired
-from gis.limits import MAX_NOTE
+from gis.limits import MAX_INT32, MAX_NOTE
 
 router = APIRouter(tags=["parcels"])
 
@@ -51,7 +51,8 @@ class ParcelPatch(BaseModel):
     """Fields to change; omitted fields stay. ``version`` (or the If-Match header) is the version you read."""
 
     model_config = ConfigDict(extra="forbid")
-    version: IntId | None = Field(None, description="The version the edit is based on (or send If-Match).")
+    version: int | None = Field(None, ge=0, le=MAX_INT32, description="The version the edit is based on (or send "
+                                                                      "If-Match); a stale one is a 412.")
     stage: Text | None = Field(None, max_length=40)
     stage_on: Day | None = Field(None, description="The day the stage was reached (1980-01-01 to today); default "
                                                    "today.")
