@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the database connection, shared query parameters."""
+"""FastAPI dependencies: the database connection, shared query parameters (bounded: ``api.params``)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,48 @@ from sqlalchemy import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.capacity import Capacity
+from api.params import (
+    NO_NUL,
+    TILE_INDEX_RANGE,
+    TILE_ZOOM_RANGE,
+    AreaM2,
+    BigId,
+    Day,
+    IntId,
+    Offset,
+    Share,
+    StrictNumber,
+    Text,
+    TileIndex,
+    TileZoom,
+    corridor_width,
+    limited,
+)
 from gis.blockers import Tolerance
 from gis.config import Settings
 from gis.db import transaction
+from gis.errors import InvalidInput
+from gis.limits import MAX_INT32, PAST_DAY
 from gis.projects import resolve_project
 from gis.stages import today_in
+
+__all__ = [
+    "NO_NUL",
+    "TILE_INDEX_RANGE",
+    "TILE_ZOOM_RANGE",
+    "AreaM2",
+    "BigId",
+    "Day",
+    "IntId",
+    "Offset",
+    "Share",
+    "StrictNumber",
+    "Text",
+    "TileIndex",
+    "TileZoom",
+    "corridor_width",
+    "limited",
+]  # re-exported: one import
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -84,14 +121,19 @@ def project_id_from_path(*, archived: bool = False) -> Callable[..., Awaitable[i
     """A dependency: the project's id from the path, which may name it by id or by code.
 
     Codes start with a letter (``gis.projects.CODE_PATTERN``), so a number is an id and costs no lookup: the
-    route itself answers 404 for an id that is not there. Archived projects only with ``archived``.
+    route itself answers 404 for an id that is not there. Archived projects only with ``archived``. An id
+    beyond the database's integers is a 422, not a query.
     """
 
     async def project_id(
         request: Request,
-        project_id: Annotated[str, Path(description="The project's id or its code (e.g. xinan_road).")],
+        project_id: Annotated[str, Path(max_length=64, pattern=NO_NUL,
+                                        description="The project's id (1 to 2147483647) or its code (e.g. "
+                                                    "xinan_road).")],
     ) -> int:
-        if project_id.isdigit():
+        if project_id.isascii() and project_id.isdigit():
+            if not 1 <= int(project_id) <= MAX_INT32:
+                raise InvalidInput(f"a project id is between 1 and {MAX_INT32}", "project_id")
             return int(project_id)
         return await Database(request.app.state.engine).read(resolve_project, project_id, archived=archived)
 
@@ -104,10 +146,11 @@ AnyProjectId = Annotated[int, Depends(project_id_from_path(archived=True))]
 
 async def get_tolerance(
     request: Request,
-    min_overlap_m2: Annotated[float | None, Query(ge=0, description="Tolerance: overlaps below this area (m²) are "
-                                                  "slivers, not blockers. Default from settings.")] = None,
-    min_share: Annotated[float | None, Query(ge=0, le=1, description="Tolerance: overlaps below this share of the "
-                                             "parcel are slivers. Default from settings.")] = None,
+    min_overlap_m2: Annotated[AreaM2 | None, Query(description="Tolerance: overlaps below this area (m², 0 to "
+                                                   "1000000000) are slivers, not blockers. Default from "
+                                                   "settings.")] = None,
+    min_share: Annotated[Share | None, Query(description="Tolerance: overlaps below this share of the parcel (0 to "
+                                             "1) are slivers. Default from settings.")] = None,
 ) -> Tolerance:
     default = Tolerance.from_settings(request.app.state.settings)
     return Tolerance(
@@ -119,3 +162,24 @@ async def get_tolerance(
 async def get_today(request: Request) -> date:
     """Today in the city's time zone (reports and day counts are city dates)."""
     return today_in(request.app.state.settings.city_timezone)
+
+
+async def get_as_of(
+    request: Request,
+    as_of: Annotated[Day | None, Query(description="Answer as of the end of this day (YYYY-MM-DD, city time, "
+                                                   "1980-01-01 to today); default today.")] = None,
+) -> date | None:
+    """The ``as_of`` day asked for: a day that has ended or is today; a future one is refused (422)."""
+    return check_past_day(as_of, await get_today(request), "as_of")
+
+
+def check_past_day(day: date | None, today: date, where: str) -> date | None:
+    """``day`` if it is within the days a record can have and not after ``today``; InvalidInput naming
+    ``where`` otherwise."""
+    problem = PAST_DAY.problem(day, today)
+    if problem:
+        raise InvalidInput(f"{where} {problem}", where)
+    return day
+
+
+AsOf = Annotated[date | None, Depends(get_as_of)]

@@ -7,6 +7,11 @@ keeps its temporary files and data is nobody's business, and a path could carry 
 Overload and outages (a 503) carry ``Retry-After``; a database failure that escaped the library's own
 translation (``gis.db.database_error``: pool wait exceeded, statement cancelled, server gone) is mapped here
 too, so it is a 503 and never a 500.
+
+The database is the last gate a value passes: a value it refuses (text with NUL, a number or a day it cannot
+hold, a bound of ``gis.limits`` kept by a CHECK constraint) is bad input the checks before it missed, so it is
+a 422 naming the field where the constraint tells it, never a 500. Nothing of the row is quoted: it may be
+personal data.
 """
 
 from __future__ import annotations
@@ -18,9 +23,25 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import DataError, IntegrityError
 
 from gis.db import database_error
 from gis.errors import GisError
+from gis.limits import check_constraints
+from gis.schema import metadata
+
+CHECK_VIOLATION = "23514"
+# constraint name → column, for the bounds declared in gis.schema (the same in any working CRS)
+_BOUNDED = {name: name.removeprefix(f"{table}_").removesuffix("_limits")
+            for table, name, _sql in check_constraints(metadata(4326))}
+_DATA_REASONS = {  # SQLSTATE class 22 (data exception) → what was wrong with the value
+    "22001": "a text is longer than the database keeps",
+    "22003": "a number is out of the range the database keeps",
+    "22007": "a date or time is not valid",
+    "22008": "a date or time is out of the range the database keeps",
+    "22021": "a text holds a character the database cannot store",
+    "22P05": "a text holds a character the database cannot store (NUL, \\u0000)",
+}
 
 # Where the server's own files live: the temporary folders, service data and home folders, and GDAL's
 # virtual file systems (/vsizip/, /vsimem/ ...) in front of any of them.
@@ -54,7 +75,34 @@ def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return _gis_error(request, mapped)
 
 
+def _sqlstate(exc: Exception) -> str | None:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None)
+
+
+def _data_error(_request: Request, exc: Exception) -> JSONResponse:
+    state = _sqlstate(exc)
+    if state is None and "NUL" in str(getattr(exc, "orig", "")):  # psycopg refuses NUL before sending
+        reason = "a text holds a NUL (0x00) character, which cannot be stored"
+    else:
+        reason = _DATA_REASONS.get(state or "", "a value cannot be stored as given")
+    return JSONResponse({"detail": reason}, status_code=422)
+
+
+def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    if _sqlstate(exc) != CHECK_VIOLATION:
+        raise exc  # a key or reference clash the library did not foresee: a server error, logged as such
+    constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)  # type: ignore[attr-defined]
+    column = _BOUNDED.get(constraint or "")
+    body: dict[str, object] = {"detail": f"{column} is outside its bounds" if column else
+                               f"a value breaks the rule {constraint}"}
+    if column:
+        body["where"] = column
+    return JSONResponse(body, status_code=422)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(GisError, _gis_error)
     app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(OperationalError, _database_error)
+    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)

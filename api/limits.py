@@ -10,7 +10,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 class BodyLimit:
     """ASGI middleware: JSON bodies above ``json_limit`` bytes, uploads above ``upload_limit``, get 413.
 
-    The declared Content-Length is checked first; a body sent without one is counted as it arrives.
+    The declared Content-Length is checked first; a body sent without one (chunked) is counted as it arrives,
+    and the count stops the request by an exception the framework cannot mistake for a malformed body (FastAPI
+    turns any ``Exception`` raised while it reads a body into a 400).
     """
 
     def __init__(self, app: ASGIApp, json_limit: int, upload_limit: int) -> None:
@@ -45,8 +47,8 @@ class BodyLimit:
             await _too_large(send, limit)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(BaseException):  # not an Exception: nothing on the way may take it for a bad body
+    """The body went over the limit while it was read."""
 
 
 async def _too_large(send: Send, limit: int) -> None:

@@ -5,6 +5,9 @@ dropped answers "everything", which a planner then exports as the answer. An app
 a request's parameter names against those its route declares (its own query parameters and those of
 every dependency), read once per route from FastAPI's dependant. The OGC API routes keep their own check
 (400, as OGC API - Features asks).
+
+A NUL character (``%00``) in a query value or a path segment is refused everywhere (422 naming the parameter):
+PostgreSQL cannot store or compare text holding one, and would answer with an error instead of "no match".
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def _query_names(dependant: Dependant) -> set[str]:
 
 async def reject_unknown_query(request: Request) -> None:
     """An app-wide dependency: 422 naming the first query parameter the route does not take."""
+    _reject_nul(request)
     route = request.scope.get("route")
     if not request.scope.get("query_string") or not isinstance(route, APIRoute) \
             or route.path.startswith(OWN_CHECK_PREFIXES):
@@ -49,3 +53,9 @@ async def reject_unknown_query(request: Request) -> None:
     if unknown:
         takes = ", ".join(sorted(allowed)) or "no query parameters"
         raise InvalidInput(f"unknown query parameter {unknown[0]!r}; this route takes {takes}", unknown[0])
+
+
+def _reject_nul(request: Request) -> None:
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        if "\x00" in str(value) or "\x00" in name:
+            raise InvalidInput(f"{name!r} contains a NUL (0x00) character", name.replace("\x00", "\\x00"))

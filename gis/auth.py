@@ -187,9 +187,12 @@ def new_api_token(conn: Connection, name: str) -> str:
 
 
 def revoke_tokens(conn: Connection, name: str) -> int:
-    return conn.execute(
-        text("DELETE FROM auth_tokens WHERE user_id = (SELECT id FROM users WHERE name = :n)"), {"n": name}
-    ).rowcount
+    """Delete every token and session of the user; how many there were. NotFound for no such user (a name
+    typed wrong must not look like a user whose tokens were revoked)."""
+    user_id = conn.execute(text("SELECT id FROM users WHERE name = :n"), {"n": name}).scalar_one_or_none()
+    if user_id is None:
+        raise NotFound(f"no user {name!r}")
+    return conn.execute(text("DELETE FROM auth_tokens WHERE user_id = :u"), {"u": user_id}).rowcount
 
 
 _PRINCIPAL_SQL = """

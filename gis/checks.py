@@ -57,6 +57,7 @@ from sqlalchemy import Connection, text
 from gis.config import DEFAULT_TIMEZONE, SQM_PER_MU, Settings
 from gis.errors import InvalidInput
 from gis.io.export import Column
+from gis.limits import MAX_AREA_THRESHOLD_M2
 from gis.privacy import mask_name
 from gis.project_overlaps import tolerance_sql
 from gis.stages import KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, STAGE_SINCE_AT_SQL, end_of_day, today_in
@@ -86,8 +87,14 @@ def _stage_at(parcel: str) -> str:
     return STAGE_AT_SQL.format(parcel=parcel, end=":end")
 
 
-def _param(default: Any, label: str, help: str, *, ge: float = 0, le: float | None = None) -> Any:
-    """A check parameter: its default, a Chinese label for the output and the bounds it must keep."""
+MAX_DAYS = 36_500  # a day count beyond a century is no deadline
+MAX_AREA_M2 = MAX_AREA_THRESHOLD_M2
+MAX_YUAN = 1_000_000_000
+
+
+def _param(default: Any, label: str, help: str, *, ge: float = 0, le: float) -> Any:
+    """A check parameter: its default, a Chinese label for the output and the bounds it must keep (both stated,
+    so the API's parameters show a range and a number the database cannot hold never reaches it)."""
     return field(default=default, metadata={"label": label, "help": help, "ge": ge, "le": le})
 
 
@@ -97,9 +104,9 @@ class CheckParams:
     def validated(self) -> Self:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if value < f.metadata["ge"] or (f.metadata["le"] is not None and value > f.metadata["le"]):
-                upper = f" and at most {f.metadata['le']}" if f.metadata["le"] is not None else ""
-                raise InvalidInput(f"{f.name} must be at least {f.metadata['ge']}{upper}", f.name)
+            if not f.metadata["ge"] <= value <= f.metadata["le"]:  # NaN fails both
+                raise InvalidInput(f"{f.name} must be at least {f.metadata['ge']} and at most {f.metadata['le']}",
+                                   f.name)
         return self
 
     def as_dict(self) -> dict[str, Any]:
@@ -112,13 +119,14 @@ class CheckParams:
 
 @dataclass(frozen=True)
 class PaidNotDemolished(CheckParams):
-    days: int = _param(30, "付款后拆除期限(天)", "Demolition is due this many days after the last payment.")
+    days: int = _param(30, "付款后拆除期限(天)", "Demolition is due this many days after the last payment.",
+                         le=MAX_DAYS)
 
 
 @dataclass(frozen=True)
 class DoubleCompensation(CheckParams):
     min_overlap_m2: float = _param(1.0, "重叠面积容差(㎡)", "Overlaps of paid parcels up to this area are survey "
-                                   "slivers.")
+                                   "slivers.", le=MAX_AREA_M2)
     min_overlap_share: float = _param(0.005, "重叠比例容差", "Overlaps up to this share of the smaller parcel are "
                                       "survey slivers.", le=1)
 
@@ -126,19 +134,19 @@ class DoubleCompensation(CheckParams):
 @dataclass(frozen=True)
 class AboveStandard(CheckParams):
     tolerance_yuan: float = _param(0.0, "超标容差(元)", "Payments above the standard amount by at most this many "
-                                   "yuan pass.")
+                                   "yuan pass.", le=MAX_YUAN)
 
 
 @dataclass(frozen=True)
 class IncompleteArchives(CheckParams):
     grace_days: int = _param(0, "补档宽限期(天)", "Documents of a stage reached within this many days are not due "
-                             "yet.")
+                             "yet.", le=MAX_DAYS)
 
 
 @dataclass(frozen=True)
 class IncidentalArea(CheckParams):
     min_outside_m2: float = _param(1.0, "红线外面积容差(㎡)", "Area outside every footprint up to this is "
-                                   "tolerated.")
+                                   "tolerated.", le=MAX_AREA_M2)
     min_outside_share: float = _param(0.5, "红线外比例容差", "Area outside every footprint up to this share of the "
                                       "parcel is tolerated.", le=1)
 
@@ -146,9 +154,10 @@ class IncidentalArea(CheckParams):
 @dataclass(frozen=True)
 class Stalled(CheckParams):
     days: int = _param(90, "停滞天数", "A parcel in a footprint whose stage has not changed for more than this "
-                       "many days is stalled.")
+                       "many days is stalled.", le=MAX_DAYS)
     min_overlap_m2: float = _param(_SETTINGS_DEFAULTS["blocker_min_m2"].default, "占用面积容差(㎡)",
-                                   "In a footprint: overlapping it by at least this area (and min_share).")
+                                   "In a footprint: overlapping it by at least this area (and min_share).",
+                                   le=MAX_AREA_M2)
     min_share: float = _param(_SETTINGS_DEFAULTS["blocker_min_share"].default, "占用比例容差",
                               "In a footprint: overlapping it by at least this share of the parcel (and "
                               "min_overlap_m2).", le=1)

@@ -17,6 +17,10 @@ from datetime import date, datetime
 from typing import Any
 
 import cql2
+import shapely
+import shapely.errors
+import shapely.geometry
+import shapely.validation
 
 from gis.errors import InvalidInput
 
@@ -308,8 +312,11 @@ class _Translator:
                 raise BadRequest("a bbox has 4 (or 6) numbers", "filter")
             x0, y0, x1, y1 = (box[0], box[1], box[3], box[4]) if len(box) == 6 else box
             ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
-            node = {"type": "Polygon", "coordinates": [ring]}
+            return self.geometry_literal({"type": "Polygon", "coordinates": [ring]})  # valid by construction
         if isinstance(node, dict) and "type" in node and ("coordinates" in node or "geometries" in node):
+            problem = _geometry_problem(node)
+            if problem:
+                raise BadRequest(f"the filter's geometry is invalid: {problem}", "filter")
             return self.geometry_literal(node)
         raise BadRequest("a spatial operator takes a geometry property and a geometry (WKT, GeoJSON or BBOX)",
                          "filter")
@@ -375,6 +382,39 @@ _BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False}
 
 def _number_text(value: float | int) -> str:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+_MIN_POSITIONS = {"LineString": 2, "MultiLineString": 2, "Polygon": 4, "MultiPolygon": 4}
+
+
+def _geometry_problem(geojson: dict) -> str | None:
+    """Why a filter's geometry (WKT or GeoJSON, as cql2 hands it over) is no geometry to filter by: a ring that
+    is not closed or has fewer than 4 positions, a line of one point, a ring crossing itself; None when sound.
+    Repairing it would answer a question nobody asked."""
+    kind, coordinates = geojson.get("type"), geojson.get("coordinates")
+    if kind == "GeometryCollection":
+        return next(filter(None, (_geometry_problem(g) for g in geojson.get("geometries") or [])), None)
+    if kind not in _MIN_POSITIONS or not isinstance(coordinates, list):
+        parts: list = []  # points: nothing to close or count; shapely says if malformed
+    elif kind == "LineString":
+        parts = [coordinates]
+    elif kind == "MultiPolygon":
+        parts = [ring for polygon in coordinates if isinstance(polygon, list) for ring in polygon]
+    else:
+        parts = coordinates
+    for part in parts:
+        if not isinstance(part, list):
+            return "malformed coordinates"
+        if len(part) < _MIN_POSITIONS[kind]:
+            each = "ring" if "Polygon" in kind else "line"
+            return f"a {kind} needs at least {_MIN_POSITIONS[kind]} positions in each {each}"
+        if "Polygon" in kind and part[0] != part[-1]:
+            return "a ring must end where it starts"
+    try:
+        geometry = shapely.geometry.shape(geojson)
+    except (ValueError, TypeError, shapely.errors.GEOSException) as exc:
+        return f"malformed coordinates ({exc})"
+    return None if geometry.is_valid else shapely.validation.explain_validity(geometry)
 
 
 def _finite_coordinates(node: Any) -> bool:

@@ -24,6 +24,7 @@ from shapely.validation import explain_validity
 from sqlalchemy import Connection, text
 
 from gis.errors import InvalidGeometry, InvalidInput, PayloadTooLarge
+from gis.limits import CORRIDOR_WIDTH_M
 
 GEOGRAPHIC = {4326, 4490}
 # CGCS2000 Gauss-Krüger: 3-degree zones with the zone prefix (4513-4533) and without (4534-4554).
@@ -31,7 +32,8 @@ GAUSS_KRUGER = set(range(4513, 4555))
 LINE_TYPES = {"LineString", "MultiLineString"}
 AREA_TYPES = {"Polygon", "MultiPolygon"}
 MAX_VERTICES = 200_000
-MAX_WIDTH_M = 2000.0
+MAX_WIDTH_M = float(CORRIDOR_WIDTH_M.le)  # the bounds of projects.corridor_width_m (gis.schema)
+MIN_WIDTH_M = float(CORRIDOR_WIDTH_M.ge)
 _CRS_PATTERNS = (
     re.compile(r"^(?:EPSG:)?(\d{4,5})$", re.I),
     re.compile(r"^urn:ogc:def:crs:EPSG::(\d{4,5})$", re.I),
@@ -155,8 +157,11 @@ def _check_width(width: float | None, is_line: bool, where: str) -> float | None
         return None
     if width is None:
         raise InvalidInput("a line needs a corridor width in metres", where)
-    if not math.isfinite(width) or width <= 0:
-        raise InvalidInput(f"the corridor width must be a positive number of metres, got {width}", where)
+    if isinstance(width, bool) or not isinstance(width, int | float):
+        raise InvalidInput("the corridor width must be a number of metres", where)
+    if not math.isfinite(width) or width < MIN_WIDTH_M:
+        raise InvalidInput(f"the corridor width must be a positive number of metres, at least {MIN_WIDTH_M:g} m; "
+                           f"got {width}", where)
     if width > MAX_WIDTH_M:
         raise InvalidInput(f"a corridor width of {width} m is implausible (at most {MAX_WIDTH_M:g} m)", where)
     return float(width)
@@ -183,6 +188,18 @@ def corridor(line: BaseGeometry, width_m: float) -> BaseGeometry:
     return shapely.union_all([body, *shapely.buffer(joints, radius)]) if len(joints) else body
 
 
+def _numbers_only(coordinates: Any) -> bool:
+    """Nested lists holding only numbers: shapely would read ``"118.9"`` and ``true`` as coordinates."""
+    stack = [coordinates]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, bool) or not isinstance(item, int | float):
+            return False
+    return True
+
+
 def parse_geometry(
     obj: Any,
     *,
@@ -206,6 +223,8 @@ def parse_geometry(
     if gj.get("crs") is not None and crs is None:
         crs = (gj["crs"].get("properties") or {}).get("name") if isinstance(gj["crs"], dict) else gj["crs"]
     srid = parse_crs(crs, working_srid)
+    if gj.get("coordinates") is not None and not _numbers_only(gj["coordinates"]):
+        raise InvalidInput("coordinates must be JSON numbers (not text, not true/false)", f"{where}.coordinates")
     try:
         src = shape(gj)
     except Exception as exc:  # shapely raises several types for malformed coordinate arrays

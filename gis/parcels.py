@@ -28,8 +28,10 @@ from gis.errors import Forbidden, InvalidInput, NotFound, ProjectNotFound, Versi
 from gis.geometry_input import city_extent, parse_geometry
 from gis.history import event as history_event
 from gis.history import record as record_history
+from gis.limits import NOTE, check_values, limits_of
 from gis.privacy import PERSONAL_FIELDS, mask_record
 from gis.project_overlaps import refresh_parcels
+from gis.schema import metadata
 from gis.stages import STAGE_LABELS_ZH
 
 ATTRIBUTE_FIELDS = ("kind", "district_id", "owner_name", "owner_id_number", "owner_phone", "households",
@@ -55,8 +57,8 @@ SELECT pr.id, pr.code, pr.name, pr.freeze_date, pr.deadline, o.overlap_m2, o.sha
 FROM project_parcel_overlaps o JOIN projects pr ON pr.id = o.project_id
 WHERE o.parcel_id = :id ORDER BY pr.id
 """
-MAX_NOTE = 2000
-MAX_TEXT = 100
+PARCEL_LIMITS = limits_of(metadata(4326), "parcels")  # bounds do not depend on the working CRS
+PAYMENT_LIMITS = limits_of(metadata(4326), "payments")
 
 
 def _plain(value: Any) -> Any:
@@ -209,29 +211,29 @@ class ParcelEdit:
     note: str | None = None
 
 
-def _check_values(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
-    """The values, checked; messages name the field, never the value (it may be personal data)."""
+def _check_values(conn: Connection, values: dict[str, Any], today: date) -> dict[str, Any]:
+    """The values, checked against the bounds the schema declares (``gis.limits``: the same the importer and
+    the database keep); messages name the field, never the value (it may be personal data)."""
     unknown = set(values) - set(ATTRIBUTE_FIELDS) - set(FLAG_FIELDS)
     if unknown:
-        raise InvalidInput(f"these fields cannot be edited: {', '.join(sorted(unknown))}", sorted(unknown)[0])
+        raise InvalidInput(f"these fields cannot be edited: {', '.join(sorted(unknown))}", min(unknown))
     out = dict(values)
     for name in ("owner_name", "owner_id_number", "owner_phone"):
         if name in out and out[name] is not None:
             out[name] = str(out[name]).strip() or None
-            if out[name] and len(out[name]) > MAX_TEXT:
-                raise InvalidInput(f"{name} is longer than {MAX_TEXT} characters", name)
-    if "holdout_note" in out and out["holdout_note"] is not None and len(out["holdout_note"]) > MAX_NOTE:
-        raise InvalidInput(f"holdout_note is longer than {MAX_NOTE} characters", "holdout_note")
     for name in ("holdout", "legacy"):
         if name in out and not isinstance(out[name], bool):
             raise InvalidInput(f"{name} must be true or false", name)
     if "kind" in out and out["kind"] not in ("house", "land"):
         raise InvalidInput("kind must be house or land", "kind")
-    if "households" in out and (not isinstance(out["households"], int) or out["households"] < 0):
-        raise InvalidInput("households must be a whole number, 0 or more", "households")
+    if "households" in out and (not isinstance(out["households"], int) or isinstance(out["households"], bool)):
+        raise InvalidInput("households must be a whole number", "households")
     for name in ("floor_area_m2", "land_area_mu"):
-        if name in out and out[name] is not None and not (isinstance(out[name], (int, float)) and out[name] >= 0):
-            raise InvalidInput(f"{name} must be a number, 0 or more", name)
+        if name in out and out[name] is not None and (
+            not isinstance(out[name], int | float) or isinstance(out[name], bool)
+        ):
+            raise InvalidInput(f"{name} must be a number", name)
+    check_values(PARCEL_LIMITS, out, today=today)
     if "district_id" in out:
         found = conn.execute(text("SELECT 1 FROM districts WHERE id = :id"), {"id": out["district_id"]}).first()
         if found is None:
@@ -274,9 +276,8 @@ def update_parcel(
             f"parcel {parcel_id} is at version {row['version']}, not {version}: reload it and apply the edit again"
         )
     note = (edit.note or "").strip() or None
-    if note and len(note) > MAX_NOTE:
-        raise InvalidInput(f"note is longer than {MAX_NOTE} characters", "note")
-    values = _check_values(conn, edit.values)
+    check_values({"note": NOTE}, {"note": note})
+    values = _check_values(conn, edit.values, today)
     _check_permission(principal, row, edit, values)
 
     sets: dict[str, Any] = {}
@@ -309,6 +310,8 @@ def update_parcel(
         event("stage", changes, move.from_stage, move.to_stage)
     elif edit.stage_on is not None:
         raise InvalidInput("stage_on applies to a stage change only", "stage_on")
+    if edit.geometry_crs is not None and edit.geometry is None:
+        raise InvalidInput("geometry_crs applies to a new geometry only", "geometry_crs")
 
     attributes = _diff(row, values, ATTRIBUTE_FIELDS)
     if attributes:
@@ -404,16 +407,11 @@ def record_payment(conn: Connection, parcel_id: int, payment: Payment, *, princi
             f"no compensation is paid at stage {row['stage']} ({STAGE_LABELS_ZH[row['stage']]}): only after a contract "
             "is signed or a compensation decision is made", "stage"
         )
-    if payment.amount_yuan <= 0:
-        raise InvalidInput("amount_yuan must be positive", "amount_yuan")
-    if payment.paid_on > today:
-        raise InvalidInput("paid_on cannot be in the future", "paid_on")
+    check_values(PAYMENT_LIMITS, asdict(payment), today=today)
     if payment.item not in PAYMENT_ITEMS:
         raise InvalidInput(f"item must be one of {', '.join(PAYMENT_ITEMS)}", "item")
     if payment.basis_unit not in (None, "m2", "mu"):
         raise InvalidInput("basis_unit must be m2 or mu", "basis_unit")
-    if payment.note and len(payment.note) > MAX_NOTE:
-        raise InvalidInput(f"note is longer than {MAX_NOTE} characters", "note")
     if payment.project_id is not None and conn.execute(
         text("SELECT 1 FROM projects WHERE id = :id"), {"id": payment.project_id}
     ).first() is None:

@@ -25,7 +25,9 @@ from gis.db import working_srid
 from gis.errors import Conflict, InvalidInput, ProjectNotFound
 from gis.geometry_input import QueryGeometry, alignment_of
 from gis.io.features import LINES, POLYGONS, read_features
+from gis.limits import DAY, limit_of
 from gis.project_overlaps import record_revision, refresh_projects, shelve_overlaps, tolerance_sql
+from gis.schema import metadata
 
 _PROGRESS_SQL = """
 SELECT p.id, p.code, p.name, p.kind, p.corridor_width_m, p.freeze_date, p.deadline,
@@ -102,9 +104,10 @@ def get_project(conn: Connection, project_id: int, tolerance: Tolerance, today: 
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 KINDS = ("rail", "road", "zone")
 KIND_LABELS_ZH = {"rail": "铁路", "road": "道路", "zone": "片区/园区"}
-MAX_NAME = 100
-# Project dates outside this range are typing mistakes, not plans.
-DATE_RANGE = (date(1990, 1, 1), date(2100, 12, 31))
+# The bounds gis.schema declares for a project's name and dates (gis.limits): dates outside are typing mistakes,
+# not plans.
+MAX_NAME = limit_of(metadata(4326), "projects", "name").max_length
+DATE_RANGE = (DAY.ge, DAY.le)
 
 
 def resolve_project(conn: Connection, ref: str | int, *, archived: bool = False) -> int:

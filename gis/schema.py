@@ -4,7 +4,8 @@ The migrations stay hand-written; ``tests/test_schema.py`` compares the migrated
 (Alembic's ``compare_metadata``) and fails on any drift, so a column added to a migration alone, or here alone,
 is caught. Geometry columns take the working CRS, chosen when the database is created, hence ``metadata(srid)``.
 A column's ``info`` carries what people see of it: ``label`` (Chinese) and ``personal`` (masked for roles that
-may not see personal data, never logged).
+may not see personal data, never logged); and ``limits`` (``gis.limits.Limit``), the bounds every value must keep,
+which the API's models, the importer and the database's CHECK constraints all take from here.
 """
 
 from __future__ import annotations
@@ -34,10 +35,25 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
 
+from gis.limits import (
+    AREA_M2,
+    AREA_MU,
+    CORRIDOR_WIDTH_M,
+    DAY,
+    MAX_YUAN,
+    NOTE,
+    PAST_DAY,
+    PERSON_TEXT,
+    YUAN,
+    Limit,
+)
 from gis.stages import ALL_STAGES, KIND_LABELS_ZH, STAGE_LABELS_ZH, STAGES
 from gis.workflow import DATE_COLUMNS
 
 NOW = text("now()")
+CODE = Limit(max_length=64)  # a parcel's code (不动产单元号 are 28 characters)
+HOUSEHOLDS = Limit(ge=0, le=10_000)  # households on one parcel: a large estate has a few thousand
+RATE = Limit(ge=0, le=MAX_YUAN)
 TZ = TIMESTAMP(timezone=True)
 
 
@@ -46,8 +62,8 @@ def _geom(kind: str, srid: int) -> Geometry:
     return Geometry(kind, srid=srid, spatial_index=False)
 
 
-def _personal(label: str) -> dict[str, object]:
-    return {"label": label, "personal": True}
+def _personal(label: str, limits: Limit) -> dict[str, object]:
+    return {"label": label, "personal": True, "limits": limits}
 
 
 @cache
@@ -104,14 +120,14 @@ def metadata(srid: int) -> MetaData:
         "projects", md,
         Column("id", Integer, primary_key=True, autoincrement=False),
         Column("code", Text, nullable=False, unique=True, info={"label": "项目编号"}),
-        Column("name", Text, nullable=False, info={"label": "项目名称"}),
+        Column("name", Text, nullable=False, info={"label": "项目名称", "limits": Limit(max_length=100)}),
         Column("kind", Text, nullable=False, info={"label": "项目类型"}),
         Column("centerline", _geom("MULTILINESTRING", srid)),
-        Column("corridor_width_m", Double, info={"label": "中线宽度（米）"}),
+        Column("corridor_width_m", Double, info={"label": "中线宽度（米）", "limits": CORRIDOR_WIDTH_M}),
         Column("boundary", _geom("MULTIPOLYGON", srid)),
         Column("footprint", _geom("MULTIPOLYGON", srid), nullable=False),
-        Column("freeze_date", Date, info={"label": "冻结日期"}),
-        Column("deadline", Date, info={"label": "完成节点"}),
+        Column("freeze_date", Date, info={"label": "冻结日期", "limits": DAY}),
+        Column("deadline", Date, info={"label": "完成节点", "limits": DAY}),
         Column("revision", Integer, nullable=False, server_default=text("1")),
         Column("archived_at", TZ),
         Column("archived_by", Text),
@@ -180,21 +196,22 @@ def metadata(srid: int) -> MetaData:
     Table(
         "parcels", md,
         Column("id", BigInteger, Identity(), primary_key=True),
-        Column("code", Text, nullable=False, unique=True, info={"label": "地块编号"}),
+        Column("code", Text, nullable=False, unique=True, info={"label": "地块编号", "limits": CODE}),
         Column("kind", Text, nullable=False, info={"label": "类型"}),
         Column("district_id", Integer, ForeignKey("districts.id"), nullable=False),
-        Column("owner_name", Text, info=_personal("权利人")),
-        Column("owner_id_number", Text, info=_personal("身份证号")),
-        Column("owner_phone", Text, info=_personal("联系电话")),
-        Column("households", Integer, nullable=False, server_default=text("1"), info={"label": "户数"}),
-        Column("floor_area_m2", Double, info={"label": "房屋面积（㎡）"}),
-        Column("land_area_mu", Double, info={"label": "土地面积（亩）"}),
+        Column("owner_name", Text, info=_personal("权利人", PERSON_TEXT)),
+        Column("owner_id_number", Text, info=_personal("身份证号", PERSON_TEXT)),
+        Column("owner_phone", Text, info=_personal("联系电话", PERSON_TEXT)),
+        Column("households", Integer, nullable=False, server_default=text("1"),
+               info={"label": "户数", "limits": HOUSEHOLDS}),
+        Column("floor_area_m2", Double, info={"label": "房屋面积（㎡）", "limits": AREA_M2}),
+        Column("land_area_mu", Double, info={"label": "土地面积（亩）", "limits": AREA_MU}),
         Column("stage", Text, nullable=False, server_default=text("'surveyed'::text"), info={"label": "阶段"}),
-        Column("stage_since", Date, info={"label": "本阶段起始日"}),
+        Column("stage_since", Date, info={"label": "本阶段起始日", "limits": PAST_DAY}),
         Column("holdout", Boolean, nullable=False, server_default=text("false"), info={"label": "钉子户"}),
         Column("legacy", Boolean, nullable=False, server_default=text("false"), info={"label": "历史遗留"}),
-        Column("holdout_note", Text, info={"label": "备注"}),
-        *(Column(column, Date) for column in DATE_COLUMNS.values()),
+        Column("holdout_note", Text, info={"label": "备注", "limits": NOTE}),
+        *(Column(column, Date, info={"limits": PAST_DAY}) for column in DATE_COLUMNS.values()),
         Column("version", Integer, nullable=False, server_default=text("1")),
         Column("updated_at", TZ, nullable=False, server_default=NOW),
         Column("geom", _geom("MULTIPOLYGON", srid), nullable=False),
@@ -206,21 +223,21 @@ def metadata(srid: int) -> MetaData:
         "project_revisions", md,
         Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
         Column("revision", Integer, primary_key=True, autoincrement=False),
-        Column("effective_from", Date, nullable=False),
+        Column("effective_from", Date, nullable=False, info={"limits": DAY}),
         Column("centerline", _geom("MULTILINESTRING", srid)),
-        Column("corridor_width_m", Double),
+        Column("corridor_width_m", Double, info={"limits": CORRIDOR_WIDTH_M}),
         Column("boundary", _geom("MULTIPOLYGON", srid)),
         Column("footprint", _geom("MULTIPOLYGON", srid), nullable=False),
         Column("created_by", Text, nullable=False),
         Column("created_at", TZ, nullable=False, server_default=NOW),
-        Column("note", Text),
+        Column("note", Text, info={"limits": NOTE}),
     )
     Table(
         "documents", md,
         Column("parcel_id", BigInteger, ForeignKey("parcels.id"), nullable=False),
         Column("id", BigInteger, Identity(always=True), nullable=False),
         Column("kind", Text, nullable=False),
-        Column("filename", Text, nullable=False),
+        Column("filename", Text, nullable=False, info={"limits": Limit(max_length=255)}),
         Column("sha256", Text, nullable=False),
         Column("size_bytes", BigInteger, nullable=False),
         Column("storage_path", Text),
@@ -247,13 +264,13 @@ def metadata(srid: int) -> MetaData:
         Column("parcel_id", BigInteger, ForeignKey("parcels.id"), nullable=False),
         Column("id", BigInteger, Identity(always=True), nullable=False),
         Column("project_id", Integer, ForeignKey("projects.id")),
-        Column("paid_on", Date, nullable=False),
-        Column("amount_yuan", Numeric(14, 2), nullable=False),
+        Column("paid_on", Date, nullable=False, info={"limits": PAST_DAY}),
+        Column("amount_yuan", Numeric(14, 2), nullable=False, info={"limits": YUAN}),
         Column("item", Text, nullable=False),
-        Column("basis_area", Double),
+        Column("basis_area", Double, info={"limits": AREA_M2}),
         Column("basis_unit", Text),
-        Column("rate_yuan", Numeric(14, 2)),
-        Column("note", Text),
+        Column("rate_yuan", Numeric(14, 2), info={"limits": RATE}),
+        Column("note", Text, info={"limits": NOTE}),
         Column("created_at", TZ, nullable=False, server_default=NOW),
         Column("recorded_by", Text),
         PrimaryKeyConstraint("parcel_id", "id"),

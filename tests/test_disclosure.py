@@ -107,8 +107,9 @@ def test_no_personal_data_in_logs_errors_or_public_output(caplog, settings, engi
 
     @app.get("/test-db-error", dependencies=[Depends(require(Role.admin))])
     def db_error(conn: Annotated[Connection, Depends(get_conn)]) -> None:
-        # A CHECK violation: PostgreSQL's DETAIL quotes the whole row, owner name and ID number included.
-        conn.execute(text("UPDATE parcels SET households = -1 WHERE id = :id"), {"id": pid})
+        # A NOT NULL violation (a CHECK one is a 422 now): PostgreSQL's DETAIL quotes the whole row, owner name
+        # and ID number included.
+        conn.execute(text("UPDATE parcels SET kind = NULL WHERE id = :id"), {"id": pid})
 
     caplog.set_level(logging.DEBUG)
     outputs: list[str] = []
@@ -146,8 +147,8 @@ def test_no_personal_data_in_logs_errors_or_public_output(caplog, settings, engi
                      if not r.name.startswith(("httpx", "httpcore")))
     server_log = settings.log_file.read_text(encoding="utf-8", errors="replace")
     assert f"/parcels/{pid}?" in logs  # the access log was captured (its query string cut)
-    assert "unhandled IntegrityError on GET /test-db-error" in logs or "unhandled CheckViolation" in logs
-    assert "parcels_households_check" in server_log  # the server logged the failure, without the row
+    assert "unhandled IntegrityError on GET /test-db-error" in logs or "unhandled NotNullViolation" in logs
+    assert 'column "kind"' in server_log  # the server logged the failure, without the row
     for where, content in [("python and uvicorn logs", logs), ("PostgreSQL log", server_log),
                            *[(f"output {i}", o) for i, o in enumerate(outputs)]]:
         assert not scanner.find(content), f"personal data in {where}"

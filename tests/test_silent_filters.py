@@ -10,6 +10,7 @@ CASES = [
     ("/projects/hsr/blockers", {"projet": "hsr"}, "projet"),
     ("/projects", {"geometry": "true", "limt": "5"}, "limt"),
     ("/parcels/export", {"projet": "xinan_road"}, "projet"),  # project= is a filter now (466fa12); a misspelling is not
+    ("/parcels/export", {"project": "no_such_road"}, "project"),  # xinan_road is a demo project now
     ("/parcels/export", {"district": "无此片区"}, "district"),
     ("/parcels/export", {"stage": "cleard"}, "stage"),
     ("/districts/progress", {"project": "hsr"}, "project"),

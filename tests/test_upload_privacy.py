@@ -14,7 +14,7 @@ import zipfile
 import pytest
 
 from api.errors import scrub_paths
-from api.uploads import upload_name
+from api.uploads import stored_name
 
 PERSON, ID_NUMBER = "黄辉霞", "341881200012042564"
 SERVER_PATH = re.compile(r"/(tmp|var|vsi\w*|dev/shm)/|pb-(upload|import|standards|alignment)-")
@@ -87,10 +87,10 @@ def test_a_document_upload_refused_keeps_the_name_out_of_logs(client, role_heade
 
 
 def test_saved_names_and_scrubbed_messages():
-    assert upload_name(f"{PERSON}_{ID_NUMBER}.GPKG") == "upload.gpkg"
-    assert upload_name(f"{PERSON}.{ID_NUMBER}") == "upload"  # a suffix that is no format is dropped
-    assert upload_name("../../etc/passwd") == "upload"
-    assert upload_name("parcels.shp.zip") == "upload.zip"
+    assert stored_name(f"{PERSON}_{ID_NUMBER}.GPKG") == "upload.gpkg"
+    assert stored_name(f"{PERSON}.{ID_NUMBER}") == "upload"  # a suffix that is no format is dropped
+    assert stored_name("../../etc/passwd") == "upload"
+    assert stored_name("parcels.shp.zip") == "upload.zip"
     assert scrub_paths("'/tmp/pb-upload-x1/upload.gpkg' not recognized") == "'upload.gpkg' not recognized"
     assert scrub_paths("/vsizip//tmp/pb-import-q/data.zip/a.shp: bad") == "a.shp: bad"
     assert scrub_paths("see /ogc/collections") == "see /ogc/collections"  # the API's own paths stay

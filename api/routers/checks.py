@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.auth import Principal, require
-from api.deps import Conn, get_settings, get_today
+from api.deps import AsOf, Conn, get_settings, get_today
 from api.export import export_response
 from api.pages import page_header, root_path
 from gis import checks
@@ -34,8 +34,6 @@ router = APIRouter(prefix="/checks", tags=["checks"])
 Inspector = Annotated[Principal, Depends(require(CHECKS_MIN_ROLE))]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Today = Annotated[date, Depends(get_today)]
-AsOf = Annotated[date | None, Query(description="Answer as of the end of this day (YYYY-MM-DD, city time); "
-                                                "default today.")]
 FORMAT_NAMES = ("json", *FORMATS)
 Format = Annotated[str, Query(pattern="^(" + "|".join(FORMAT_NAMES) + ")$",
                               description="json, or a parcel list file: " + ", ".join(FORMATS) + ".")]

@@ -17,9 +17,9 @@ from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role, require
-from api.deps import Conn, Database, get_database, get_settings, get_today, get_tolerance
+from api.deps import NO_NUL, Conn, Database, Day, IntId, Text, get_database, get_settings, get_today, get_tolerance
 from api.export import ListFormat, export_response
-from api.uploads import saved_upload
+from api.uploads import saved_upload, upload_name
 from gis import districts as store
 from gis.blockers import Tolerance
 from gis.config import Settings
@@ -48,8 +48,8 @@ def progress(
     tolerance: Annotated[Tolerance, Depends(get_tolerance)],
     today: Annotated[date, Depends(get_today)],
     settings: Annotated[Settings, Depends(get_settings)],
-    project_id: Annotated[int | None, Query(description="Only this project.")] = None,
-    as_of: Annotated[date | None, Query(description="The ranking and targets at the end of this day, replayed "
+    project_id: Annotated[IntId | None, Query(description="Only this project.")] = None,
+    as_of: Annotated[Day | None, Query(description="The ranking and targets at the end of this day, replayed "
                                                     "from the history (default today).")] = None,
     format: Annotated[ListFormat, Query(description="json, or the ranking as a file (one row per district, with "
                                                     "its boundary in the GIS formats): geojson, csv, xlsx, gpkg, "
@@ -74,10 +74,10 @@ async def post_import(
     principal: Admin,
     db: Db,
     file: Annotated[UploadFile, File(description="GeoPackage, zipped Shapefile, GeoJSON, KML, FlatGeobuf or DXF")],
-    map_: Annotated[list[str] | None, Form(alias="map", description='"COLUMN=code", "COLUMN=name" or '
+    map_: Annotated[list[Text] | None, Form(alias="map", description='"COLUMN=code", "COLUMN=name" or '
                                                                      '"COLUMN=code,name"; repeat the field')] = None,
-    layer: Annotated[str | None, Form(description="The layer to read; in a DXF drawing, the CAD layer")] = None,
-    crs: Annotated[int | None, Form(description="EPSG code of the coordinates (a DXF states none)")] = None,
+    layer: Annotated[Text | None, Form(max_length=200, description="The layer to read; in a DXF drawing, the CAD layer")] = None,
+    crs: Annotated[IntId | None, Form(description="EPSG code of the coordinates (a DXF states none)")] = None,
     dry_run: Annotated[bool, Form(description="Check and report, write nothing")] = False,
 ) -> dict[str, Any]:
     """Import district boundaries (admins): replaced by code, parcels reassigned by largest overlap, all or
@@ -86,13 +86,13 @@ async def post_import(
     mapping = parse_mapping(map_)
     async with saved_upload(file) as path:
         report = await db.run(store.import_districts, path, mapping=mapping, layer=layer or None, crs=crs,
-                              actor=principal.name, dry_run=dry_run, file_name=file.filename or path.name)
+                              actor=principal.name, dry_run=dry_run, file_name=upload_name(file))
     return report.as_dict()
 
 
 class DistrictPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=store.MAX_NAME_CHARS, description="The district's new name.")
+    name: str = Field(min_length=1, max_length=store.MAX_NAME_CHARS, pattern=NO_NUL, description="The district's new name.")
 
 
 @router.patch("/{code}")

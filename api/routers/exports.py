@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from api.auth import Principal, Role, require
 from api.capacity import render_slot
-from api.deps import get_settings, get_today
+from api.deps import IntId, get_settings, get_today
 from api.export import export_response
 from gis.blockers import Tolerance, check_districts
 from gis.config import Settings
@@ -39,7 +39,7 @@ def export_parcels(
     holdout: Annotated[bool | None, Query()] = None,
     project: Annotated[str | None, Query(description="Only the parcels in this project's footprint (code or id), "
                                                      "beyond the sliver tolerance")] = None,
-    crs: Annotated[int | None, Query(description="EPSG code for GeoPackage, Shapefile and FlatGeobuf; default the "
+    crs: Annotated[IntId | None, Query(description="EPSG code for GeoPackage, Shapefile and FlatGeobuf; default the "
                                                  "working CRS (GeoJSON and KML are always EPSG:4326)")] = None,
 ) -> StreamingResponse:
     """Parcels as a download named ``parcels[_district]_<date>.<ext>``; personal data masked unless the role

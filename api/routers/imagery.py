@@ -16,7 +16,19 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from api.auth import Principal, Role, require
-from api.deps import Conn, ProjectId, get_settings, get_today
+from api.deps import (
+    AreaM2,
+    BigId,
+    Conn,
+    IntId,
+    ProjectId,
+    Share,
+    StrictNumber,
+    TileIndex,
+    TileZoom,
+    get_settings,
+    get_today,
+)
 from api.export import export_response
 from gis.config import Settings
 from gis.imagery.change import EXPORT_COLUMNS, export_rows, post_freeze_check, post_freeze_chip
@@ -54,7 +66,7 @@ def imagery_layers(
 
 
 @router.get("/imagery/{layer_id}")
-def imagery_layer(layer_id: int, conn: Conn, principal: Viewer) -> dict:
+def imagery_layer(layer_id: IntId, conn: Conn, principal: Viewer) -> dict:
     """One layer, with its footprint as GeoJSON (WGS 84)."""
     layer = get_layer(conn, layer_id)
     footprint = conn.execute(text(FOOTPRINT_SQL), {"id": layer_id}).scalar_one()
@@ -62,7 +74,7 @@ def imagery_layer(layer_id: int, conn: Conn, principal: Viewer) -> dict:
 
 
 @router.get("/imagery/{layer_id}/tiles/{z}/{x}/{y}.png", response_class=Response, dependencies=VIEWER)
-def imagery_tile(layer_id: int, z: int, x: int, y: int, conn: Conn) -> Response:
+def imagery_tile(layer_id: IntId, z: TileZoom, x: TileIndex, y: TileIndex, conn: Conn) -> Response:
     """A 256 px Web Mercator tile, reprojected on the fly; 204 when the tile misses the image."""
     png = tile_png(get_layer(conn, layer_id), z, x, y)
     if png is None:
@@ -71,14 +83,14 @@ def imagery_tile(layer_id: int, z: int, x: int, y: int, conn: Conn) -> Response:
 
 
 class StatsRequest(BaseModel):
-    parcel_ids: list[int] = Field(min_length=1, max_length=MAX_PARCELS)
-    threshold: float | None = Field(default=None, description="Share above this value; heights default to "
-                                    "GIS_IMAGERY_HEIGHT_THRESHOLD_M.")
-    band: int = Field(default=1, ge=1)
+    parcel_ids: list[BigId] = Field(min_length=1, max_length=MAX_PARCELS)
+    threshold: StrictNumber | None = Field(default=None, ge=-1e6, le=1e6, description="Share above this value; "
+                                           "heights default to GIS_IMAGERY_HEIGHT_THRESHOLD_M.")
+    band: int = Field(default=1, ge=1, le=1000, strict=True)
 
 
 @router.post("/imagery/{layer_id}/stats", dependencies=VIEWER)
-def imagery_stats(layer_id: int, body: StatsRequest, conn: Conn, settings: Config) -> dict:
+def imagery_stats(layer_id: IntId, body: StatsRequest, conn: Conn, settings: Config) -> dict:
     """Zonal statistics of the layer for each parcel: mean, min, max, share above the threshold, pixel count."""
     layer = get_layer(conn, layer_id)
     threshold = body.threshold if body.threshold is not None else default_threshold(
@@ -90,11 +102,11 @@ def imagery_stats(layer_id: int, body: StatsRequest, conn: Conn, settings: Confi
 
 class PostFreezeQuery(BaseModel):
     kind: Literal["hag", "dsm", "classification"] | None = None
-    before: int | None = None
-    after: int | None = None
-    threshold_m: float | None = Field(default=None, gt=0)
-    min_area_m2: float | None = Field(default=None, ge=0)
-    min_share: float | None = Field(default=None, ge=0, le=1)
+    before: IntId | None = None
+    after: IntId | None = None
+    threshold_m: float | None = Field(default=None, gt=0, le=1000, allow_inf_nan=False)
+    min_area_m2: AreaM2 | None = None
+    min_share: Share | None = None
 
 
 def _epochs_query(q: PostFreezeQuery, before_id: int, after_id: int) -> str:
@@ -141,7 +153,7 @@ def post_freeze(
 @router.get("/projects/{project_id}/checks/post-freeze/{parcel_id}/{epoch}.png", response_class=Response,
             dependencies=INSPECTOR)
 def post_freeze_chip_png(
-    project_id: ProjectId, parcel_id: int, epoch: Literal["before", "after"], conn: Conn,
+    project_id: ProjectId, parcel_id: BigId, epoch: Literal["before", "after"], conn: Conn,
     q: Annotated[PostFreezeQuery, Query()],
 ) -> Response:
     """A small picture of the parcel in the before or after epoch, its outline drawn in red."""

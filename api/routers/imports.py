@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role, require, require_any
-from api.deps import Conn, get_settings
-from api.uploads import kept_upload
+from api.deps import NO_NUL, Conn, IntId, Text, get_settings
+from api.uploads import kept_upload, upload_name
 from gis.config import Settings
 from gis.errors import InvalidInput
 from gis.io import profiles as profile_store
@@ -40,10 +40,10 @@ def post_import(
     conn: Conn,
     settings: Annotated[Settings, Depends(get_settings)],
     file: Annotated[UploadFile, File(description="GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, KML, CSV, XLSX")],
-    profile: Annotated[str | None, Form(description="A saved import profile")] = None,
-    mapping: Annotated[str | None, Form(description='JSON: {"column": "field", ...}, on top of the profile')] = None,
-    defaults: Annotated[str | None, Form(description='JSON: {"field": value}, for rows that lack it')] = None,
-    crs: Annotated[int | None, Form(description="EPSG code of the coordinates, when the file states none")] = None,
+    profile: Annotated[Text | None, Form(max_length=64, description="A saved import profile")] = None,
+    mapping: Annotated[Text | None, Form(max_length=20_000, description='JSON: {"column": "field", ...}, on top of the profile')] = None,
+    defaults: Annotated[Text | None, Form(max_length=20_000, description='JSON: {"field": value}, for rows that lack it')] = None,
+    crs: Annotated[IntId | None, Form(description="EPSG code of the coordinates, when the file states none")] = None,
     dry_run: Annotated[bool, Form(description="Check and count, write nothing")] = False,
 ) -> JSONResponse:
     """Import parcels: all rows or none. 200 with the report; 422 with the report when rows are rejected.
@@ -56,7 +56,7 @@ def post_import(
         report = import_file(
             conn, path, profile=profile, mapping=_json_object(mapping, "mapping"),
             defaults=_json_object(defaults, "defaults"), crs=crs, dry_run=dry_run, actor=principal.name,
-            file_name=file.filename or path.name, settings=settings, allowed_districts=allowed,
+            file_name=upload_name(file), settings=settings, allowed_districts=allowed,
         )
     body = report.as_dict()
     if not report.ok:
@@ -68,10 +68,10 @@ def post_import(
 class ProfileBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    description: str | None = Field(None, max_length=500)
+    description: str | None = Field(None, max_length=500, pattern=NO_NUL)
     mapping: dict[str, str] = Field(default_factory=dict, description="column → parcel field (or - to leave out)")
     defaults: dict[str, Any] = Field(default_factory=dict, description="field → value for rows that lack it")
-    crs: int | None = None
+    crs: IntId | None = None
     options: dict[str, Any] = Field(default_factory=dict, description="auto, layer, sheet, encoding")
 
 

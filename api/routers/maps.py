@@ -15,7 +15,7 @@ from starlette.types import Scope
 
 from api.auth import Principal, Role, require
 from api.capacity import render_slot
-from api.deps import AnyProjectId, Conn, ProjectId, get_settings, get_today, get_tolerance
+from api.deps import AnyProjectId, Conn, IntId, ProjectId, get_settings, get_today, get_tolerance
 from api.pages import page_header, root_path
 from gis.blockers import Tolerance
 from gis.config import Settings
@@ -70,8 +70,8 @@ def project_map(_principal: Viewer, project_id: ProjectId, request: Request, con
 
 
 @router.get("/projects/{project_id}/revisions/{a}/diff/{b}/map", response_class=HTMLResponse)
-def revision_map(principal: Viewer, project_id: AnyProjectId, a: Annotated[int, Path(ge=1)],
-                 b: Annotated[int, Path(ge=1)], request: Request, conn: Conn, tolerance: Tol, today: Today,
+def revision_map(principal: Viewer, project_id: AnyProjectId, a: Annotated[IntId, Path()],
+                 b: Annotated[IntId, Path()], request: Request, conn: Conn, tolerance: Tol, today: Today,
                  settings: AppSettings) -> HTMLResponse:
     """An alignment change on the map: both footprints, the parcels entering (red) and leaving (green)."""
     html = revision_diff_map_html(conn, project_id, a, b, tolerance=tolerance, today=today,
@@ -108,7 +108,7 @@ def project_map_png(
 @router.get("/districts/map", response_class=HTMLResponse)
 def districts_map(request: Request, conn: Conn, tolerance: Tol, today: Today, settings: AppSettings,
                   _principal: Viewer, lang: Lang = "zh",
-                  project_id: Annotated[int | None, Query(description="Only this project.")] = None) -> HTMLResponse:
+                  project_id: Annotated[IntId | None, Query(description="Only this project.")] = None) -> HTMLResponse:
     """Districts coloured by the share of their parcels cleared (per project, or over all)."""
     ctx = _context(request, settings, lang)
     html = district_map_html(conn, tolerance=tolerance, ctx=ctx, tz=settings.city_timezone, today=today,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from api.auth import Principal, Role, require
-from api.deps import Conn, get_settings, get_today, get_tolerance
+from api.deps import NO_NUL, Conn, IntId, StrictNumber, corridor_width, get_settings, get_today, get_tolerance
 from api.export import ListFormat, export_response, workbook_response
 from gis.blockers import Tolerance
 from gis.config import Settings
@@ -42,10 +42,13 @@ Format = Annotated[ListFormat, Query(description="json (the answer), or the parc
                                                  "with BOM), xlsx (with a 合计 row), gpkg, shp (zipped), kml, fgb.")]
 
 
+Crs = Annotated[str, Field(max_length=40, pattern=NO_NUL)] | IntId | None
+
+
 class OverlapRequest(BaseModel):
     geometry: dict[str, Any] = Field(description="GeoJSON geometry or Feature: a (Multi)LineString or (Multi)Polygon.")
-    crs: str | int | None = Field(default=None, description="EPSG code; 4326 by default.")
-    width_m: float | None = Field(default=None, description="Corridor width for lines, full width in metres.")
+    crs: Crs = Field(default=None, description="EPSG code; 4326 by default.")
+    width_m: StrictNumber | None = corridor_width()
     with_geometry: bool = False
 
 
@@ -56,15 +59,16 @@ class CrossingsRequest(BaseModel):
 
 class BandsRequest(BaseModel):
     geometry: dict[str, Any] = Field(description="GeoJSON (Multi)LineString: the centre line.")
-    crs: str | int | None = None
-    bands: list[float] = Field(default=[0, 30, 60, 120, 300], description="Band edges in metres from the line.")
+    crs: Crs = None
+    bands: list[Annotated[StrictNumber, Field(json_schema_extra={"minimum": 0, "maximum": 5000})]] = Field(default=[0, 30, 60, 120, 300], min_length=1, max_length=50,
+                                      description="Band edges in metres from the line (0 to 5000, ascending).")
 
 
 class Candidate(BaseModel):
-    name: str = Field(max_length=100)
+    name: str = Field(max_length=100, pattern=NO_NUL)
     geometry: dict[str, Any]
-    crs: str | int | None = None
-    width_m: float | None = None
+    crs: Crs = None
+    width_m: StrictNumber | None = corridor_width()
 
 
 class CompareRequest(BaseModel):

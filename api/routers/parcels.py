@@ -8,13 +8,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.auth import Principal, Role, require, require_any
-from api.deps import Conn, get_settings, get_today
+from api.deps import NO_NUL, BigId, Conn, Day, IntId, Text, get_settings, get_today, limited
 from gis import archive, parcels
 from gis.config import Settings
 from gis.errors import InvalidInput, VersionRequired
+from gis.limits import MAX_INT32, MAX_NOTE
 
 router = APIRouter(tags=["parcels"])
 
@@ -44,7 +45,7 @@ def search(
 
 
 @router.get("/parcels/{parcel_id}")
-def get_parcel(parcel_id: int, principal: Reader, conn: Conn, response: Response) -> dict[str, Any]:
+def get_parcel(parcel_id: BigId, principal: Reader, conn: Conn, response: Response) -> dict[str, Any]:
     """The parcel with its timeline (every recorded change), payments and documents. ETag = its version."""
     reveal = principal.reveal_personal
     out = parcels.get_parcel(conn, parcel_id, reveal_personal=reveal)
@@ -56,7 +57,7 @@ def get_parcel(parcel_id: int, principal: Reader, conn: Conn, response: Response
 
 
 @router.get("/parcels/{parcel_id}/history")
-def get_history(parcel_id: int, principal: Reader, conn: Conn) -> list[dict[str, Any]]:
+def get_history(parcel_id: BigId, principal: Reader, conn: Conn) -> list[dict[str, Any]]:
     """Every change, oldest first: who, when, kind, from → to (``changes``), note."""
     return parcels.history(conn, parcel_id, reveal_personal=principal.reveal_personal)
 
@@ -65,24 +66,27 @@ class ParcelPatch(BaseModel):
     """Fields to change; omitted fields stay. ``version`` (or the If-Match header) is the version you read."""
 
     model_config = ConfigDict(extra="forbid")
-    version: int | None = Field(None, description="The version the edit is based on (or send If-Match).")
-    stage: str | None = None
-    stage_on: date | None = Field(None, description="The day the stage was reached; default today.")
-    note: str | None = Field(None, max_length=parcels.MAX_NOTE, description="Why; required to move a stage back.")
-    holdout: bool | None = None
-    legacy: bool | None = None
-    holdout_note: str | None = Field(None, max_length=parcels.MAX_NOTE)
+    version: int | None = Field(None, ge=0, le=MAX_INT32, description="The version the edit is based on (or send "
+                                                                      "If-Match); a stale one is a 412.")
+    stage: Text | None = Field(None, max_length=40)
+    stage_on: Day | None = Field(None, description="The day the stage was reached (1980-01-01 to today); default "
+                                                   "today.")
+    note: str | None = Field(None, max_length=MAX_NOTE, pattern=NO_NUL,
+                             description="Why; required to move a stage back.")
+    holdout: StrictBool | None = None
+    legacy: StrictBool | None = None
+    holdout_note: str | None = limited("parcels", "holdout_note")
     kind: Literal["house", "land"] | None = None
-    district_id: int | None = None
-    owner_name: str | None = Field(None, max_length=parcels.MAX_TEXT)
-    owner_id_number: str | None = Field(None, max_length=parcels.MAX_TEXT)
-    owner_phone: str | None = Field(None, max_length=parcels.MAX_TEXT)
-    households: int | None = Field(None, ge=0)
-    floor_area_m2: float | None = Field(None, ge=0)
-    land_area_mu: float | None = Field(None, ge=0)
+    district_id: IntId | None = None
+    owner_name: str | None = limited("parcels", "owner_name")
+    owner_id_number: str | None = limited("parcels", "owner_id_number")
+    owner_phone: str | None = limited("parcels", "owner_phone")
+    households: int | None = limited("parcels", "households")
+    floor_area_m2: float | None = limited("parcels", "floor_area_m2")
+    land_area_mu: float | None = limited("parcels", "land_area_mu")
     geometry: dict | None = Field(None, description="GeoJSON Polygon or MultiPolygon (EPSG:4326 unless "
                                                     "geometry_crs says otherwise).")
-    geometry_crs: str | None = None
+    geometry_crs: Text | None = Field(None, max_length=40)
 
 
 def _version(if_match: str | None, body_version: int | None) -> int:
@@ -100,7 +104,7 @@ def _version(if_match: str | None, body_version: int | None) -> int:
 
 @router.patch("/parcels/{parcel_id}")
 def patch_parcel(
-    parcel_id: int,
+    parcel_id: BigId,
     body: ParcelPatch,
     principal: Editor,
     conn: Conn,
@@ -129,25 +133,25 @@ def patch_parcel(
 
 class PaymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    paid_on: date
-    amount_yuan: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
-    item: str = Field(description=f"One of {', '.join(parcels.PAYMENT_ITEMS)}.")
-    project_id: int | None = None
-    basis_area: float | None = Field(None, ge=0)
+    paid_on: Day = limited("payments", "paid_on", ...)
+    amount_yuan: Decimal = limited("payments", "amount_yuan", ..., max_digits=14, decimal_places=2)
+    item: Text = Field(max_length=40, description=f"One of {', '.join(parcels.PAYMENT_ITEMS)}.")
+    project_id: IntId | None = None
+    basis_area: float | None = limited("payments", "basis_area")
     basis_unit: Literal["m2", "mu"] | None = None
-    rate_yuan: Decimal | None = Field(None, ge=0, max_digits=14, decimal_places=2)
-    note: str | None = Field(None, max_length=parcels.MAX_NOTE)
+    rate_yuan: Decimal | None = limited("payments", "rate_yuan", max_digits=14, decimal_places=2)
+    note: str | None = limited("payments", "note")
 
 
 @router.get("/parcels/{parcel_id}/payments")
-def get_payments(parcel_id: int, _principal: Reader, conn: Conn) -> list[dict[str, Any]]:
+def get_payments(parcel_id: BigId, _principal: Reader, conn: Conn) -> list[dict[str, Any]]:
     parcels.get_parcel(conn, parcel_id, with_geometry=False)  # 404 for an unknown parcel
     return parcels.list_payments(conn, parcel_id)
 
 
 @router.post("/parcels/{parcel_id}/payments", status_code=201)
 def post_payment(
-    parcel_id: int, body: PaymentIn, principal: Recorder, conn: Conn, today: Annotated[date, Depends(get_today)]
+    parcel_id: BigId, body: PaymentIn, principal: Recorder, conn: Conn, today: Annotated[date, Depends(get_today)]
 ) -> dict[str, Any]:
     """Record a compensation payment on a parcel the caller may edit (signed or decided stages only)."""
     return parcels.record_payment(conn, parcel_id, parcels.Payment(**body.model_dump()), principal=principal,
@@ -155,13 +159,13 @@ def post_payment(
 
 
 @router.get("/parcels/{parcel_id}/documents")
-def get_documents(parcel_id: int, principal: Reader, conn: Conn) -> list[dict[str, Any]]:
+def get_documents(parcel_id: BigId, principal: Reader, conn: Conn) -> list[dict[str, Any]]:
     return archive.list_documents(conn, parcel_id, reveal_personal=principal.reveal_personal)
 
 
 @router.post("/parcels/{parcel_id}/documents", status_code=201)
 def post_document(
-    parcel_id: int,
+    parcel_id: BigId,
     file: Annotated[UploadFile, File(description="The scanned document.")],
     kind: Annotated[str, Form(description="contract, appraisal_report, ... (see /document-requirements)")],
     principal: Recorder,

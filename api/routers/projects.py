@@ -13,16 +13,32 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import Connection, Engine
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.auth import Principal, Role, require
-from api.deps import AnyProjectId, Database, ProjectId, get_database, get_settings, get_today, get_tolerance
+from api.deps import (
+    NO_NUL,
+    AnyProjectId,
+    AreaM2,
+    AsOf,
+    Database,
+    Day,
+    IntId,
+    Offset,
+    ProjectId,
+    Text,
+    corridor_width,
+    get_database,
+    get_settings,
+    get_today,
+    get_tolerance,
+    limited,
+)
 from api.export import ListFormat, export_response
 from api.uploads import saved_upload
 from gis.alignments import (
-    MAX_NOTE,
     list_revisions,
     preview_project,
     preview_revision,
@@ -73,17 +89,18 @@ async def project(project_id: ProjectId, db: Db, tolerance: Tol, today: Today) -
 
 
 async def blocker_filter(
-    district: Annotated[list[str] | None, Query(description="District code, name or id; repeatable.")] = None,
-    stage: Annotated[list[str] | None, Query(description="Stage; repeatable.")] = None,
+    district: Annotated[list[Text] | None, Query(description="District code, name or id; repeatable.")] = None,
+    stage: Annotated[list[Text] | None, Query(description="Stage; repeatable.")] = None,
     kind: Annotated[Literal["house", "land"] | None, Query()] = None,
     holdout: Annotated[bool | None, Query(description="Only holdouts (true) or only others (false).")] = None,
-    min_overlap: Annotated[float | None, Query(ge=0, description="Only overlaps of at least this many m².")] = None,
-    as_of: Annotated[date | None, Query(description="Answer as of the end of this day (YYYY-MM-DD).")] = None,
-    sort: Annotated[str, Query(description="overlap_m2, share, days_in_stage, code, district or stage; "
+    min_overlap: Annotated[AreaM2 | None, Query(description="Only overlaps of at least this many m² (0 to "
+                                                            "1000000000).")] = None,
+    as_of: AsOf = None,
+    sort: Annotated[str, Query(max_length=40, description="overlap_m2, share, days_in_stage, code, district or stage; "
                                            "prefix - for descending.")] = "-overlap_m2",
     limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="Page size: 100 when not given for json; "
                                        "a download (csv, xlsx, gpkg, shp, kml, fgb) is then the whole list.")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
     geometry: Annotated[bool, Query(description="Include parcel geometries (WGS 84).")] = False,
 ) -> BlockerFilter:
     return BlockerFilter(
@@ -142,31 +159,43 @@ class AlignmentBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     geometry: dict[str, Any] | None = Field(None, description="GeoJSON (Multi)LineString or (Multi)Polygon; "
                                             "omit when a file is uploaded.")
-    crs: str | int | None = Field(None, description="EPSG code of the coordinates; GeoJSON defaults to 4326.")
-    width_m: float | None = Field(None, description="Corridor width of a centre line, full width in metres.")
-    layer: str | None = Field(None, max_length=200, description="The file's layer; in a DXF, the CAD layer.")
-    where: str | None = Field(None, max_length=1000, description="Attribute filter on the file (OGR SQL), "
-                                                                 "e.g. mode IN ('TRAIN','RER').")
+    crs: Annotated[str, Field(max_length=40, pattern=NO_NUL)] | IntId | None = Field(
+        None, description="EPSG code of the coordinates; GeoJSON defaults to 4326.")
+    width_m: float | None = corridor_width()
+    layer: str | None = Field(None, max_length=200, pattern=NO_NUL, description="The file's layer; in a DXF, the "
+                                                                                 "CAD layer.")
+    where: str | None = Field(None, max_length=1000, pattern=NO_NUL, description="Attribute filter on the file (OGR "
+                                                                                 "SQL), e.g. mode IN ('TRAIN','RER').")
+
+    @field_validator("width_m", mode="before")
+    @classmethod
+    def _no_bool_width(cls, value: Any) -> Any:
+        # A form sends "30" (text, read as a number); JSON must send a number: true is no width.
+        if isinstance(value, bool):
+            raise ValueError("the corridor width must be a number of metres")  # noqa: TRY004 - pydantic wants it
+        return value
 
 
 class ProjectBody(AlignmentBody):
-    code: str = Field(description="Short code (lower-case letters, digits, _ and -), e.g. xinan_road.")
-    name: str
+    code: str = Field(pattern=NO_NUL, description="Short code (lower-case letters, digits, _ and -; at most 40), "
+                                                  "e.g. xinan_road; checked by gis.projects.")
+    name: str = limited("projects", "name", ..., min_length=1)
     kind: Literal["rail", "road", "zone"]
-    freeze_date: date | None = None
-    deadline: date | None = None
+    freeze_date: Day | None = limited("projects", "freeze_date")
+    deadline: Day | None = limited("projects", "deadline")
 
 
 class RevisionBody(AlignmentBody):
-    effective_from: date | None = Field(None, description="The day it takes effect (default today).")
-    note: str | None = Field(None, max_length=MAX_NOTE, description="Why the alignment changed.")
+    effective_from: Day | None = limited("project_revisions", "effective_from",
+                                         description="The day it takes effect (default today).")
+    note: str | None = limited("project_revisions", "note", description="Why the alignment changed.")
 
 
 class ProjectPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = None
-    freeze_date: date | None = None
-    deadline: date | None = None
+    name: str | None = limited("projects", "name", min_length=1)
+    freeze_date: Day | None = limited("projects", "freeze_date")
+    deadline: Day | None = limited("projects", "deadline")
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -319,7 +348,7 @@ async def revisions(project_id: AnyProjectId, db: Db,
 
 
 @router.get("/{project_id}/revisions/{a}/diff/{b}")
-async def diff(project_id: AnyProjectId, a: Annotated[int, Path(ge=1)], b: Annotated[int, Path(ge=1)], db: Db,
+async def diff(project_id: AnyProjectId, a: Annotated[IntId, Path()], b: Annotated[IntId, Path()], db: Db,
                tolerance: Tol, today: Today, principal: Annotated[Principal, Depends(require(Role.viewer))]) -> dict:
     """What going from revision a to b does: parcels entering and leaving, overlap gained and lost (m², mu),
     households, holdouts, estimated compensation before and after."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.auth import Principal, Role, require
-from api.deps import Conn, get_settings, get_today, get_tolerance
+from api.deps import Conn, Day, check_past_day, get_settings, get_today, get_tolerance
 from api.pages import page_header
 from gis import reports
 from gis.blockers import Tolerance
@@ -28,8 +28,8 @@ def report(
     settings: Annotated[Settings, Depends(get_settings)],
     tolerance: Annotated[Tolerance, Depends(get_tolerance)],
     today: Annotated[date, Depends(get_today)],
-    day: Annotated[date | None, Query(alias="date", description="The report's day (YYYY-MM-DD, city time); "
-                                                                "default today.")] = None,
+    day: Annotated[Day | None, Query(alias="date", description="The report's day (YYYY-MM-DD, city time, "
+                                                               "1980-01-01 to today); default today.")] = None,
     format: Annotated[Literal["html", "xlsx", "json"], Query(description="html (a page with charts and maps), "
                                                                          "xlsx or json.")] = "html",
 ) -> Response:
@@ -37,7 +37,7 @@ def report(
     Owner names are masked unless the caller may see personal data. The inspection checks appear as counts
     for every role; their findings (parcels, owners, amounts) only for the roles that may read ``/checks``
     (inspectors, admins)."""
-    day = day or today
+    day = check_past_day(day, today, "date") or today
     built = reports.build_report(conn, kind, day, tolerance=tolerance, tz=settings.city_timezone,
                                  reveal_personal=principal.reveal_personal, pictures=format != "json",
                                  with_findings=principal.may_read_checks)

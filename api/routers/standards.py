@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 from sqlalchemy import Engine
 
 from api.auth import Principal, Role, require
-from api.deps import Conn, get_engine, get_today
-from api.uploads import kept_upload
+from api.deps import Conn, Day, Text, get_engine, get_today
+from api.uploads import kept_upload, upload_name
 from gis import standards
 from gis.db import transaction
 from gis.io.export import content_disposition
@@ -35,10 +35,12 @@ class StandardsQuery(BaseModel):
     """The listing's filters; any other query parameter is refused (422), not silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
-    district: str | None = Field(None, description="District code or name.")
-    kind: str | None = Field(None, description="house or land (房屋, 土地).")
-    item: str | None = Field(None, description="house_value, land, crops … or the Chinese label (房屋价值补偿 …).")
-    on: date | None = Field(None, description="Only the standards in force on this day (YYYY-MM-DD).")
+    district: Text | None = Field(None, max_length=100, description="District code or name.")
+    kind: Text | None = Field(None, max_length=40, description="house or land (房屋, 土地).")
+    item: Text | None = Field(None, max_length=100, description="house_value, land, crops … or the Chinese label "
+                                                                "(房屋价值补偿 …).")
+    on: Day | None = Field(None, description="Only the standards in force on this day (YYYY-MM-DD, 1980-01-01 to "
+                                             "2100-12-31).")
 
 
 class StandardIn(BaseModel):
@@ -98,7 +100,7 @@ def post_import(
     try:
         with kept_upload(file) as path, transaction(engine) as conn:
             report = standards.import_standards(conn, path, principal.name, today=today, dry_run=dry_run,
-                                                source=file.filename or path.name)
+                                                source=upload_name(file, "standards.xlsx"))
     except standards.StandardsRejected as exc:
         return _refused(exc)
     return JSONResponse(report.as_dict())

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from api.auth import Role, require
-from api.deps import Database, get_database, get_settings
+from api.deps import TILE_INDEX_RANGE, TILE_ZOOM_RANGE, Database, get_database, get_settings
 from gis.config import Settings
 from gis.tiles import MEDIA_TYPE, vector_tile
 
@@ -21,7 +21,10 @@ TILE_CACHE = {"Cache-Control": "private, max-age=60"}
             responses={200: {"content": {MEDIA_TYPE: {}}}, 204: {"description": "No feature in this tile."},
                        503: {"description": "Busy: no tile slot came free in time; see Retry-After."}})
 async def tile(
-    layer: str, z: int, x: int, y: int,
+    layer: str,
+    z: Annotated[int, Path(json_schema_extra=TILE_ZOOM_RANGE)],  # ranges stated; gis.tiles checks them
+    x: Annotated[int, Path(json_schema_extra=TILE_INDEX_RANGE)],
+    y: Annotated[int, Path(json_schema_extra=TILE_INDEX_RANGE)],
     request: Request,
     db: Annotated[Database, Depends(get_database)],
     settings: Annotated[Settings, Depends(get_settings)],

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import PrincipalCache, Role, principal_cache, require
-from api.deps import Conn
+from api.deps import NO_NUL, Conn, Text
 from gis import auth
 
 router = APIRouter(tags=["users"], dependencies=[Depends(require(Role.admin))])
@@ -16,10 +16,12 @@ router = APIRouter(tags=["users"], dependencies=[Depends(require(Role.admin))])
 
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[^\s\x00]+$")
     role: Role
-    districts: list[str] = Field(default_factory=list, description="District ids, codes or names (editors only).")
-    password: str | None = Field(None, min_length=8, max_length=256, description="For the login page.")
+    districts: list[Annotated[Text, Field(max_length=100)]] = Field(
+        default_factory=list, max_length=1000, description="District ids, codes or names (editors only).")
+    password: str | None = Field(None, min_length=8, max_length=256, pattern=NO_NUL, description="For the login "
+                                                                                                "page.")
 
 
 @router.get("/users")

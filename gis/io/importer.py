@@ -67,7 +67,9 @@ from gis.io.fields import (
 )
 from gis.io.profiles import Profile, check_profile, get_profile
 from gis.io.readers import Batch, Source, group_vertices, open_source, polygons_from_rings, wkt_geometries
+from gis.limits import Limit, limits_of
 from gis.project_overlaps import refresh_parcels, refresh_projects
+from gis.schema import metadata
 from gis.stages import today_in
 
 BATCH_ROWS = 20_000
@@ -86,6 +88,7 @@ _ARROW_TYPES = {"integer": pa.int64(), "double precision": pa.float64(), "date":
 SQL_TYPES = {"text": "text", "kind": "text", "stage": "text", "int": "integer", "float": "double precision",
              "date": "date", "bool": "boolean"}
 FLAG_COLUMNS = ("holdout", "legacy", "holdout_note")
+PARCEL_LIMITS = limits_of(metadata(4326), "parcels")  # the bounds PATCH and the database keep (gis.schema)
 
 ProgressFn = Callable[[str, int, int | None], None]  # (phase, rows just done, total rows or None)
 
@@ -180,6 +183,7 @@ class _Plan:
     defaults: dict[str, Any]
     source_srid: int | None
     columns: tuple[str, ...]  # parcel columns (DB names) the import writes
+    today: date  # in the city: no day a parcel reached can be after it
 
     @property
     def district_given(self) -> bool:
@@ -289,7 +293,7 @@ def import_file(
                      encoding=prof.options.get("encoding")) as source:
         report.format, report.layer, report.encoding = source.format, source.layer, source.encoding
         report.notes.extend(source.notes)
-        plan = _plan(source, prof, city, report)
+        plan = _plan(source, prof, city, report, today_in(settings.city_timezone))
         _create_staging(conn, plan, city.srid)
         with _staging_copy(conn, plan) as stage:
             for batch in _batches(source, plan, report, issues):
@@ -343,7 +347,7 @@ def _load_city(conn: Connection, settings: Settings) -> _City:
                  np.array([r[0] for r in rows], dtype=np.int64), [r[2] for r in rows], shapely.STRtree(polygons))
 
 
-def _plan(source: Source, prof: Profile, city: _City, report: ImportReport) -> _Plan:
+def _plan(source: Source, prof: Profile, city: _City, report: ImportReport, today: date) -> _Plan:
     explicit = {c: t for c, t in prof.mapping.items()}
     missing = [c for c in explicit if c not in source.columns]
     for column in missing:
@@ -386,6 +390,10 @@ def _plan(source: Source, prof: Profile, city: _City, report: ImportReport) -> _
         conv = convert(FIELDS[name], pd.Series([value], dtype=object))
         if conv.bad[0]:
             raise InvalidInput(f"default {value_problem(FIELDS[name])}", f"defaults.{name}")
+        limit = PARCEL_LIMITS.get(FIELDS[name].column)
+        problem = limit.problem(conv.values.iloc[0], today) if limit is not None else None
+        if problem:
+            raise InvalidInput(f"default {FIELDS[name].column} {problem}", f"defaults.{name}")
         defaults[name] = conv.values.iloc[0]
     targets = {FIELDS[f].column for f in fields if f != "code"} | {FIELDS[f].column for f in defaults}
     targets = {"district_id" if t == "district" else t for t in targets} | {"district_id"}
@@ -405,7 +413,7 @@ def _plan(source: Source, prof: Profile, city: _City, report: ImportReport) -> _
         crs_mod.check(source_srid, city.srid)
     report.mapping = dict(chosen)
     report.unused_columns = [c for c in source.columns if c not in chosen]
-    return _Plan(fields, roles, defaults, source_srid, ordered)
+    return _Plan(fields, roles, defaults, source_srid, ordered, today)
 
 
 _PARCEL_ORDER = ("kind", "district_id", "owner_name", "owner_id_number", "owner_phone", "households",
@@ -562,10 +570,10 @@ def _check_batch(batch: Batch, plan: _Plan, city: _City, report: ImportReport,
     rows = batch.rows
     out: dict[str, Any] = {"row_no": rows}  # columns; a DataFrame would cost more than the checks here
     codes = convert(FIELDS["code"], batch.attrs[plan.fields["code"]]).values
-    out["code"] = codes
     code_list = codes.to_numpy(dtype=object, na_value=None).tolist()
     for i in np.flatnonzero(codes.isna().to_numpy()):
         issues.add(int(rows[i]), None, ERROR, "missing", "no parcel code", "code")
+    out["code"] = _check_bounds(codes, FIELDS["code"], rows, code_list, plan.today, issues)
 
     for name, column in plan.fields.items():
         if name == "code":
@@ -579,21 +587,54 @@ def _check_batch(batch: Batch, plan: _Plan, city: _City, report: ImportReport,
                            f"{value_problem(fld)}; got {describe_value(fld, raw[i])} in column {column!r}", name)
         if conv.masked is not None and conv.masked.any():
             issues.masked[name] += int(conv.masked.sum())
-        out[fld.column] = conv.values
+        out[fld.column] = _check_bounds(conv.values, fld, rows, code_list, plan.today, issues)
     for name, value in plan.defaults.items():
         col = FIELDS[name].column
         out[col] = out[col].where(out[col].notna(), value) if col in out else pd.Series([value] * len(rows))
 
     given = _district_ids(out.pop("district") if "district" in out else None, rows, code_list, city, issues)
-    for name in ("households", "floor_area_m2", "land_area_mu"):
-        if name in out:
-            negative = (pd.to_numeric(out[name], errors="coerce") < 0).to_numpy(dtype=bool)
-            for i in np.flatnonzero(negative):
-                issues.add(int(rows[i]), code_list[i], ERROR, "bad_value", f"{name} cannot be negative", name)
     geoms, as_in_file = _check_geometries(batch, plan, city, report, issues, code_list)
     out["district_id"], out["district_spatial"] = _place_in_districts(geoms, given, rows, code_list, city, issues)
     out["ok"] = ~np.isin(rows, list(issues.rejected_rows)) if issues.rejected_rows else np.ones(len(rows), bool)
     return out, _wkb_hex(geoms, batch.wkb, as_in_file)
+
+
+def _check_bounds(values: pd.Series, fld: Field, rows: np.ndarray, codes: list, today: date,
+                  issues: _Issues) -> pd.Series:
+    """Reject the rows whose value of ``fld`` is outside the bounds its column declares (``gis.schema``): the
+    same bounds PATCH and the database keep. Messages name the field, never a personal value. The values come
+    back with the refused ones blanked: the staging table cannot hold them (text with NUL), and the rows are
+    rejected anyway."""
+    limit = PARCEL_LIMITS.get(fld.column)
+    if limit is None:
+        return values
+    outside = _outside(values, limit, today)
+    for i in np.flatnonzero(outside):
+        value = values.iloc[i]
+        problem = limit.problem(value.date() if isinstance(value, pd.Timestamp) else value, today)
+        via = f" (read from {fld.name})" if fld.stored_as else ""
+        issues.add(int(rows[i]), codes[i], ERROR, "bad_value", f"{fld.column}{via} {problem}", fld.name)
+    return values.where(~outside) if outside.any() else values
+
+
+def _outside(values: pd.Series, limit: Limit, today: date) -> np.ndarray:
+    """True where a value is outside ``limit``: whole columns at once for text and numbers, each distinct
+    value once for days (a file has few)."""
+    if limit.max_length is not None:
+        text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
+        bad = (text.str.len() > limit.max_length) | text.str.contains("\x00", regex=False)
+        return bad.fillna(False).to_numpy(dtype=bool)
+    if isinstance(limit.ge, date):
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        outside = [limit.problem(u.date() if isinstance(u, pd.Timestamp) else u, today) is not None
+                   for u in uniques]
+        return np.array([*outside, False], dtype=bool)[codes]
+    numbers = pd.to_numeric(values, errors="coerce").astype("Float64")
+    bad = pd.Series(False, index=values.index, dtype="boolean")
+    for op, bound in (("lt", limit.ge), ("le", limit.gt), ("gt", limit.le)):
+        if bound is not None:
+            bad |= getattr(numbers, op)(float(bound))
+    return bad.fillna(False).to_numpy(dtype=bool)
 
 
 def _district_ids(labels: pd.Series | None, rows: np.ndarray, codes: list, city: _City,

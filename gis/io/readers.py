@@ -110,6 +110,8 @@ def unpacked(path: Path) -> Iterator[Path]:
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"no such file: {path.name}", "file")
+    if path.stat().st_size == 0:
+        raise InvalidInput("the file is empty (0 bytes)", "file")
     if detect_format(path) != "zip" and path.suffix.lower() != ".kmz":  # a KMZ is a zipped KML: unpacked here too
         yield path
         return
@@ -163,6 +165,8 @@ def _open(path: Path, fmt: str, *, layer: str | None, sheet: str | None, encodin
     if fmt == "xlsx":
         return _open_xlsx(path, sheet)
     notes: list[str] = []
+    if fmt == "shp":
+        check_shapefile_complete(path)
     if fmt == "shp" and encoding is None:
         encoding, note = shapefile_encoding(path)
         if note:
@@ -177,6 +181,48 @@ def _open(path: Path, fmt: str, *, layer: str | None, sheet: str | None, encodin
         path=path, format=fmt, columns=[str(c) for c in info["fields"]], crs_text=info.get("crs"),
         encoding=encoding, count=count if count is not None and count >= 0 else None, layer=layer, notes=notes,
     )
+
+
+def check_shapefile_complete(shp: Path) -> None:
+    """Refuse a Shapefile cut short: GDAL reads what is there and the rest of the parcels would be lost without
+    a word. The .shp header states the file's length; the index (.shx) where each record ends; the table
+    (.dbf) how many records it holds. All must agree with the files as they are."""
+    size = shp.stat().st_size
+    with shp.open("rb") as f:
+        header = f.read(100)
+    if len(header) < 100 or int.from_bytes(header[:4], "big") != 9994:
+        raise InvalidInput(f"{shp.name} is not a Shapefile (.shp) or its header is cut short", "file")
+    stated = int.from_bytes(header[24:28], "big") * 2  # in 16-bit words
+    if stated != size:
+        raise InvalidInput(f"the .shp file is {size} bytes but its header says {stated}: it is cut short (or "
+                           "padded); nothing was read, send the whole file", "file")
+    shx = _sibling(shp, ".shx")
+    records = None
+    if shx is not None:
+        index = shx.read_bytes()
+        records = max(0, (len(index) - 100) // 8)
+        if records:
+            offset, length = struct.unpack(">ii", index[-8:])
+            if (offset + 4 + length) * 2 > size:
+                raise InvalidInput(f"the .shp file ends before the {records}th record its index (.shx) lists: it is "
+                                   "cut short; nothing was read", "file")
+    dbf = _sibling(shp, ".dbf")
+    if dbf is not None and records is not None:
+        with dbf.open("rb") as f:
+            head = f.read(12)
+        if len(head) == 12:
+            rows = struct.unpack("<I", head[4:8])[0]
+            header_len, row_len = struct.unpack("<HH", head[8:12])
+            if rows != records or dbf.stat().st_size < header_len + rows * row_len:
+                raise InvalidInput(f"the Shapefile's parts disagree: the index (.shx) lists {records} records, the "
+                                   f"table (.dbf) {rows}, or the table is cut short; nothing was read", "file")
+
+
+def _sibling(path: Path, suffix: str) -> Path | None:
+    for candidate in (path.with_suffix(suffix), path.with_suffix(suffix.upper())):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _pick_layer(path: Path, layer: str | None) -> str | None:

@@ -1,7 +1,7 @@
 """Annual targets (年度任务): per district and year, optionally per quarter and per project.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 
 Houses to clear in m², land in mu and parcels, each optional but not all three. One target per district,
 year, quarter and project, a missing quarter (the whole year) and a missing project (the whole district)
@@ -19,7 +19,7 @@ from alembic import op
 from gis.targets import HOUSE_DECIMALS, LAND_DECIMALS, MAX_HOUSE_M2, MAX_LAND_MU, MAX_PARCELS, QUARTERS, YEAR_RANGE
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
