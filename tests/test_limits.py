@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
 
+from gis.config import DEFAULT_TIMEZONE
 from gis.db import get_engine
 from gis.limits import Limit, check_constraints, limits_of
 from gis.parcels import ATTRIBUTE_FIELDS, FLAG_FIELDS
@@ -46,7 +47,7 @@ def _out_of_bounds(limit: Limit, today: date) -> list[tuple[str, object]]:
 
 
 def _cases() -> list[tuple[str, str, object]]:
-    today = date.today()  # the city's today is within a day of it; the bounds are days or years wide
+    today = today_in(DEFAULT_TIMEZONE)  # the service's "today" is the city's: after 16:00 UTC it is UTC's tomorrow
     return [(column, label, value) for column, limit in PARCEL.items() for label, value in _out_of_bounds(limit, today)]
 
 

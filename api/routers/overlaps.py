@@ -54,7 +54,7 @@ class OverlapRequest(BaseModel):
 
 class CrossingsRequest(BaseModel):
     geometry: dict[str, Any] = Field(description="GeoJSON geometry or Feature: a (Multi)LineString or (Multi)Polygon.")
-    crs: str | int | None = Field(default=None, description="EPSG code; 4326 by default.")
+    crs: Crs = Field(default=None, description="EPSG code; 4326 by default.")
 
 
 class BandsRequest(BaseModel):

@@ -7,11 +7,7 @@ column) and nothing is stored.
 
 from __future__ import annotations
 
-import re
-import shutil
-import tempfile
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, File, Form, Query, UploadFile
@@ -20,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 from sqlalchemy import Engine
 
 from api.auth import Principal, Role, require
-from api.deps import Conn, get_engine, get_settings, get_today, get_tolerance
+from api.deps import Conn, Day, get_engine, get_settings, get_today, get_tolerance
+from api.uploads import kept_upload, upload_name
 from gis import targets
 from gis.blockers import Tolerance
 from gis.config import Settings
@@ -32,21 +29,28 @@ Viewer = Annotated[Principal, Depends(require(Role.viewer))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 Today = Annotated[date, Depends(get_today)]
-_SAFE_NAME = re.compile(r"[^\w.-]+")
 Number = StrictFloat | StrictInt | StrictStr
+
+
+_ID = {"minimum": 1, "maximum": 2**31 - 1}
 
 
 class TargetIn(BaseModel):
     """One target. Values are checked by gis.targets exactly as an imported sheet's cells are."""
 
     model_config = ConfigDict(extra="forbid")
-    district: StrictStr | StrictInt = Field(description="District code or name.")
-    year: StrictInt | StrictStr = Field(description="The year, 2000–2100.")
-    quarter: StrictInt | StrictStr | None = Field(None, description="1–4; none for the whole year.")
-    project: StrictStr | StrictInt | None = Field(None, description="Project code or name; none for the district.")
-    house_m2: Number | None = Field(None, description="Houses to clear, m² of floor area (2 decimals).")
-    land_mu: Number | None = Field(None, description="Land to clear, mu (4 decimals).")
-    parcels: StrictInt | StrictStr | None = Field(None, description="Parcels (宗) to clear.")
+    # Given as a sheet's cells are (numbers or text), checked by gis.targets; the ranges are stated here too.
+    district: StrictStr | StrictInt = Field(description="District code, name or id.", json_schema_extra=_ID)
+    year: StrictInt | StrictStr = Field(description="The year, 2000–2100.", json_schema_extra={"minimum": targets.YEAR_RANGE[0], "maximum": targets.YEAR_RANGE[1]})
+    quarter: StrictInt | StrictStr | None = Field(None, description="1–4; none for the whole year.", json_schema_extra={"minimum": 1, "maximum": 4})
+    project: StrictStr | StrictInt | None = Field(None, description="Project code, name or id; none for the district.",
+                                                  json_schema_extra=_ID)
+    house_m2: Number | None = Field(None, description="Houses to clear, m² of floor area (2 decimals).",
+                                    json_schema_extra={"minimum": 0, "maximum": float(targets.MAX_HOUSE_M2)})
+    land_mu: Number | None = Field(None, description="Land to clear, mu (4 decimals).",
+                                   json_schema_extra={"minimum": 0, "maximum": float(targets.MAX_LAND_MU)})
+    parcels: StrictInt | StrictStr | None = Field(None, description="Parcels (宗) to clear.",
+                                                  json_schema_extra={"minimum": 0, "maximum": targets.MAX_PARCELS})
 
 
 def _refused(exc: targets.TargetsRejected) -> JSONResponse:
@@ -57,8 +61,9 @@ def _refused(exc: targets.TargetsRejected) -> JSONResponse:
 def get_targets(
     _principal: Viewer,
     conn: Conn,
-    year: Annotated[int | None, Query(description="Only this year's targets.")] = None,
-    quarter: Annotated[int | None, Query(description="Only this quarter's (1–4).")] = None,
+    year: Annotated[int | None, Query(ge=targets.YEAR_RANGE[0], le=targets.YEAR_RANGE[1],
+                                      description="Only this year's targets.")] = None,
+    quarter: Annotated[int | None, Query(ge=1, le=4, description="Only this quarter's (1–4).")] = None,
 ) -> dict[str, Any]:
     """The targets, by district, year, quarter (the whole year first) and project."""
     rows = targets.list_targets(conn, year=year, quarter=quarter)
@@ -85,18 +90,12 @@ def post_import(
     dry_run: Annotated[bool, Form(description="Check every row; store nothing.")] = False,
 ) -> JSONResponse:
     """Import a planner's sheet of targets: every row checked, all stored or none."""
-    folder = Path(tempfile.mkdtemp(prefix="pb-targets-"))
     try:
-        name = _SAFE_NAME.sub("_", Path(file.filename or "targets.xlsx").name) or "targets.xlsx"
-        path = folder / name
-        with path.open("wb") as out:
-            shutil.copyfileobj(file.file, out, 1024 * 1024)
-        with transaction(engine) as conn:
-            report = targets.import_targets(conn, path, principal.name, dry_run=dry_run, source=file.filename or name)
+        with kept_upload(file) as path, transaction(engine) as conn:
+            report = targets.import_targets(conn, path, principal.name, dry_run=dry_run,
+                                            source=upload_name(file, "targets.xlsx"))
     except targets.TargetsRejected as exc:
         return _refused(exc)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     return JSONResponse(report.as_dict())
 
 
@@ -107,10 +106,11 @@ def get_progress(
     today: Today,
     tolerance: Annotated[Tolerance, Depends(get_tolerance)],
     settings: Annotated[Settings, Depends(get_settings)],
-    year: Annotated[int | None, Query(description="The year (default: the as-of day's).")] = None,
-    quarter: Annotated[int | None, Query(description="Only this quarter's targets (1–4).")] = None,
-    as_of: Annotated[date | None, Query(description="Progress at the end of this day (default today), "
-                                                    "replayed from the history.")] = None,
+    year: Annotated[int | None, Query(ge=targets.YEAR_RANGE[0], le=targets.YEAR_RANGE[1],
+                                      description="The year (default: the as-of day's).")] = None,
+    quarter: Annotated[int | None, Query(ge=1, le=4, description="Only this quarter's targets (1–4).")] = None,
+    as_of: Annotated[Day | None, Query(description="Progress at the end of this day (default today), "
+                                                   "replayed from the history.")] = None,
 ) -> dict[str, Any]:
     """Each target with done (cleared m², mu and parcels in its period up to the as-of day), percent, the
     share of the period elapsed, and on pace or behind."""
