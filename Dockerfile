@@ -10,6 +10,7 @@ WORKDIR /app
 COPY pyproject.toml constraints.txt ./
 COPY gis ./gis
 COPY api ./api
+COPY cli ./cli
 COPY layers ./layers
 # Editable: the package finds layers/ and node_modules/ beside it, as in a checkout.
 RUN pip install --no-cache-dir -c constraints.txt -e .

@@ -11,20 +11,33 @@ from fastapi import Depends, FastAPI
 from api import auth, errors, strict_query
 from api.capacity import Capacity
 from api.limits import BodyLimit
+from api.routers import (
+    admin,
+    checks,
+    districts,
+    docs,
+    exports,
+    health,
+    imagery,
+    imports,
+    labels,
+    maps,
+    ogc,
+    overlaps,
+    parcels,
+    projects,
+    public,
+    reports,
+    session,
+    standards,
+    targets,
+    tiles,
+    users,
+    workbench,
+)
 from api.security import SecurityHeaders
-from api.routers import districts, health, overlaps, projects
-from api.routers import imagery
-from api.routers import exports, imports
-from api.routers import parcels, public, session, users
-from api.routers import checks, reports
-from api.routers import maps, tiles
-from api.routers import ogc
-from api.routers import admin, docs, labels, standards
-from api.routers import workbench
-from api.routers import targets
-from gis.config import Settings, get_settings
-from gis.db import get_app_engine, get_health_engine
-
+from gis.platform.config import Settings, get_settings
+from gis.platform.db import get_app_engine, get_health_engine
 
 _frozen = False
 

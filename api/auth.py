@@ -42,9 +42,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import scrub_paths
-from gis.auth import ROLE_RANK, Principal, Role, hash_token, principal_for_token
-from gis.db import transaction
-from gis.errors import Forbidden, Unauthenticated
+from gis.platform.db import transaction
+from gis.platform.errors import Forbidden, Unauthenticated
+from gis.records.users import ROLE_RANK, Principal, Role, hash_token, principal_for_token
 
 __all__ = ["Principal", "PrincipalCache", "Role", "RoleDependency", "RouteInfo", "app_routes", "install",
            "principal_cache", "require", "require_any", "route_roles"]
@@ -98,6 +98,7 @@ _CACHE_MAX = 10_000
 
 
 def principal_cache(request: Request) -> PrincipalCache:
+    """The app's cache of resolved tokens; routes that revoke tokens or end a session clear it."""
     return request.app.state.principals
 
 
@@ -309,6 +310,8 @@ _ACCESS_FILTER = _AccessLogWithoutQuery()
 
 
 def install(app: FastAPI, cache_seconds: float) -> None:
+    """Wire authentication into the app: the principal cache, the 401 handler (a login redirect for browsers), 422
+    without the rejected input, ScrubbedErrors, and the access-log filter that drops query strings."""
     app.state.principals = PrincipalCache(cache_seconds)
     app.add_exception_handler(Unauthenticated, _unauthenticated)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -21,7 +21,7 @@ import anyio
 import anyio.to_thread
 from fastapi import Request
 
-from gis.errors import ServiceBusy
+from gis.platform.errors import ServiceBusy
 
 P = ParamSpec("P")
 T = TypeVar("T")

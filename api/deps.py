@@ -29,13 +29,13 @@ from api.params import (
     corridor_width,
     limited,
 )
-from gis.blockers import Tolerance
-from gis.config import Settings
-from gis.db import transaction
-from gis.errors import InvalidInput
-from gis.limits import MAX_INT32, PAST_DAY
-from gis.projects import resolve_project
-from gis.stages import today_in
+from gis.domain.limits import MAX_INT32, PAST_DAY
+from gis.domain.stages import today_in
+from gis.domain.tolerance import Tolerance
+from gis.platform.config import Settings
+from gis.platform.db import transaction
+from gis.platform.errors import InvalidInput
+from gis.records.projects import resolve_project
 
 __all__ = [
     "NO_NUL",
@@ -64,10 +64,12 @@ T = TypeVar("T")
 
 
 async def get_engine(request: Request) -> Engine:
+    """The app's SQLAlchemy engine, made once at startup."""
     return request.app.state.engine
 
 
 async def get_settings(request: Request) -> Settings:
+    """The settings the app was made with (not read from the environment again)."""
     return request.app.state.settings
 
 
@@ -114,13 +116,14 @@ class Database:
 
 
 async def get_database(request: Request) -> Database:
+    """A ``Database`` over the app's engine, for ``async def`` handlers."""
     return Database(request.app.state.engine)
 
 
 def project_id_from_path(*, archived: bool = False) -> Callable[..., Awaitable[int]]:
     """A dependency: the project's id from the path, which may name it by id or by code.
 
-    Codes start with a letter (``gis.projects.CODE_PATTERN``), so a number is an id and costs no lookup: the
+    Codes start with a letter (``gis.records.projects.CODE_PATTERN``), so a number is an id and costs no lookup: the
     route itself answers 404 for an id that is not there. Archived projects only with ``archived``. An id
     beyond the database's integers is a 422, not a query.
     """
@@ -152,6 +155,7 @@ async def get_tolerance(
     min_share: Annotated[Share | None, Query(description="Tolerance: overlaps below this share of the parcel (0 to "
                                              "1) are slivers. Default from settings.")] = None,
 ) -> Tolerance:
+    """The sliver tolerance for this request: the configured one, either bound replaced by the query string."""
     default = Tolerance.from_settings(request.app.state.settings)
     return Tolerance(
         default.min_overlap_m2 if min_overlap_m2 is None else min_overlap_m2,

@@ -5,11 +5,11 @@ Messages that quote a server path (GDAL's and pyogrio's name the file they could
 keeps its temporary files and data is nobody's business, and a path could carry an upload's name.
 
 Overload and outages (a 503) carry ``Retry-After``; a database failure that escaped the library's own
-translation (``gis.db.database_error``: pool wait exceeded, statement cancelled, server gone) is mapped here
+translation (``gis.platform.db.database_error``: pool wait exceeded, statement cancelled, server gone) is mapped here
 too, so it is a 503 and never a 500.
 
 The database is the last gate a value passes: a value it refuses (text with NUL, a number or a day it cannot
-hold, a bound of ``gis.limits`` kept by a CHECK constraint) is bad input the checks before it missed, so it is
+hold, a bound of ``gis.domain.limits`` kept by a CHECK constraint) is bad input the checks before it missed, so it is
 a 422 naming the field where the constraint tells it, never a 500. Nothing of the row is quoted: it may be
 personal data.
 """
@@ -21,17 +21,16 @@ import tempfile
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.exc import DataError, IntegrityError
 
-from gis.db import database_error
-from gis.errors import GisError
-from gis.limits import check_constraints
-from gis.schema import metadata
+from gis.domain.limits import check_constraints
+from gis.domain.schema import metadata
+from gis.platform.db import database_error
+from gis.platform.errors import GisError
 
 CHECK_VIOLATION = "23514"
-# constraint name → column, for the bounds declared in gis.schema (the same in any working CRS)
+# constraint name → column, for the bounds declared in gis.domain.schema (the same in any working CRS)
 _BOUNDED = {name: name.removeprefix(f"{table}_").removesuffix("_limits")
             for table, name, _sql in check_constraints(metadata(4326))}
 _DATA_REASONS = {  # SQLSTATE class 22 (data exception) → what was wrong with the value
@@ -101,6 +100,7 @@ def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
+    """Answer every GisError with its own status code and ``{"detail", "where"}``."""
     app.add_exception_handler(GisError, _gis_error)
     app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(OperationalError, _database_error)

@@ -20,7 +20,6 @@ from typing import Any, Literal
 
 from fastapi.responses import StreamingResponse
 
-from gis.config import DEFAULT_TIMEZONE
 from gis.io.export import (
     FORMATS,
     PARCEL_COLUMNS,
@@ -34,6 +33,7 @@ from gis.io.export import (
     write_export,
     write_xlsx_sheets,
 )
+from gis.platform.config import DEFAULT_TIMEZONE
 
 CHUNK_BYTES = 1024 * 1024
 # ``?format=`` of a list route: its JSON answer, or the whole list as a file (gis.io.export.FORMATS).

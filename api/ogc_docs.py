@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 
-from gis import ogc
-from gis.cql2_sql import Queryable
-from gis.projects import KIND_LABELS_ZH as PROJECT_KINDS_ZH
-from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
-from gis.tiles import MAX_ZOOM, TILE_LAYERS
+from gis.domain.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
+from gis.maps.tiles import MAX_ZOOM, TILE_LAYERS
+from gis.ogc import collections as ogc
+from gis.ogc.cql2 import Queryable
+from gis.records.projects import KIND_LABELS_ZH as PROJECT_KINDS_ZH
 
 MT_JSON = "application/json"
 MT_GEOJSON = "application/geo+json"
@@ -70,6 +70,7 @@ _JSON_TYPES = {"string": {"type": "string"}, "integer": {"type": "integer"}, "nu
 
 
 def link(href: str, rel: str, type_: str, title: str = "", **extra: Any) -> dict[str, Any]:
+    """An OGC link object; ``extra`` adds members such as ``templated=True``."""
     out = {"href": href, "rel": rel, "type": type_}
     if title:
         out["title"] = title
@@ -77,10 +78,12 @@ def link(href: str, rel: str, type_: str, title: str = "", **extra: Any) -> dict
 
 
 def has_tiles(c: ogc.Collection) -> bool:
+    """Whether the collection is also served as vector tiles (parcels, projects, districts; not the blocker lists)."""
     return c.id in TILE_LAYERS
 
 
 def landing(base: str) -> dict[str, Any]:
+    """The landing page under ``base``: links to the API definition, conformance, collections and tile matrix sets."""
     return {
         "title": "征收征迁 parcel-blocker · OGC API",
         "description": "Parcels, project footprints, districts and each project's blocking parcels as live layers "
@@ -100,6 +103,8 @@ def landing(base: str) -> dict[str, Any]:
 
 
 def collection_doc(c: ogc.Collection, base: str, extent: dict | None, storage_srid: int) -> dict[str, Any]:
+    """A collection's metadata: links (items, queryables, tiles when it has them), the CRSs it answers in, its
+    storage CRS, and its extent when known."""
     here = f"{base}/collections/{c.id}"
     links = [
         link(here, "self", MT_JSON, c.title),
@@ -122,6 +127,8 @@ def collection_doc(c: ogc.Collection, base: str, extent: dict | None, storage_sr
 
 
 def queryables_doc(c: ogc.Collection, url: str, queryables: dict[str, Queryable]) -> dict[str, Any]:
+    """The queryables as a JSON Schema (Features Part 3): the geometry marked primary-geometry, enumerated values
+    listed."""
     properties: dict[str, Any] = {}
     for q in queryables.values():
         if q.type == "geometry":
@@ -184,6 +191,8 @@ def _get(summary: str, content: dict[str, Any], params: list | None = None, ok: 
 
 
 def openapi_doc(base: str, collections: list[tuple[ogc.Collection, dict[str, Queryable]]]) -> dict[str, Any]:
+    """The OpenAPI 3.0 document of /ogc: one items path per collection with its own queryables as query parameters,
+    the only filters GDAL (and so QGIS) sends to the server."""
     obj = {"schema": {"type": "object"}}
     paths: dict[str, Any] = {
         "/": _get("Landing page", {MT_JSON: obj, MT_HTML: {}}),
@@ -237,6 +246,7 @@ def openapi_doc(base: str, collections: list[tuple[ogc.Collection, dict[str, Que
 
 
 def tile_matrix_sets(base: str) -> dict[str, Any]:
+    """The tile matrix sets: WebMercatorQuad only."""
     return {"tileMatrixSets": [{
         "id": TMS_ID, "title": "Google Maps Compatible for the World", "uri": TMS_URI,
         "links": [link(f"{base}/tileMatrixSets/{TMS_ID}", "self", MT_JSON, TMS_ID),
@@ -245,6 +255,7 @@ def tile_matrix_sets(base: str) -> dict[str, Any]:
 
 
 def tile_matrix_set() -> dict[str, Any]:
+    """WebMercatorQuad as OGC TMS 2.0 JSON, morecantile's copy of the published definition."""
     import morecantile  # the OGC TMS 2.0 definition, as published
 
     return morecantile.tms.get(TMS_ID).model_dump(mode="json", exclude_none=True)
@@ -255,6 +266,7 @@ def _tile_template(base: str, c: ogc.Collection) -> str:
 
 
 def tilesets(base: str, c: ogc.Collection) -> dict[str, Any]:
+    """A tiled collection's tile sets (WebMercatorQuad only) with the templated tile URL."""
     here = f"{base}/collections/{c.id}/tiles"
     return {
         "links": [link(here, "self", MT_JSON, "tile sets"),
@@ -270,6 +282,8 @@ def tilesets(base: str, c: ogc.Collection) -> dict[str, Any]:
 
 
 def tileset(base: str, c: ogc.Collection, extent: dict | None) -> dict[str, Any]:
+    """A tiled collection's WebMercatorQuad tile set: its one layer and zoom range, the bounding box (CRS84) when the
+    extent is known, a TileJSON alternate."""
     here = f"{base}/collections/{c.id}/tiles/{TMS_ID}"
     layer = TILE_LAYERS[c.id]
     doc: dict[str, Any] = {
@@ -290,6 +304,7 @@ def tileset(base: str, c: ogc.Collection, extent: dict | None) -> dict[str, Any]
 
 
 def tilejson(base: str, c: ogc.Collection, extent: dict | None) -> dict[str, Any]:
+    """TileJSON 3.0 for MapLibre and the like: xyz tile URL, zoom range, bounds and centre when the extent is known."""
     layer = TILE_LAYERS[c.id]
     doc: dict[str, Any] = {
         "tilejson": "3.0.0", "name": c.id, "description": c.title, "scheme": "xyz",
@@ -352,6 +367,7 @@ def items_table(c: ogc.Collection, features: list[dict[str, Any]], item_url: str
 
 
 def html_table(headers: list[str], rows: list[list[Any]]) -> str:
+    """An HTML table, every cell escaped: a (text, href) tuple becomes a link, dicts and lists show as JSON."""
     head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

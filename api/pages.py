@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import Request
 
 from api.auth import Principal, authenticate
-from gis.errors import Unauthenticated
 from gis.maps.nav import site_header
+from gis.platform.errors import Unauthenticated
 
 
 def root_path(request: Request) -> str:

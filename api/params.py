@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from annotated_types import Ge, Le
 from pydantic import AllowInfNan, BeforeValidator, Field, Strict
 
-from gis.limits import (
+from gis.domain.limits import (
     CORRIDOR_WIDTH_M,
     EARLIEST_DAY,
     LATEST_DAY,
@@ -27,8 +27,8 @@ from gis.limits import (
     Limit,
     limit_of,
 )
-from gis.schema import metadata
-from gis.tiles import MAX_ZOOM
+from gis.domain.schema import metadata
+from gis.maps.tiles import MAX_ZOOM
 
 NO_NUL = r"^[^\x00]*$"
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -52,13 +52,14 @@ Share = Annotated[float, Ge(0), Le(1), AllowInfNan(False)]
 Text = Annotated[str, Field(pattern=NO_NUL)]  # any text a request sends on to the database
 TileZoom = Annotated[int, Ge(0), Le(MAX_ZOOM)]
 TileIndex = Annotated[int, Ge(0), Le(2**MAX_ZOOM - 1)]
-# The same ranges stated only, where gis.tiles checks them itself (422 naming z; 404 for a tile off the grid).
+# The same ranges stated only, where gis.maps.tiles checks them itself (422 naming z; 404 for a tile off the grid).
 TILE_ZOOM_RANGE = {"minimum": 0, "maximum": MAX_ZOOM}
 TILE_INDEX_RANGE = {"minimum": 0, "maximum": 2**MAX_ZOOM - 1}
 
 
 def limited(table: str, column: str, default: Any = None, **field: Any) -> Any:
-    """A body field bounded as ``table.column`` is declared in ``gis.schema`` (its description says the range)."""
+    """A body field bounded as ``table.column`` is declared in ``gis.domain.schema`` (its description says the
+    range)."""
     limit: Limit = limit_of(metadata(4326), table, column) or Limit()
     bounds: dict[str, Any] = {k: v for k, v in (("ge", limit.ge), ("gt", limit.gt), ("le", limit.le),
                                                 ("max_length", limit.max_length)) if v is not None}
@@ -81,7 +82,7 @@ StrictNumber = Annotated[float, Strict(), AllowInfNan(False)]  # a JSON number: 
 
 def corridor_width(**field: Any) -> Any:
     """The corridor width of a line (``projects.corridor_width_m``): its range stated in the OpenAPI document and
-    checked by ``gis.geometry_input``, whose refusal says what and where (``width_m``, ``candidates[1].width_m``)."""
+    checked by ``gis.domain.geometry``, whose refusal says what and where (``width_m``, ``candidates[1].width_m``)."""
     return Field(None, description=f"Corridor width of a centre line, full width in metres "
                                    f"({CORRIDOR_WIDTH_M.describe()}).",
                  json_schema_extra={"minimum": CORRIDOR_WIDTH_M.ge, "maximum": CORRIDOR_WIDTH_M.le}, **field)

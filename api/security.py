@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import SESSION_COOKIE, is_public_path
 from api.proxy import is_https
-from gis.config import Settings
+from gis.platform.config import Settings
 
 _JSON = re.compile(rb"^application/([\w.-]+\+)?json\b", re.IGNORECASE)
 _COOKIE = SESSION_COOKIE.encode() + b"="

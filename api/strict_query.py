@@ -13,12 +13,12 @@ PostgreSQL cannot store or compare text holding one, and would answer with an er
 from __future__ import annotations
 
 from fastapi import Request
-from fastapi.dependencies.models import Dependant
 from fastapi._compat import ModelField
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from gis.errors import InvalidInput
+from gis.platform.errors import InvalidInput
 
 OWN_CHECK_PREFIXES = ("/ogc",)
 _allowed: dict[int, frozenset[str]] = {}  # id(route) → names; routes live as long as the app

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from gis.errors import InvalidInput
+from gis.platform.errors import InvalidInput
 
 CHUNK = 1024 * 1024
 MAX_NAME_BYTES = 255  # what ext4, NTFS and APFS allow

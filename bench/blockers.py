@@ -3,7 +3,7 @@
     python -m bench.blockers --parcels 1000000 [--requests 300] [--results bench/RESULTS.md]
 
 The API is a real uvicorn process over HTTP with a bearer token (auth included); psql runs the very
-statement the library builds (gis.blockers.blocker_statement: the project, the total and the page),
+statement the library builds (gis.analysis.blockers.blocker_statement: the project, the total and the page),
 timed by psql's own \\timing, in one session. Both sides are measured in the same run, alternating.
 
 The HTTP client is the standard library's http.client on one kept-alive connection: what is measured
@@ -28,11 +28,20 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
-from bench.common import (DEFAULT_DATA_DIR, ROOT, Latency, api_server, bench_settings, bench_token, ensure_city,
-                          write_section)
-from gis.blockers import BlockerFilter, Tolerance, blocker_statement
-from gis.db import get_engine
-from gis.stages import today_in
+from bench.common import (
+    DEFAULT_DATA_DIR,
+    ROOT,
+    Latency,
+    api_server,
+    bench_settings,
+    bench_token,
+    ensure_city,
+    write_section,
+)
+from gis.analysis.blockers import BlockerFilter, blocker_statement
+from gis.domain.stages import today_in
+from gis.domain.tolerance import Tolerance
+from gis.platform.db import get_engine
 
 _TIME = re.compile(r"^Time: ([\d.]+) ms", re.M)
 BATCH = 10  # requests in a row on one side before the other side's turn
@@ -128,7 +137,8 @@ def main() -> None:
         *rows,
         "",
         "API: uvicorn, one worker, over HTTP (http.client, one kept-alive connection) with a bearer token. psql: the",
-        "very statement the API runs (`gis.blockers.blocker_statement`), parameters as literals, `\\timing`. In",
+        "very statement the API runs (`gis.analysis.blockers.blocker_statement`), parameters as literals, "
+        "`\\timing`. In",
         f"batches of {BATCH}, alternating.",
     ])
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from gis import cluster, migrate
-from gis.config import Settings
-from gis.db import get_engine
+from gis.platform import cluster, migrate
+from gis.platform.config import Settings
+from gis.platform.db import get_engine
 
 DEFAULT_DATA_DIR = Path(os.environ.get("GIS_BENCH_DIR", "/var/tmp/parcel-blocker-bench"))
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +65,7 @@ def ensure_city(settings: Settings, parcels: int, seed: int = 42) -> dict[str, f
 
 def bench_token(settings: Settings, name: str = "bench-admin", role: str = "admin") -> str:
     """A fresh API token for a benchmark user of ``role`` (the user is made anew on every run)."""
-    from gis.auth import add_user
+    from gis.records.users import add_user
 
     with get_engine(settings).begin() as conn:
         conn.execute(text("DELETE FROM auth_tokens WHERE user_id IN (SELECT id FROM users WHERE name = :n)"),

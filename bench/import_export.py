@@ -29,17 +29,17 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyogrio
 from sqlalchemy import text
 
 from bench.common import ROOT, bench_settings, ensure_city, write_section
-from gis import cluster, migrate
-from gis.config import SQM_PER_MU, Settings
-from gis.db import get_engine
 from gis.io.export import parcel_query
+from gis.platform import cluster, migrate
+from gis.platform.config import SQM_PER_MU, Settings
+from gis.platform.db import get_engine
 
 DEFAULT_DATA_DIR = Path(os.environ.get("GIS_BENCH_IO_DIR", "/var/tmp/parcel-blocker-bench-io"))
 
@@ -116,7 +116,7 @@ def main() -> None:
     settings = bench_settings(Path(args.data_dir))
     loaded = ensure_city(settings, args.parcels)
     ours_db, ogr_db = prepare_targets(settings)
-    gis = [sys.executable, "-c", "from gis.cli import main; main()"]
+    gis = [sys.executable, "-c", "from cli import main; main()"]
     env = {**os.environ, "GIS_DATA_DIR": str(settings.data_dir), "GIS_DATABASE_NAME": settings.database_name}
     work = Path(tempfile.mkdtemp(prefix="pb-bench-io-", dir="/var/tmp"))
     ours_file, ogr_file = work / "ours.gpkg", work / "ogr.gpkg"
@@ -198,7 +198,7 @@ def write_results(path: Path, parcels: int, runs: list[Run], sizes: dict[str, fl
 
 
 def _short(command: str) -> str:
-    command = " ".join(command.replace(sys.executable + " -c from gis.cli import main; main()", "gis").split())
+    command = " ".join(command.replace(sys.executable + " -c from cli import main; main()", "gis").split())
     return command if len(command) < 300 else command[:140] + " … " + command[-100:]
 
 

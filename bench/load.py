@@ -35,9 +35,17 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from bench.common import (DEFAULT_DATA_DIR, ROOT, api_server, bench_settings, bench_token, ensure_city,
-                          uvicorn_process, write_section)
-from gis.db import get_engine
+from bench.common import (
+    DEFAULT_DATA_DIR,
+    ROOT,
+    api_server,
+    bench_settings,
+    bench_token,
+    ensure_city,
+    uvicorn_process,
+    write_section,
+)
+from gis.platform.db import get_engine
 
 DEFAULT_MIX = "tiles=14,blockers=3,maps=2,exports=1"
 TILE_ZOOMS = (14, 15, 16, 17)
@@ -63,7 +71,8 @@ def city_targets(settings, tiles_per_zoom: int = 200, seed: int = 7) -> Targets:
             "ORDER BY random() LIMIT :n) x"), {"n": tiles_per_zoom}).all()
         projects = [r[0] for r in conn.execute(text("SELECT id FROM projects ORDER BY id"))]
         districts = [r[0] for r in conn.execute(text("SELECT code FROM districts ORDER BY id"))]
-    tiles = [f"/tiles/parcels/{z}/{x}/{y}.mvt" for z in TILE_ZOOMS for x, y in (tile_of(lon, lat, z) for lon, lat in points)]
+    tiles = [f"/tiles/parcels/{z}/{x}/{y}.mvt"
+             for z in TILE_ZOOMS for x, y in (tile_of(lon, lat, z) for lon, lat in points)]
     return Targets(
         tiles=tiles,
         blockers=[f"/projects/{p}/blockers?limit=100" for p in projects],
@@ -201,7 +210,8 @@ class Outcome:
             mine = [s for s in self.samples if s.family == family]
             counts = Counter(s.status for s in mine)
             parts.append(f"{family} {len(mine) / self.duration:.1f}/s p50 {self.pct(0.5, mine):.0f} ms "
-                         f"p99 {self.pct(0.99, mine):.0f} ms ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))})")
+                         f"p99 {self.pct(0.99, mine):.0f} ms "
+                         f"({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))})")
         return f"- {self.clients} clients: " + "; ".join(parts)
 
 

@@ -24,11 +24,11 @@ import httpx
 import shapely
 from sqlalchemy import text
 
-from bench.common import bench_token, api_server, bench_settings, ensure_city
-from gis.db import get_engine
-from gis.geometry_input import alignment_of
+from bench.common import api_server, bench_settings, bench_token, ensure_city
+from gis.domain.geometry import alignment_of
 from gis.maps.assets import external_urls
-from gis.projects import ProjectFields, add_project
+from gis.platform.db import get_engine
+from gis.records.projects import ProjectFields, add_project
 
 DEFAULT_DATA_DIR = Path("/var/tmp/parcel-blocker-bench-maps")
 PROJECT_CODE = "bench_map_10k"
@@ -69,8 +69,9 @@ def chromium_load(url: str, token: str, expected: int, runs: int) -> list[dict[s
                                           extra_http_headers={"Authorization": f"Bearer {token}"})
             page = context.new_page()
             outside: list[str] = []
-            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(url.split("/projects")[0])
-                    else None)
+            # bound now: the handler must record into this run's list, not whichever the loop last made
+            page.on("request", lambda r, seen=outside: seen.append(r.url)
+                    if not r.url.startswith(url.split("/projects")[0]) else None)
             t0 = time.perf_counter()
             page.goto(url, wait_until="load", timeout=120_000)
             loaded = time.perf_counter() - t0

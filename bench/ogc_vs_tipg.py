@@ -33,8 +33,8 @@ import morecantile
 from sqlalchemy import text
 
 from bench.common import ROOT, api_server, bench_settings, bench_token, ensure_city, uvicorn_process
-from gis.config import Settings
-from gis.db import get_engine
+from gis.platform.config import Settings
+from gis.platform.db import get_engine
 
 DEFAULT_DIR = Path(os.environ.get("GIS_BENCH_OGC_DIR", "/var/tmp/parcel-blocker-bench-ogc"))
 ROUNDS = 4
@@ -177,7 +177,7 @@ NOTE = """
 Items: one statement per page and a count unless `count=false` (the page's rows chosen first, only they
 transformed and written as GeoJSON by PostGIS, passed through orjson untouched) against tipg's page and
 count with a pydantic model per feature. Tiles: both run one `ST_AsMVT` statement of the same shape (this
-service's is `gis.tiles`, shared with the maps), so the difference is per-request overhead, where this service
+service's is `gis.maps.tiles`, shared with the maps), so the difference is per-request overhead, where this service
 also checks the bearer token in the database on every request; tipg's tiles were asked for this service's
 buffer (64) and properties.
 """

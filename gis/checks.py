@@ -3,7 +3,7 @@
 Each check is ``check(conn, params, *, as_of, tz, reveal_personal) -> CheckResult``. Its parameters
 are a frozen dataclass with defaults (thresholds and tolerances), and the result states them and the
 rule in words. Everything is answered as of the end of ``as_of`` in the city's time zone: stages are
-replayed from the history (``gis.stages.STAGE_AT_SQL``), and only payments paid, documents uploaded
+replayed from the history (``gis.domain.stages.STAGE_AT_SQL``), and only payments paid, documents uploaded
 and events recorded by then count. A check for a past day thus gives the answer the data gave on
 that day, which is what makes the reports built on them reproducible.
 
@@ -25,7 +25,7 @@ The rules, precisely:
   rounded to the cent, by more than ``tolerance_yuan``. The rate is the district's standard for the
   parcel's kind and the payment's item in force on the parcel's contract date (its compensation decision,
   else its contract; the payment's date when it has neither or the recorded one is later than the payment:
-  ``gis.standards``, where the rule is written once); the basis area is the payment's own (converted to the
+  ``gis.records.standards``, where the rule is written once); the basis area is the payment's own (converted to the
   standard's unit), else the parcel's floor area (houses) or land area (land). Payments of an item with no
   standard in force then are counted as unchecked.
 - incomplete_archives (档案不全): document kinds required (document_requirements) by a stage the
@@ -54,15 +54,15 @@ from typing import Any, Self
 
 from sqlalchemy import Connection, text
 
-from gis.config import DEFAULT_TIMEZONE, SQM_PER_MU, Settings
-from gis.errors import InvalidInput
+from gis.domain.limits import MAX_AREA_THRESHOLD_M2
+from gis.domain.privacy import mask_name
+from gis.domain.stages import KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, STAGE_SINCE_AT_SQL, end_of_day, today_in
+from gis.domain.tolerance import tolerance_sql
+from gis.domain.workflow import ALL_STAGES, descendants
 from gis.io.export import Column
-from gis.limits import MAX_AREA_THRESHOLD_M2
-from gis.privacy import mask_name
-from gis.project_overlaps import tolerance_sql
-from gis.stages import KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, STAGE_SINCE_AT_SQL, end_of_day, today_in
-from gis.standards import ITEM_LABELS_ZH, contract_date_sql, standard_in_force_sql
-from gis.workflow import ALL_STAGES, descendants
+from gis.platform.config import DEFAULT_TIMEZONE, SQM_PER_MU, Settings
+from gis.platform.errors import InvalidInput
+from gis.records.standards import ITEM_LABELS_ZH, contract_date_sql, standard_in_force_sql
 
 DOCUMENT_LABELS_ZH = {
     "survey_record": "调查登记表",
@@ -740,6 +740,7 @@ CHECKS: dict[str, Check] = {c.name: c for c in (
 
 
 def get_check(name: str) -> Check:
+    """The check named ``name`` (``-`` and ``_`` alike); InvalidInput listing the checks otherwise."""
     check = CHECKS.get(name.replace("-", "_"))
     if check is None:
         raise InvalidInput(f"unknown check {name!r}; checks are {', '.join(c.slug for c in CHECKS.values())}", "name")

@@ -20,12 +20,11 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gis.blockers import Tolerance
-from gis.config import Settings
-from gis.errors import ProjectNotFound
-from gis.privacy import mask_name
-from gis.project_overlaps import tolerance_sql
-from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
+from gis.domain.privacy import mask_name
+from gis.domain.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
+from gis.domain.tolerance import Tolerance, tolerance_sql
+from gis.platform.config import Settings
+from gis.platform.errors import ProjectNotFound
 
 PUBLIC_NOTE_ZH = "依法公开：权利人姓名已脱敏，不公开身份证号码和联系电话。"
 _PROJECT_SQL = "SELECT id, code, name, kind, freeze_date, deadline FROM projects WHERE id = :id AND archived_at IS NULL"

@@ -3,12 +3,12 @@
 A report for day D covers the projects and districts as of the end of D in the city's time zone,
 and the progress since the previous report of its kind (D − 1, 3 or 7 days): per project, parcels in
 the footprint, cleared, changed stage, blocking (by stage), holdouts and days to the deadline; the
-district ranking (比拼, ``gis.progress.district_progress`` replayed); blockers per project with the
+district ranking (比拼, ``gis.analysis.progress.district_progress`` replayed); blockers per project with the
 longest-stuck ones; open holdout and legacy cases; every inspection check's count and top findings;
 a progress-over-time chart per project and the static blocker maps.
 
 Everything is computed from the history, never from the parcels' current stage: stages replayed to
-the end of the day (``gis.stages.STAGE_AT_SQL``), payments, documents and events recorded by then.
+the end of the day (``gis.domain.stages.STAGE_AT_SQL``), payments, documents and events recorded by then.
 Nothing reads the clock, and the files carry no generation time (the XLSX's document dates are the
 end of D), so the same data gives the same report, byte for byte; the static blocker maps too are
 drawn as of D.
@@ -27,14 +27,15 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis import checks
-from gis.blockers import BlockerFilter, Tolerance, find_blockers
-from gis.config import DEFAULT_TIMEZONE
-from gis.errors import InvalidInput
+from gis.analysis.blockers import BlockerFilter, find_blockers
+from gis.analysis.progress import district_progress
+from gis.domain.stages import ALL_STAGES, KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, end_of_day
+from gis.domain.tolerance import Tolerance, tolerance_sql
 from gis.io.export import Column
-from gis.progress import district_progress
-from gis.project_overlaps import overlaps_in_force_sql, tolerance_sql
-from gis.stages import ALL_STAGES, KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, end_of_day
-from gis.targets import TARGET_STATUS_ZH, district_targets, measure_text, period_label
+from gis.platform.config import DEFAULT_TIMEZONE
+from gis.platform.errors import InvalidInput
+from gis.records.footprints import overlaps_in_force_sql
+from gis.records.targets import TARGET_STATUS_ZH, district_targets, measure_text, period_label
 
 TOP = 10
 FINDINGS_HIDDEN_ZH = "核查明细仅向纪检监察和管理员显示；此处只列各项问题数。"
@@ -58,6 +59,7 @@ KINDS: dict[str, ReportKind] = {k.name: k for k in (
 
 
 def get_kind(name: str) -> ReportKind:
+    """The report kind named ``name`` (daily, three-day, weekly); InvalidInput otherwise."""
     if name not in KINDS:
         raise InvalidInput(f"unknown report {name!r}; reports are {', '.join(KINDS)}", "kind")
     return KINDS[name]
@@ -193,7 +195,7 @@ def build_report(conn: Connection, kind: str, day: date, *, tolerance: Tolerance
 
     ``pictures``: draw the progress charts and blocker maps (the HTML and XLSX show them; JSON does not).
     ``with_findings``: list each inspection check's top findings (which parcel, whose, how much). False for
-    callers who may not read the checks themselves (``gis.auth.Principal.may_read_checks``): they get each
+    callers who may not read the checks themselves (``gis.records.users.Principal.may_read_checks``): they get each
     check's rule, count and summary counts only, and ``findings_shown: false``.
     """
     rk = get_kind(kind)
@@ -322,7 +324,7 @@ def progress_chart(project: dict[str, Any], points: list[dict[str, Any]]) -> byt
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from gis.fonts import cjk_family
+    from gis.maps.fonts import cjk_family
 
     font = cjk_family()
     family = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]

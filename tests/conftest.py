@@ -12,11 +12,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine, text
 
-from gis import cluster, migrate
-from gis.config import Settings
-from gis.db import get_engine
+from gis.platform import cluster, migrate
+from gis.platform.config import Settings
+from gis.platform.db import get_engine
+from tests.worlds import WORLD_ORIGIN, insert_document_requirements, insert_zone, settings_for, two_districts
 
 for _name in [k for k in os.environ if k.startswith("GIS_")]:
     del os.environ[_name]
@@ -31,10 +32,6 @@ def make_temp_dir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o755)
     return path
-
-
-def settings_for(data_dir: Path, **overrides: object) -> Settings:
-    return Settings(data_dir=data_dir, database_url=None, pg_fsync=False, **overrides)
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +90,7 @@ def bearer(token: str) -> dict[str, str]:
 
 def make_role_tokens(engine: Engine, editor_districts: list[str], prefix: str = "test") -> dict[str, str]:
     """Create ``<prefix>-<role>`` users (the district editor bound to ``editor_districts``): role name → token."""
-    from gis.auth import Role, add_user
+    from gis.records.users import Role, add_user
 
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM users WHERE name LIKE :p"), {"p": f"{prefix}-%"})
@@ -124,22 +121,6 @@ def anon_client(client):
     return TestClient(client.app)
 
 
-# ---------------------------------------------------------------------------------------------
-# A small world of its own for tests that edit parcels (the demo city stays untouched).
-
-WORLD_ORIGIN = (400_000.0, 3_388_000.0)  # EPSG:4549 metres, near the demo city
-
-
-def insert_two_districts(conn: Connection, srid: int) -> None:
-    """Districts A (id 1, code a) and B (id 2, code b): 1 km squares side by side from WORLD_ORIGIN."""
-    x, y = WORLD_ORIGIN
-    conn.execute(text(
-        "INSERT INTO districts (id, code, name, geom) VALUES "
-        "(1, 'a', '甲区', ST_Multi(ST_MakeEnvelope(:x, :y, :x + 1000, :y + 1000, :srid))), "
-        "(2, 'b', '乙区', ST_Multi(ST_MakeEnvelope(:x + 1000, :y, :x + 2000, :y + 1000, :srid)))"
-    ), {"x": x, "y": y, "srid": srid})
-
-
 @pytest.fixture(scope="session")
 def workflow_db(pg_dir: Path, settings: Settings):
     """Database 'workflow': districts A (id 1) and B (id 2), 1 km squares side by side, a zone project (id 1)
@@ -147,21 +128,10 @@ def workflow_db(pg_dir: Path, settings: Settings):
     Add parcels with ``add_parcel``."""
     from types import SimpleNamespace
 
-    s = settings_for(pg_dir, database_name="workflow")
-    cluster.start(s)
-    migrate.upgrade(s)
-    x, y = WORLD_ORIGIN
+    s = two_districts(pg_dir, "workflow")
     with get_engine(s).begin() as conn:
-        conn.execute(text("TRUNCATE users, project_parcel_overlaps, documents, payments, parcel_events, parcels, "
-                          "projects, document_requirements, districts CASCADE"))
-        insert_two_districts(conn, s.srid)
-        conn.execute(text(
-            "INSERT INTO projects (id, code, name, kind, boundary, footprint, freeze_date, deadline) VALUES "
-            "(1, 'Z1', '测试园区', 'zone', ST_Multi(ST_MakeEnvelope(:x + 500, :y, :x + 1500, :y + 1000, :srid)), "
-            "ST_Multi(ST_MakeEnvelope(:x + 500, :y, :x + 1500, :y + 1000, :srid)), '2025-06-01', '2027-06-30')"
-        ), {"x": x, "y": y, "srid": s.srid})
-        conn.execute(text("INSERT INTO document_requirements (stage, kind) VALUES ('surveyed', 'survey_record'), "
-                          "('appraised', 'appraisal_report'), ('signed', 'contract')"))
+        insert_zone(conn, s.srid, 1, "Z1", "测试园区", (500, 1500), "2025-06-01", "2027-06-30")
+        insert_document_requirements(conn)
     tokens = make_role_tokens(get_engine(s), ["a"])
     return SimpleNamespace(settings=s, tokens=tokens, headers={r: bearer(t) for r, t in tokens.items()})
 
@@ -175,8 +145,8 @@ def add_parcel(s: Settings, district_id: int, *, stage: str = "surveyed", owner:
     'created' and stage events and dates 30 days back (and a payment when ``paid_yuan``); returns its id."""
     from datetime import timedelta
 
-    from gis.project_overlaps import refresh_parcels
-    from gis.stages import STAGES, today_in
+    from gis.domain.stages import STAGES, today_in
+    from gis.records.footprints import refresh_parcels
 
     n = next(_next_cell)
     x0, y0 = WORLD_ORIGIN

@@ -16,11 +16,11 @@ from playwright.sync_api import sync_playwright
 from shapely.geometry import LineString, Polygon, box
 from sqlalchemy import text
 
-from gis import cluster, migrate
-from gis.db import get_engine
 from gis.io.features import file_layers
-from tests.conftest import WORLD_ORIGIN, bearer, insert_two_districts, live_server, make_role_tokens, settings_for
+from gis.platform.db import get_engine
+from tests.conftest import bearer, live_server, make_role_tokens
 from tests.test_maps_browser import CHROMIUM, CHROMIUM_ARGS, Visit
+from tests.worlds import WORLD_ORIGIN, two_districts
 
 X, Y = WORLD_ORIGIN
 ON_LINE = [box(X + 100 + i * 60, Y + 490, X + 120 + i * 60, Y + 510) for i in range(30)]
@@ -31,14 +31,9 @@ WIDTH_M = 10.0
 
 @pytest.fixture(scope="module")
 def city(pg_dir, settings):
-    s = settings_for(pg_dir, database_name="admin_page")
-    cluster.start(s)
-    migrate.upgrade(s)
+    s = two_districts(pg_dir, "admin_page")
     engine = get_engine(s)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE users, project_parcel_overlaps, parcel_events, parcels, projects, districts "
-                          "CASCADE"))
-        insert_two_districts(conn, s.srid)
         for i, geom in enumerate(ON_LINE + OFF_LINE):
             conn.execute(text(
                 "INSERT INTO parcels (code, kind, district_id, owner_name, floor_area_m2, stage, geom) VALUES "

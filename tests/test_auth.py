@@ -15,11 +15,11 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from api.auth import PrincipalCache, RoleDependency, RouteInfo, app_routes, is_public_path, require
-from gis import auth
-from gis.auth import Principal, Role
-from gis.config import get_settings
-from gis.db import get_engine
-from gis.privacy import mask_id_number, mask_name, mask_phone
+from gis.domain.privacy import mask_id_number, mask_name, mask_phone
+from gis.platform.config import get_settings
+from gis.platform.db import get_engine
+from gis.records import users as auth
+from gis.records.users import Principal, Role
 from tests.conftest import bearer
 
 ROLES = [r.value for r in Role]
@@ -229,7 +229,7 @@ def cli_env(monkeypatch, workflow_db):
 
 def test_cli_user_add_prints_a_working_token_once(cli_env, workflow_db):
     from api.app import create_app
-    from gis.cli import app as cli
+    from cli import app as cli
 
     runner = CliRunner()
     r = runner.invoke(cli, ["user", "add", "cli-editor", "--role", "district_editor", "--district", "乙区",

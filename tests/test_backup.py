@@ -19,14 +19,15 @@ from rasterio.transform import from_origin
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
-from gis import cluster
-from gis.archive import store_document
-from gis.auth import Principal, Role
-from gis.backup import COUNTED_TABLES, restore
-from gis.db import get_app_engine, get_engine
-from gis.errors import InvalidInput
 from gis.imagery import register_layer
-from tests.conftest import WORLD_ORIGIN, add_parcel, insert_two_districts, make_temp_dir, settings_for
+from gis.platform import cluster
+from gis.platform.backup import COUNTED_TABLES, restore
+from gis.platform.db import get_app_engine, get_engine
+from gis.platform.errors import InvalidInput
+from gis.records.documents import store_document
+from gis.records.users import Principal, Role
+from tests.conftest import add_parcel, make_temp_dir
+from tests.worlds import WORLD_ORIGIN, insert_two_districts, settings_for
 
 HISTORY_SQL = ("SELECT id, parcel_id, at::text, actor, kind, stage_from, stage_to, changes::text "
                "FROM parcel_events ORDER BY id")
@@ -35,7 +36,7 @@ HISTORY_SQL = ("SELECT id, parcel_id, at::text, actor, kind, stage_from, stage_t
 def gis(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIS_")}
     env |= {"GIS_DATA_DIR": str(data_dir), "GIS_PG_FSYNC": "false", "COLUMNS": "200"}
-    proc = subprocess.run([sys.executable, "-m", "gis.cli", *args], env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "cli", *args], env=env, capture_output=True, text=True,
                           timeout=300)
     if check:
         assert proc.returncode == 0, proc.stderr

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from shapely.geometry import box
 from sqlalchemy import text
 
-from gis.db import get_engine
-from gis.errors import InvalidInput
 from gis.io.readers import open_source
-from tests.conftest import WORLD_ORIGIN
+from gis.platform.db import get_engine
+from gis.platform.errors import InvalidInput
+from tests.worlds import WORLD_ORIGIN
 
 X, Y = WORLD_ORIGIN
 

@@ -187,9 +187,10 @@ def _query_cases() -> list[tuple]:
         ("format", "pdf"), ("crs", "0"), ("crs", str(INT32)), ("crs", "999999"), ("crs", "x"), ("district", "nowhere"),
         ("project", "nope"), ("stage", "x"), ("district", "a\x00"), ("kind", "canal"), ("projet", "1"),
     )]
-    cases += [_get(p) for p in ("/tiles/parcels/23/0/0.mvt", "/tiles/parcels/-1/0/0.mvt", f"/tiles/parcels/{INT32}/0/0.mvt",
-                                f"/tiles/parcels/14/{INT32}/0.mvt", "/tiles/parcels/14/0/-1.mvt", "/tiles/nope/14/0/0.mvt",
-                                "/tiles/parcels/x/0/0.mvt")]
+    cases += [_get(p) for p in (
+        "/tiles/parcels/23/0/0.mvt", "/tiles/parcels/-1/0/0.mvt", f"/tiles/parcels/{INT32}/0/0.mvt",
+        f"/tiles/parcels/14/{INT32}/0.mvt", "/tiles/parcels/14/0/-1.mvt", "/tiles/nope/14/0/0.mvt",
+        "/tiles/parcels/x/0/0.mvt")]
     cases += [_get("/tiles/parcels/14/13600/6800.mvt", shift="wgs")]
     cases += [_get("/imagery", kind="x"), _get("/imagery/1/tiles/23/0/0.png"), _get("/imagery/1/tiles/1/9/9.png")]
     cases += [_get("/projects/1/checks/post-freeze", **{k: v}) for k, v in (
@@ -231,11 +232,13 @@ def _patch_cases() -> list[tuple]:
         "stage_on": ["0001-01-01", "2099-01-01", 0, "0"],
         "version": [0, INT32, "x"],
         "note": ["注" * 2001, "a\x00"],
-        "geometry": [{"type": "Point", "coordinates": [118.9, 30.6]}, {"type": "Polygon", "coordinates": [[["1", "2"]]]}],
+        "geometry": [{"type": "Point", "coordinates": [118.9, 30.6]},
+                     {"type": "Polygon", "coordinates": [[["1", "2"]]]}],
         "geometry_crs": ["EPSG:999999", "a\x00"],
         "colour": ["red"],
     }
-    return [("PATCH", "/parcels/{parcel}", {"json": {field: value}}) for field, values in bad.items() for value in values]
+    return [("PATCH", "/parcels/{parcel}", {"json": {field: value}})
+            for field, values in bad.items() for value in values]
 
 
 def _write_cases() -> list[tuple]:
@@ -273,7 +276,8 @@ def _write_cases() -> list[tuple]:
                                             "headers": {"content-type": "application/json"}}))
     cases += [_json("POST", "/overlaps/compare", body) for body in (
         {"candidates": [{"name": "a", "geometry": line, "width_m": 30}]},
-        {"candidates": [{"name": "a", "geometry": line, "width_m": 30}, {"name": "b", "geometry": line, "width_m": -1}]},
+        {"candidates": [{"name": "a", "geometry": line, "width_m": 30},
+                        {"name": "b", "geometry": line, "width_m": -1}]},
         {"candidates": [{"name": "a\x00", "geometry": line, "width_m": 30}] * 2},
         {"candidates": [{"name": "x" * 101, "geometry": line, "width_m": 30}] * 2},
     )]
@@ -299,7 +303,8 @@ def _write_cases() -> list[tuple]:
     cases += [_file("/districts/imports", name, content) for name, content in (
         ("a.geojson", b""), ("..", b"{}"), ("x" * 300 + ".gpkg", b"x"), ("a.geojson", b"{not json"))]
     cases += [_file("/districts/imports", "a.geojson", b"{}", crs=v) for v in ("0", str(INT32), "x")]
-    standard = {"district": "xijin", "kind": "house", "item": "house_value", "rate_yuan": 100, "valid_from": "2025-01-01"}
+    standard = {"district": "xijin", "kind": "house", "item": "house_value", "rate_yuan": 100,
+                "valid_from": "2025-01-01"}
     cases += [_json("PUT", "/standards", [standard | change]) for change in (
         {"rate_yuan": 1e308}, {"rate_yuan": -1}, {"rate_yuan": True}, {"valid_from": "0001-01-01"},
         {"district": "a\x00"}, {"kind": "boat"}, {"item": "x"}, {"note": "注" * 3000}, {"unit": "ha"})]
@@ -416,7 +421,8 @@ def test_an_invalid_geometry_in_a_filter_is_refused_not_repaired(client, wkt):
     assert r.status_code == 400 and r.json()["where"] == "filter" and "valid" in r.json()["detail"], r.text[:300]
 
 
-# Checked as a planner's sheet is (gis.standards: the rate's ceiling depends on its unit), or not a number at all.
+# Checked as a planner's sheet is (gis.records.standards: the rate's ceiling depends on its unit), or not a number at
+# all.
 UNSTATED = {("StandardIn", "district"), ("StandardIn", "rate_yuan"), ("ValidationError", "loc")}
 
 

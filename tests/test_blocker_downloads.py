@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from gis.stages import STAGE_LABELS_ZH, today_in
+from gis.domain.stages import STAGE_LABELS_ZH, today_in
 from tests.downloads import FILE_FORMATS, code_of, read_download
 
 
@@ -78,7 +78,7 @@ def test_the_command_line_writes_the_same_bytes_as_the_api(client, settings, xin
     for fmt in ("csv", "xlsx"):
         api = client.get("/projects/xinan_road/blockers", params={"format": fmt}, headers=role_headers["viewer"])
         out = tmp_path / f"cli.{fmt}"
-        proc = subprocess.run([sys.executable, "-m", "gis.cli", "blockers", "xinan_road", "--format", fmt,
+        proc = subprocess.run([sys.executable, "-m", "cli", "blockers", "xinan_road", "--format", fmt,
                                "-o", str(out)], env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         assert out.read_bytes() == api.content

@@ -6,8 +6,7 @@ The expected answers are computed with shapely from the generator's own frames
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
@@ -15,21 +14,14 @@ import shapely
 from pyproj import Transformer
 
 from gis.demo.generator import DEFAULT_TODAY
+from tests.oracles import footprint_of, stages_at
 
 MIN_M2, MIN_SHARE = 1.0, 0.005
-TZ = ZoneInfo("Asia/Shanghai")
 TO_WGS = Transformer.from_crs(4549, 4326, always_xy=True)
 
 
 def to_wgs(geom):
     return shapely.transform(geom, lambda xy: np.column_stack(TO_WGS.transform(xy[:, 0], xy[:, 1])))
-
-
-def footprint_of(project) -> shapely.Geometry:
-    if project["centerline"] is not None:
-        return shapely.buffer(project["centerline"], project["corridor_width_m"] / 2, cap_style="flat",
-                              join_style="round")
-    return project["boundary"]
 
 
 def overlaps_with(parcels, footprint) -> dict[str, tuple[float, float]]:
@@ -43,15 +35,6 @@ def overlaps_with(parcels, footprint) -> dict[str, tuple[float, float]]:
         if area >= MIN_M2 and area >= MIN_SHARE * geom.area:
             out[code] = (area, area / geom.area)
     return out
-
-
-def stages_at(city, day: date) -> dict[int, tuple[str, date]]:
-    """Replay the generator's history by hand: parcel id → (stage, day reached) at the end of ``day``."""
-    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=TZ)
-    ev = city.events[city.events["stage_to"].notna()]
-    ev = ev[ev["at"] < end].sort_values(["parcel_id", "at"])
-    last = ev.groupby("parcel_id").tail(1)
-    return {pid: (stage, at.astimezone(TZ).date()) for pid, stage, at in zip(last["parcel_id"], last["stage_to"], last["at"])}
 
 
 @pytest.fixture(scope="module")

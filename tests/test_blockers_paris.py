@@ -18,12 +18,12 @@ from fastapi.testclient import TestClient
 from pyproj import Transformer
 from sqlalchemy import text
 
-from gis import cluster, migrate
-from gis.bulk import copy_frame
-from gis.db import get_engine
-from gis.geometry_input import alignment_of
-from gis.projects import ProjectFields, add_project
-from tests.conftest import SHARED_DATA, bearer, make_role_tokens, settings_for
+from gis.domain.geometry import alignment_of
+from gis.platform.bulk import copy_frame
+from gis.platform.db import get_engine
+from gis.records.projects import ProjectFields, add_project
+from tests.conftest import SHARED_DATA, bearer, make_role_tokens
+from tests.worlds import empty_database
 
 CADASTRE = SHARED_DATA / "fr-cadastre-rail" / "cadastre-75118-parcelles.json"
 RAIL = SHARED_DATA / "fr-cadastre-rail" / "traces-du-reseau-ferre-idf.geojson"
@@ -54,14 +54,11 @@ def paris_files():
 def paris(pg_dir, paris_files):
     """A service configured for Paris (Lambert-93) with the 6,821 parcels and the rail corridor as a project."""
     parcels, rail, hull = paris_files
-    s = settings_for(pg_dir, database_name="paris", srid=2154)
-    cluster.start(s)
-    migrate.upgrade(s)
+    s = empty_database(pg_dir, "paris", srid=2154)
     engine = get_engine(s)
     frame = gpd.read_file(CADASTRE).to_crs(2154)
     multi = [shapely.MultiPolygon([g]) if g.geom_type == "Polygon" else g for g in frame.geometry]
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE project_parcel_overlaps, parcel_events, parcels, projects, districts CASCADE"))
         conn.execute(
             text("INSERT INTO districts (id, code, name, geom) VALUES (1, '75118', 'Paris 18e', "
                  "ST_Multi(ST_Buffer(ST_GeomFromWKB(:wkb, 2154), 100)))"),

@@ -10,9 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -20,30 +19,17 @@ import shapely
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from gis import checks, cluster, migrate
-from gis.config import SQM_PER_MU
-from gis.db import get_app_engine, get_engine
+from gis import checks
 from gis.demo.generator import DEFAULT_TODAY
-from gis.project_overlaps import refresh_parcels
-from gis.stages import today_in
-from tests.conftest import WORLD_ORIGIN, add_parcel, insert_two_districts, settings_for
+from gis.domain.stages import today_in
+from gis.platform.config import SQM_PER_MU
+from gis.platform.db import get_app_engine, get_engine
+from gis.records.footprints import refresh_parcels
+from tests.conftest import add_parcel
+from tests.oracles import TZ, footprint_of, last_stage_events
+from tests.worlds import WORLD_ORIGIN, insert_document_requirements, insert_zone, two_districts
 
-TZ = ZoneInfo("Asia/Shanghai")
 AS_OF = DEFAULT_TODAY.isoformat()
-
-
-def footprint_of(project) -> shapely.Geometry:
-    if project["centerline"] is not None:
-        return shapely.buffer(project["centerline"], project["corridor_width_m"] / 2, cap_style="flat",
-                              join_style="round")
-    return project["boundary"]
-
-
-def last_stage_events(city, day: date):
-    """Replay the generator's history by hand: per parcel id the last stage event before the end of ``day``."""
-    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=TZ)
-    ev = city.events[city.events["stage_to"].notna() & (city.events["at"] < end)].sort_values(["parcel_id", "at"])
-    return ev.groupby("parcel_id").tail(1).set_index("parcel_id")
 
 
 def run(client, name: str, **params) -> dict:
@@ -237,8 +223,8 @@ def test_exports_state_the_parameters_and_hold_the_findings(client, demo_city):
 
 
 def test_cli_prints_the_findings(demo_city, settings, monkeypatch):
-    from gis.cli import app
-    from gis.config import get_settings
+    from cli import app
+    from gis.platform.config import get_settings
 
     monkeypatch.setenv("GIS_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("GIS_PG_FSYNC", "false")
@@ -268,24 +254,12 @@ def test_cli_prints_the_findings(demo_city, settings, monkeypatch):
 def world(pg_dir, settings):
     from types import SimpleNamespace
 
-    s = settings_for(pg_dir, database_name="checks")
-    cluster.start(s)
-    migrate.upgrade(s)
-    x, y = WORLD_ORIGIN
+    s = two_districts(pg_dir, "checks")
     today = today_in(s.city_timezone)
     with get_engine(s).begin() as conn:
-        conn.execute(text("TRUNCATE users, project_parcel_overlaps, documents, payments, parcel_events, parcels, "
-                          "projects, document_requirements, compensation_standards, districts CASCADE"))
-        insert_two_districts(conn, s.srid)
-        conn.execute(text(
-            "INSERT INTO projects (id, code, name, kind, boundary, footprint, freeze_date, deadline) VALUES "
-            "(1, 'Z1', '一期', 'zone', ST_Multi(ST_MakeEnvelope(:x + 500, :y, :x + 1500, :y + 1000, :srid)), "
-            "ST_Multi(ST_MakeEnvelope(:x + 500, :y, :x + 1500, :y + 1000, :srid)), '2025-06-01', '2027-06-30'), "
-            "(2, 'Z2', '二期', 'zone', ST_Multi(ST_MakeEnvelope(:x, :y, :x + 500, :y + 1000, :srid)), "
-            "ST_Multi(ST_MakeEnvelope(:x, :y, :x + 500, :y + 1000, :srid)), :z2_freeze, '2028-06-30')"
-        ), {"x": x, "y": y, "srid": s.srid, "z2_freeze": today - timedelta(days=10)})
-        conn.execute(text("INSERT INTO document_requirements (stage, kind) VALUES ('surveyed', 'survey_record'), "
-                          "('appraised', 'appraisal_report'), ('signed', 'contract')"))
+        insert_zone(conn, s.srid, 1, "Z1", "一期", (500, 1500), "2025-06-01", "2027-06-30")
+        insert_zone(conn, s.srid, 2, "Z2", "二期", (0, 500), today - timedelta(days=10), "2028-06-30")
+        insert_document_requirements(conn)
         # District A's house standard rose 99 days ago (the old one held until the day before); its land is
         # priced per mu; B has no standard.
         conn.execute(text(

@@ -14,9 +14,10 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from gis import cluster
-from gis.db import get_engine
-from tests.conftest import make_temp_dir, settings_for
+from gis.platform import cluster
+from gis.platform.db import get_engine
+from tests.conftest import make_temp_dir
+from tests.worlds import settings_for
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def cli_env():
 
 
 def gis(env, *args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "gis.cli", *args], env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "cli", *args], env=env, capture_output=True, text=True,
                           timeout=300)
     if check:
         assert proc.returncode == 0, proc.stderr

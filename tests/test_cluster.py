@@ -9,9 +9,10 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from gis import cluster, migrate
-from gis.db import get_engine
-from tests.conftest import make_temp_dir, settings_for
+from gis.platform import cluster, migrate
+from gis.platform.db import get_engine
+from tests.conftest import make_temp_dir
+from tests.worlds import settings_for
 
 
 @pytest.fixture

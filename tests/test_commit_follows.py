@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from gis.db import get_engine
-from gis.stages import today_in
+from gis.domain.stages import today_in
+from gis.platform.db import get_engine
 from tests.conftest import add_parcel
 
 MARK = "fail-at-commit"
@@ -32,7 +32,7 @@ def world(workflow_db):
 
     engine = get_engine(workflow_db.settings)
     with engine.begin() as conn:
-        conn.execute(text(f"""CREATE OR REPLACE FUNCTION refuse_at_commit() RETURNS trigger AS $$
+        conn.execute(text("""CREATE OR REPLACE FUNCTION refuse_at_commit() RETURNS trigger AS $$
             BEGIN RAISE EXCEPTION 'refused at commit'; END $$ LANGUAGE plpgsql"""))
         for table, condition in TRIGGERS.items():
             conn.execute(text(f"DROP TRIGGER IF EXISTS refuse_at_commit ON {table}"))
@@ -113,7 +113,7 @@ def test_import_whose_commit_fails_is_an_error_with_nothing_saved(world):
 
 def test_alignment_revision_whose_commit_fails_is_an_error(world):
     w, c, engine = world
-    from tests.conftest import WORLD_ORIGIN
+    from tests.worlds import WORLD_ORIGIN
 
     x, y = WORLD_ORIGIN
     boundary = {"type": "Polygon", "coordinates": [[[x + 600, y], [x + 1400, y], [x + 1400, y + 900],

@@ -15,7 +15,6 @@ import pytest
 import shapely
 from shapely import STRtree
 
-from gis.config import SQM_PER_MU
 from gis.demo.generator import (
     DOCUMENT_KINDS,
     PARCEL_COLUMNS,
@@ -24,6 +23,7 @@ from gis.demo.generator import (
     generate_city,
     load_layers,
 )
+from gis.platform.config import SQM_PER_MU
 
 N = 2000
 SEED = 42

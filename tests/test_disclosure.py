@@ -14,7 +14,7 @@ from sqlalchemy import Connection, text
 
 from api.auth import Role, require
 from api.deps import get_conn
-from gis.privacy import mask_name
+from gis.domain.privacy import mask_name
 from tests.conftest import bearer, live_server
 
 PUBLIC_FIELDS = {"code", "kind", "kind_label", "area", "area_unit", "stage", "stage_label", "compensation_paid_yuan",

@@ -11,8 +11,8 @@ from PIL import Image
 from sqlalchemy import text
 
 from api.app import create_app
-from gis.db import get_engine
-from gis.stages import DISPUTE_STAGES
+from gis.domain.stages import DISPUTE_STAGES
+from gis.platform.db import get_engine
 from tests.conftest import add_parcel
 
 

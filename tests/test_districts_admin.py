@@ -1,4 +1,4 @@
-"""Districts from the planners' files (gis.districts, `gis districts`, /districts): real French communes.
+"""Districts from the planners' files (gis.records.districts, `gis districts`, /districts): real French communes.
 
 A Lambert-93 (EPSG:2154) service starts with no district. The two communes of the shared cadastre files —
 Paris 18e and Épinay-sur-Orge — become its districts (each the union of its parcels, buffered 5 m), then its
@@ -28,13 +28,20 @@ from fastapi.testclient import TestClient
 from pyproj import Transformer
 from sqlalchemy import text
 
-from gis import cluster, migrate, parcels
-from gis.config import SQM_PER_MU
-from gis.db import connect, get_engine
-from gis.districts import OVERLAP_TOLERANCE_M2, delete_district, import_districts, list_districts, rename_district
-from gis.errors import Conflict, InvalidInput, NotFound
-from gis.io.importer import import_file
-from tests.conftest import SHARED_DATA, bearer, make_role_tokens, settings_for
+from gis.platform.config import SQM_PER_MU
+from gis.platform.db import connect, get_engine
+from gis.platform.errors import Conflict, InvalidInput, NotFound
+from gis.records import parcels
+from gis.records.districts import (
+    OVERLAP_TOLERANCE_M2,
+    delete_district,
+    import_districts,
+    list_districts,
+    rename_district,
+)
+from gis.records.importer import import_file
+from tests.conftest import SHARED_DATA, bearer, make_role_tokens
+from tests.worlds import empty_database
 
 FILES = {"75118": SHARED_DATA / "fr-cadastre-rail" / "cadastre-75118-parcelles.json",
          "91216": SHARED_DATA / "fr-cadastre-rail" / "cadastre-91216-parcelles.json"}
@@ -115,13 +122,8 @@ def square(x, y, side):
 def fr(pg_dir, communes, tmp_path_factory):
     """Database 'districts_fr' (Lambert-93), empty; a parcel import is tried first (and refused), then the
     communes are imported as districts from a GeoPackage, then both communes' parcels."""
-    s = settings_for(pg_dir, database_name="districts_fr", srid=2154)
-    cluster.start(s)
-    migrate.upgrade(s)
+    s = empty_database(pg_dir, "districts_fr", srid=2154)
     engine = get_engine(s)
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE users, compensation_standards, project_parcel_overlaps, parcel_events, parcels, "
-                          "projects, districts CASCADE"))
     folder = tmp_path_factory.mktemp("districts")
     with pytest.raises(InvalidInput) as refused, engine.begin() as conn:
         import_file(conn, FILES["75118"], mapping=ETALAB, defaults={"kind": "land"}, settings=s)
@@ -329,8 +331,8 @@ def test_files_and_values_that_are_refused_leave_everything_as_it_was(fr, tmp_pa
 def test_zipped_shapefile_with_a_gbk_table_gives_chinese_names(fr, communes, tmp_path):
     folder = tmp_path / "shp"
     folder.mkdir()
-    write_layer(folder / "片区.shp", [{"编码": "91216", "名称": "埃皮奈叙尔奥尔日", "geometry": communes["91216"].district}],
-                encoding="GBK")
+    row = {"编码": "91216", "名称": "埃皮奈叙尔奥尔日", "geometry": communes["91216"].district}
+    write_layer(folder / "片区.shp", [row], encoding="GBK")
     (folder / "片区.cpg").unlink(missing_ok=True)
     dbf = folder / "片区.dbf"
     raw = bytearray(dbf.read_bytes())
@@ -480,8 +482,8 @@ def cli(monkeypatch, s, *args):
     """``gis ARGS`` in this process (typer's CliRunner), against the database of settings ``s``."""
     from typer.testing import CliRunner
 
-    from gis.cli import app
-    from gis.config import get_settings
+    from cli import app
+    from gis.platform.config import get_settings
 
     monkeypatch.setenv("GIS_DATA_DIR", str(s.data_dir))
     monkeypatch.setenv("GIS_DATABASE_NAME", s.database_name)
@@ -527,12 +529,12 @@ def test_command_line_imports_lists_renames_and_deletes(fr, communes, tmp_path, 
     with connect(fr.settings) as conn:
         assert "C1" not in [d["code"] for d in list_districts(conn)]
 
-    # As a user runs it: a refusal is exit code 1 and the reason, no traceback (gis.cli.main).
+    # As a user runs it: a refusal is exit code 1 and the reason, no traceback (cli.main).
     line = write_layer(tmp_path / "line.geojson", [{"code": "L", "name": "线", "geometry": shapely.LineString(
         [(660_000, 6_800_000), (661_000, 6_801_000)])}])
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIS_")} | {
         "GIS_DATA_DIR": str(fr.settings.data_dir), "GIS_DATABASE_NAME": "districts_fr", "GIS_SRID": "2154",
         "GIS_PG_FSYNC": "false"}
-    proc = subprocess.run([sys.executable, "-m", "gis.cli", "districts", "import", str(line)], env=env,
+    proc = subprocess.run([sys.executable, "-m", "cli", "districts", "import", str(line)], env=env,
                           cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "holds no polygons" in proc.stderr and "Traceback" not in proc.stderr

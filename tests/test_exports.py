@@ -16,10 +16,10 @@ import shapely
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 
-from gis.config import SQM_PER_MU
+from gis.domain.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH, today_in
 from gis.io import export as ex
 from gis.io.export import PARCEL_COLUMNS, parcel_query, query_rows, write_export
-from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH, today_in
+from gis.platform.config import SQM_PER_MU
 from tests.conftest import bearer, make_role_tokens
 
 

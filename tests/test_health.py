@@ -7,8 +7,9 @@ import shutil
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from gis import cluster, db, migrate
-from tests.conftest import DEMO_PARCELS, make_temp_dir, settings_for
+from gis.platform import cluster, db, migrate
+from tests.conftest import DEMO_PARCELS, make_temp_dir
+from tests.worlds import settings_for
 
 
 def test_health_is_green_with_counts(client):

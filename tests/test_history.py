@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
-from gis.db import get_app_engine, get_engine
+from gis.platform.db import get_app_engine, get_engine
 from tests.conftest import add_parcel, live_server
 
 CLIENTS = 20

@@ -28,14 +28,15 @@ from rasterio.warp import calculate_default_transform, reproject
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from gis import cluster, migrate
-from gis.db import get_engine
-from gis.errors import InvalidInput
 from gis.imagery.change import ChangeRule, parcel_change, post_freeze_check
 from gis.imagery.demo import DEMO_CRS, NOTE_KEY, planted_codes, write_demo_imagery
 from gis.imagery.layers import delete_layer, delete_layers_under, imagery_basemaps, register_layer, to_cog
 from gis.imagery.stats import parcel_stats, zonal_stats
-from tests.conftest import SHARED_DATA, make_temp_dir, settings_for
+from gis.platform import cluster, migrate
+from gis.platform.db import get_engine
+from gis.platform.errors import InvalidInput
+from tests.conftest import SHARED_DATA, make_temp_dir
+from tests.worlds import settings_for
 
 TEST_CRS = "EPSG:32650"
 ALEXANDRIA = SHARED_DATA / "us-alexandria-elevation"
@@ -457,8 +458,8 @@ def test_roles_tiles_for_viewers_post_freeze_for_inspectors(client, anon_client,
 
 
 def test_cli_post_freeze_and_bad_add(monkeypatch, settings, demo_imagery, tmp_path):
-    from gis.cli import app
-    from gis.config import get_settings
+    from cli import app
+    from gis.platform.config import get_settings
 
     monkeypatch.setenv("GIS_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("GIS_PG_FSYNC", "false")

@@ -21,14 +21,14 @@ from fastapi.testclient import TestClient
 from pyproj import Transformer
 from sqlalchemy import text
 
-from gis import cluster, migrate
-from gis.config import SQM_PER_MU
-from gis.db import get_engine
 from gis.demo.load import copy_table
 from gis.io.export import PARCEL_COLUMNS, parcel_query, query_rows, write_export
-from gis.io.importer import import_file
 from gis.io.profiles import Profile, save_profile
-from tests.conftest import SHARED_DATA, bearer, make_role_tokens, settings_for
+from gis.platform.config import SQM_PER_MU
+from gis.platform.db import get_engine
+from gis.records.importer import import_file
+from tests.conftest import SHARED_DATA, bearer, make_role_tokens
+from tests.worlds import empty_database
 
 COMPARED = ("kind", "district_code", "owner_name", "owner_id_number", "owner_phone", "households", "floor_area_m2",
             "land_area_mu", "stage", "stage_since", "holdout", "legacy", "holdout_note", "surveyed_on", "appraised_on",
@@ -39,13 +39,9 @@ FRENCH = SHARED_DATA / "fr-cadastre-rail" / "cadastre-91216-parcelles.json"
 @pytest.fixture(scope="module")
 def target_db(pg_dir, io_city):
     """Database 'imports_target': the demo districts and projects, no parcels; imports land here."""
-    s = settings_for(pg_dir, database_name="imports_target")
-    cluster.start(s)
-    migrate.upgrade(s)
+    s = empty_database(pg_dir, "imports_target")
     engine = get_engine(s)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE project_parcel_overlaps, documents, payments, parcel_events, parcels, projects, "
-                          "districts CASCADE"))
         copy_table(conn, "districts", io_city.city.districts.rename_geometry("geom"), srid=s.srid)
         copy_table(conn, "projects", io_city.city.projects, srid=s.srid)
     return s
@@ -401,15 +397,12 @@ def test_upsert_writes_history_and_applies_the_workflow(io_city, target, tmp_pat
 
 
 def test_french_cadastre_imports_with_a_saved_profile(pg_dir, tmp_path):
-    s = settings_for(pg_dir, database_name="imports_fr", srid=2154)
-    cluster.start(s)
-    migrate.upgrade(s)
+    s = empty_database(pg_dir, "imports_fr", srid=2154)
     source = gpd.read_file(FRENCH)
     to_l93 = Transformer.from_crs(4326, 2154, always_xy=True)
     projected = shapely.transform(source.geometry.to_numpy(), lambda xy: np.column_stack(to_l93.transform(*xy.T)))
     commune = shapely.union_all(projected).buffer(100)
     with get_engine(s).begin() as conn:
-        conn.execute(text("TRUNCATE parcel_events, parcels, districts CASCADE"))
         conn.execute(text("INSERT INTO districts (id, code, name, geom) VALUES "
                           "(1, '91216', 'Épinay-sur-Orge', ST_Multi(ST_GeomFromText(:wkt, 2154)))"),
                      {"wkt": commune.wkt})
@@ -507,8 +500,8 @@ def run_cli(monkeypatch, s, *args):
     """``gis ARGS`` in this process, against the database of settings ``s``."""
     from typer.testing import CliRunner
 
-    from gis.cli import app
-    from gis.config import get_settings
+    from cli import app
+    from gis.platform.config import get_settings
 
     monkeypatch.setenv("GIS_DATA_DIR", str(s.data_dir))
     monkeypatch.setenv("GIS_DATABASE_NAME", s.database_name)
@@ -548,7 +541,7 @@ def catalog(s) -> list[tuple]:
 @pytest.fixture
 def bulk_spy(monkeypatch):
     """Imports of any size take the bulk path; records the indexes left while the rows go in."""
-    import gis.io.importer as importer
+    import gis.records.importer as importer
 
     seen: list[list[str]] = []
     real = importer.deferred_indexes
@@ -600,7 +593,7 @@ def test_failing_bulk_import_changes_neither_schema_nor_data(io_city, target, tm
     rebuilt foreign key finds dangling, or any later failure, and everything is as before."""
     import psycopg
 
-    import gis.io.importer as importer
+    import gis.records.importer as importer
 
     gpkg = tmp_path / "city.gpkg"
     export_city(io_city, "gpkg", gpkg)
@@ -633,8 +626,8 @@ def test_failing_bulk_import_changes_neither_schema_nor_data(io_city, target, tm
 
 def test_the_service_login_never_takes_the_bulk_path(io_city, target, tmp_path, bulk_spy):
     """The API's uploads run as the service's login, which owns no table: row by row, whatever the size."""
-    from gis.bulk import may_defer_indexes
-    from gis.db import get_app_engine
+    from gis.platform.bulk import may_defer_indexes
+    from gis.platform.db import get_app_engine
 
     gpkg = tmp_path / "city.gpkg"
     export_city(io_city, "gpkg", gpkg)
@@ -653,7 +646,7 @@ def test_file_wkb_is_reused_only_when_it_is_a_plain_2d_multipolygon():
     is written anew by GEOS. Either way the hex is what shapely writes for the checked geometry."""
     import pyarrow as pa
 
-    from gis.io.importer import _plain_multipolygons, _wkb_hex
+    from gis.records.importer import _plain_multipolygons, _wkb_hex
 
     multi = shapely.MultiPolygon([shapely.box(0, 0, 10, 10)])
     cases = [
@@ -684,7 +677,7 @@ def test_the_command_line_starts_without_imagery_maps_or_migrations():
     import sys
 
     heavy = ("rasterio", "rio_tiler", "alembic", "matplotlib", "folium")
-    code = f"import sys, gis.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    code = f"import sys, cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
 
@@ -693,7 +686,7 @@ def test_the_district_grid_places_parcels_as_their_point_on_surface_does(io_city
     """Parcels, and copies shifted across the district borders and out of the city: where the grid names
     a district, that district covers the parcel and no other meets it (checked with shapely); placing
     them with the grid or without gives the same districts."""
-    import gis.io.importer as importer
+    import gis.records.importer as importer
 
     with get_engine(io_city.settings).connect() as conn:
         city = importer._load_city(conn, io_city.settings)

@@ -1,4 +1,4 @@
-"""One declaration of each field's bounds (``info["limits"]`` in gis.schema) serves PATCH, the importer and the
+"""One declaration of each field's bounds (``info["limits"]`` in gis.domain.schema) serves PATCH, the importer and the
 database: for every bounded parcel field, an out-of-range value is refused by all three, naming the field.
 
 The cases are built from the declaration itself, so a field given bounds later is covered without a new line
@@ -15,13 +15,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
 
-from gis.config import DEFAULT_TIMEZONE
-from gis.db import get_engine
-from gis.limits import Limit, check_constraints, limits_of
-from gis.parcels import ATTRIBUTE_FIELDS, FLAG_FIELDS
-from gis.schema import metadata
-from gis.stages import today_in
-from gis.workflow import DATE_COLUMNS
+from gis.domain.limits import Limit, check_constraints, limits_of
+from gis.domain.schema import metadata
+from gis.domain.stages import today_in
+from gis.domain.workflow import DATE_COLUMNS
+from gis.platform.config import DEFAULT_TIMEZONE
+from gis.platform.db import get_engine
+from gis.records.parcels import ATTRIBUTE_FIELDS, FLAG_FIELDS
 from tests.conftest import add_parcel
 
 PARCEL = limits_of(metadata(4326), "parcels")
@@ -106,7 +106,8 @@ def test_patch_and_import_refuse_the_same_values(world, column, label, value):
                     headers=headers)
     assert r.status_code == 422, r.text
     issues = r.json()["report"]["issues"]
-    assert [(i["row"], i["field"], i["kind"]) for i in issues] == [(2, column, "bad_value")], issues  # row 2: under the header
+    # row 2: under the header
+    assert [(i["row"], i["field"], i["kind"]) for i in issues] == [(2, column, "bad_value")], issues
 
     assert client.get(f"/parcels/{pid}", headers=headers).json() == before  # nothing written by either
 
@@ -125,7 +126,8 @@ def test_the_migrated_constraints_are_the_declared_ones(settings, engine):
     declared = {(table, name) for table, name, _sql in check_constraints(metadata(settings.srid))}
     with engine.connect() as conn:
         found = set(conn.execute(text(
-            "SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE contype = 'c' AND conname LIKE '%\\_limits'"
+            "SELECT conrelid::regclass::text, conname FROM pg_constraint "
+            "WHERE contype = 'c' AND conname LIKE '%\\_limits'"
         )).all())
     assert found == declared
     assert len(declared) >= 30

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import shapely
 
-from gis.stages import STAGE_LABELS_ZH
+from gis.domain.stages import STAGE_LABELS_ZH
 from tests.downloads import FILE_FORMATS, code_of, read_download
 
 
@@ -115,4 +115,5 @@ def test_a_comparison_downloads_as_a_sheet_per_candidate_and_side_by_side(client
         assert {row[header.index("地块编号")] for row in parcels[:-1]} == each[c["name"]]
     flat = read_download("csv", client.post("/overlaps/compare", params={"format": "csv"},
                                             json={"candidates": candidates}).content, tmp_path)
-    assert {(row["方案"], row["地块编号"]) for row in flat} == {(n, code) for n, codes in each.items() for code in codes}
+    expected = {(n, code) for n, codes in each.items() for code in codes}
+    assert {(row["方案"], row["地块编号"]) for row in flat} == expected

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from gis import auth
-from gis.auth import LoginThrottle, Role
+from gis.records import users as auth
+from gis.records.users import LoginThrottle, Role
 
 PASSWORD = "right-口令-123"
 USERS = ("throttle-a", "throttle-b", "throttle-c")
@@ -35,7 +35,8 @@ def users(engine):
 def clean(engine):
     def wipe() -> None:
         with engine.begin() as conn:
-            conn.execute(text("DELETE FROM login_attempts WHERE user_name LIKE 'throttle-%' OR user_name LIKE 'nobody-%'"
+            conn.execute(text("DELETE FROM login_attempts WHERE user_name LIKE 'throttle-%'"
+                              " OR user_name LIKE 'nobody-%'"
                               " OR address LIKE '198.51.100.%' OR address LIKE '203.0.113.%'"))
     wipe()
     yield
@@ -155,8 +156,8 @@ def test_admin_lists_attempts_and_old_ones_are_pruned(client, settings, engine, 
         assert client.get("/users/login-attempts", headers=role_headers[role]).status_code == 403
     assert client.get("/users/login-attempts", params={"limit": 0}, headers=role_headers["admin"]).status_code == 422
 
-    from gis.cli import app as cli
-    from gis.config import get_settings
+    from cli import app as cli
+    from gis.platform.config import get_settings
 
     monkeypatch.setenv("GIS_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("GIS_PG_FSYNC", "false")
@@ -167,7 +168,8 @@ def test_admin_lists_attempts_and_old_ones_are_pruned(client, settings, engine, 
         get_settings.cache_clear()
     assert out.exit_code == 0, out.output
     lines = [line.split("\t") for line in out.stdout.strip().splitlines()]
-    assert [line[1:] for line in lines] == [["throttle-c", "198.51.100.5", "ok"], ["throttle-c", "198.51.100.5", "failed"]]
+    assert [line[1:] for line in lines] == [["throttle-c", "198.51.100.5", "ok"],
+                                            ["throttle-c", "198.51.100.5", "failed"]]
 
 
 def test_nul_in_a_user_name_is_a_422(client):

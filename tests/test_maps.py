@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import io
 import json
 import re
+from datetime import date
 
 import folium
 import numpy as np
@@ -16,13 +15,13 @@ from pyproj import Transformer
 from shapely.geometry import Point, shape
 from sqlalchemy import text
 
-from gis.blockers import Tolerance
+from gis.domain.privacy import mask_name
+from gis.domain.stages import STAGE_LABELS_ZH
+from gis.domain.tolerance import Tolerance
 from gis.maps.assets import FOLIUM_ASSETS, ExternalResource, external_urls
 from gis.maps.blocker_map import blocker_map_html
 from gis.maps.gcj02 import mercator_affine, mercator_offset, wgs84_to_gcj02
 from gis.maps.page import Basemap, MapContext, new_map, render
-from gis.privacy import mask_name
-from gis.stages import STAGE_LABELS_ZH
 
 # Published reference values (googollee/eviltransform's tests): WGS 84 lat, lon → GCJ-02 lat, lon.
 GCJ02_REFERENCE = [
@@ -128,7 +127,8 @@ def test_a_resource_without_a_local_copy_fails_loudly():
 def test_legend_in_chinese_and_english(client, project_id):
     zh = client.get(f"/projects/{project_id}/map").text
     en = client.get(f"/projects/{project_id}/map?lang=en").text
-    for label in ("征迁阶段", STAGE_LABELS_ZH["surveyed"], STAGE_LABELS_ZH["appraised"], "钉子户", "项目红线", "片区界线"):
+    for label in ("征迁阶段", STAGE_LABELS_ZH["surveyed"], STAGE_LABELS_ZH["appraised"], "钉子户", "项目红线",
+                  "片区界线"):
         assert label in zh
     assert '<html lang="zh-CN">' in zh and '<html lang="en">' in en
     for label in ("Stage", "Surveyed", "Appraised", "Holdout", "Project footprint", "District boundaries"):
@@ -298,8 +298,8 @@ def test_png_from_the_api(client, project_id):
 def test_png_from_the_cli(settings, demo_city, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from gis.cli import app
-    from gis.config import get_settings
+    from cli import app
+    from gis.platform.config import get_settings
 
     for key, value in {"GIS_DATA_DIR": str(settings.data_dir), "GIS_PG_FSYNC": "false"}.items():
         monkeypatch.setenv(key, value)
@@ -328,7 +328,7 @@ def test_missing_assets_answer_503(settings, demo_city, role_tokens, tmp_path):
 
 def test_static_map_blockers_for_a_past_day_are_replayed(client, engine, demo_city):
     """Reports for a past day draw that day's blockers, not today's."""
-    from gis.blockers import Tolerance
+    from gis.domain.tolerance import Tolerance
     from gis.maps.blocker_map import project_blockers
 
     day = date(2025, 6, 1)

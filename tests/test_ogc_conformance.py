@@ -19,7 +19,7 @@ from shapely.geometry import box, shape
 from sqlalchemy import text
 
 from api.ogc_docs import CONFORMANCE
-from gis.privacy import mask_name
+from gis.domain.privacy import mask_name
 
 BASE = "http://testserver/ogc"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -331,7 +331,8 @@ def test_quotes_and_chinese_text_filter_exactly(viewer, engine, settings):
         assert owners_of(owner_name="O'Brien") == ["O'Brien"]
         assert owners_of(filter="owner_name = '欧阳'") == ["欧阳"]
         assert owners_of(filter="owner_name LIKE '欧阳%'") == ["欧阳", "欧阳·奥布莱恩"]
-        assert owners_of(filter="owner_name IN ('欧阳·奥布莱恩', 'O''Brien-Smith')") == ["O'Brien-Smith", "欧阳·奥布莱恩"]
+        assert owners_of(filter="owner_name IN ('欧阳·奥布莱恩', 'O''Brien-Smith')") == ["O'Brien-Smith",
+                                                                                   "欧阳·奥布莱恩"]
         assert owners_of(filter="code = 'Q-OBRIEN-1' OR code = 'Q-CN-1'") == ["O'Brien", "欧阳·奥布莱恩"]
         assert owners_of(role="viewer", filter="code LIKE 'Q-%'") == sorted(mask_name(o) for o in owners.values())
         # personal fields are not queryable for a viewer: no confirming a name by filtering on it

@@ -3,7 +3,7 @@ declared parameters and bodies, valid and not, must never get a server error.
 
 Bounded to a few examples an operation over a chosen set (the reading routes people call most, the analysis
 posts, the edits), on a database of its own so the generated writes touch no other test's data. The ranges the
-document states (``api.params``, ``gis.limits``) are what the generator aims at and just past.
+document states (``api.params``, ``gis.domain.limits``) are what the generator aims at and just past.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from sqlalchemy import text
 
-from gis import cluster, migrate
-from gis.db import get_engine
-from tests.conftest import WORLD_ORIGIN, add_parcel, bearer, insert_two_districts, make_role_tokens, settings_for
+from gis.platform import cluster, migrate
+from gis.platform.db import get_engine
+from tests.conftest import add_parcel, bearer, make_role_tokens
+from tests.worlds import WORLD_ORIGIN, insert_two_districts, settings_for
 
 EXAMPLES = 6  # per operation and mode: a couple of minutes in all
 GETS = (

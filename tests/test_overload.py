@@ -18,8 +18,9 @@ from sqlalchemy import text
 
 from api.app import create_app
 from api.routers import tiles as tiles_router
-from gis.db import get_engine
-from tests.conftest import bearer, settings_for
+from gis.platform.db import get_engine
+from tests.conftest import bearer
+from tests.worlds import settings_for
 
 TILE = "/tiles/districts/10/850/420.mvt"  # a tile over the demo city's districts: never empty
 ADVISORY_KEY = 914_014

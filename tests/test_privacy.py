@@ -1,4 +1,4 @@
-from gis.privacy import mask_id_number, mask_name, mask_phone, mask_record
+from gis.domain.privacy import mask_id_number, mask_name, mask_phone, mask_record
 
 
 def test_names_keep_first_and_last_character():

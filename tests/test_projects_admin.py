@@ -18,11 +18,12 @@ from pyproj import Transformer
 from shapely.geometry import mapping
 from sqlalchemy import text
 
-from gis import cluster, migrate
-from gis.db import get_engine
 from gis.demo.load import load_city
-from gis.stages import today_in
-from tests.conftest import bearer, make_role_tokens, settings_for
+from gis.domain.stages import today_in
+from gis.platform import cluster, migrate
+from gis.platform.db import get_engine
+from tests.conftest import bearer, make_role_tokens
+from tests.worlds import settings_for
 
 MIN_M2, MIN_SHARE = 1.0, 0.005
 SHIFT_M = 30.0
@@ -168,7 +169,8 @@ def test_create_edit_archive(admin_db, demo_city):
     ({"code": "Xinan Road!"}, 422, "code"),
     ({"code": "xinan_road"}, 409, "code"),
     ({"kind": "canal"}, 422, None),
-    ({"geometry": {"type": "LineString", "coordinates": [[117.0, 31.9], [117.01, 31.91]]}}, 422, "geometry.coordinates"),
+    ({"geometry": {"type": "LineString", "coordinates": [[117.0, 31.9], [117.01, 31.91]]}}, 422,
+     "geometry.coordinates"),
     ({"geometry": {"type": "Point", "coordinates": [118.97, 30.61]}}, 422, "geometry.type"),
     ({"colour": "red"}, 422, None),
     ({"shift_east_m": 15_000}, 422, "geometry"),  # near the city, but outside every district

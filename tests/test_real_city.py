@@ -20,8 +20,9 @@ import pytest
 import shapely
 from shapely.geometry import mapping
 
-from gis import cluster
-from tests.conftest import SHARED_DATA, make_temp_dir, settings_for
+from gis.platform import cluster
+from tests.conftest import SHARED_DATA, make_temp_dir
+from tests.worlds import settings_for
 
 RAIL_DIR = SHARED_DATA / "fr-cadastre-rail"
 COMMUNES = {"75118": ("巴黎十八区", RAIL_DIR / "cadastre-75118-parcelles.json"),
@@ -40,7 +41,7 @@ def city(tmp_path_factory):
     env |= {"GIS_DATA_DIR": str(path), "GIS_PG_FSYNC": "false", "GIS_SRID": "2154", "COLUMNS": "200"}
 
     def gis(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "gis.cli", *args], env=env, capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, "-m", "cli", *args], env=env, capture_output=True, text=True,
                               timeout=600)
         if ok:
             assert proc.returncode == 0, proc.stderr

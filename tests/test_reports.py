@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -14,20 +13,13 @@ import shapely
 from typer.testing import CliRunner
 
 from gis import reports
-from gis.blockers import Tolerance
-from gis.db import get_app_engine
 from gis.demo.generator import DEFAULT_TODAY
-from gis.stages import ALL_STAGES
+from gis.domain.stages import ALL_STAGES
+from gis.domain.tolerance import Tolerance
+from gis.platform.db import get_app_engine
+from tests.oracles import footprint_of, stage_on
 
-TZ = ZoneInfo("Asia/Shanghai")
 ACQUIRED = ("paid", "demolished", "cleared")
-
-
-def footprint_of(project) -> shapely.Geometry:
-    if project["centerline"] is not None:
-        return shapely.buffer(project["centerline"], project["corridor_width_m"] / 2, cap_style="flat",
-                              join_style="round")
-    return project["boundary"]
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +37,6 @@ def members(demo_city, settings) -> dict[str, set[int]]:
     return out
 
 
-def stages_at(city, day: date) -> dict[int, str]:
-    """Replay the generator's events by hand: parcel id → its stage at the end of ``day`` (absent: not recorded)."""
-    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=TZ)
-    ev = city.events[city.events["stage_to"].notna() & (city.events["at"] < end)].sort_values(["parcel_id", "at"])
-    last = ev.groupby("parcel_id").tail(1)
-    return dict(zip(last["parcel_id"], last["stage_to"]))
-
-
 CASES = [("weekly", DEFAULT_TODAY), ("three-day", date(2026, 6, 30)), ("daily", date(2025, 12, 31))]
 
 
@@ -62,7 +46,7 @@ def test_report_numbers_agree_with_the_history(client, demo_city, members, kind,
     period = {"daily": 1, "three-day": 3, "weekly": 7}[kind]
     assert (body["date"], body["previous"], body["period_days"]) == (day.isoformat(),
                                                                      (day - timedelta(days=period)).isoformat(), period)
-    now, before = stages_at(demo_city, day), stages_at(demo_city, day - timedelta(days=period))
+    now, before = stage_on(demo_city, day), stage_on(demo_city, day - timedelta(days=period))
     projects = {p["code"]: p for p in body["projects"]}
     deadlines = dict(zip(demo_city.projects["code"], demo_city.projects["deadline"]))
     for code, ids in members.items():
@@ -82,7 +66,7 @@ def test_report_numbers_agree_with_the_history(client, demo_city, members, kind,
             then = day - timedelta(days=back)
             if then.isoformat() not in series:
                 continue
-            stages = stages_at(demo_city, then)
+            stages = stage_on(demo_city, then)
             point = series[then.isoformat()]
             assert point["recorded"] == sum(i in stages for i in ids)
             assert point["acquired"] == sum(stages.get(i) in ACQUIRED for i in ids)
@@ -208,8 +192,8 @@ def test_reports_are_for_every_role_with_owner_names_masked_for_viewers(client, 
 
 
 def test_cli_report(client, settings, monkeypatch, role_headers):
-    from gis.cli import app
-    from gis.config import get_settings
+    from cli import app
+    from gis.platform.config import get_settings
 
     monkeypatch.setenv("GIS_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("GIS_PG_FSYNC", "false")

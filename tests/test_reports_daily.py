@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from gis import reports
-from gis.blockers import Tolerance
-from gis.db import get_engine
+from gis.domain.tolerance import Tolerance
+from gis.platform.db import get_engine
 from tests.conftest import add_parcel_with_history, city_time
 
 DAY = (2023, 3, 15)  # a past day of this world of its own: the other tests' parcels moved in the last weeks

@@ -1,4 +1,4 @@
-"""The migrated database is the schema declared in ``gis.schema``: Alembic's comparison finds no drift, and
+"""The migrated database is the schema declared in ``gis.domain.schema``: Alembic's comparison finds no drift, and
 finds it when a migration adds a column the declaration lacks."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, text
 
-from gis.schema import metadata, personal_columns
+from gis.domain.schema import metadata, personal_columns
 
 NOT_OURS = {"spatial_ref_sys", "alembic_version"}  # PostGIS's own table and Alembic's
 

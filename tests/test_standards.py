@@ -23,11 +23,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 from typer.testing import CliRunner
 
-from gis import cluster, migrate, standards
-from gis.db import get_app_engine, get_engine
-from gis.parcels import PAYMENT_ITEMS
-from gis.stages import today_in
-from tests.conftest import add_parcel, bearer, insert_two_districts, make_role_tokens, settings_for
+from gis.domain.stages import today_in
+from gis.platform.db import get_app_engine, get_engine
+from gis.records import standards
+from gis.records.parcels import PAYMENT_ITEMS
+from tests.conftest import add_parcel, bearer, make_role_tokens
+from tests.worlds import two_districts
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADER = ("片区", "类型", "补偿科目", "单价（元）", "单位", "生效日期")
@@ -42,13 +43,7 @@ CHANGE_AGO = 60
 def world(pg_dir, settings):
     from api.app import create_app
 
-    s = settings_for(pg_dir, database_name="standards")
-    cluster.start(s)
-    migrate.upgrade(s)
-    with get_engine(s).begin() as conn:
-        conn.execute(text("TRUNCATE users, project_parcel_overlaps, documents, payments, parcel_events, parcels, "
-                          "projects, document_requirements, compensation_standards, districts CASCADE"))
-        insert_two_districts(conn, s.srid)
+    s = two_districts(pg_dir, "standards")
     tokens = make_role_tokens(get_engine(s), ["a"], prefix="std")
     today = today_in(s.city_timezone)
     with TestClient(create_app(s), headers=bearer(tokens["admin"])) as client:
@@ -404,8 +399,8 @@ def test_a_unit_in_the_rate_header_and_the_service_login_cannot_delete(world, im
 
 
 def test_cli_template_import_and_list(world, imported, tmp_path, monkeypatch):
-    from gis.cli import app
-    from gis.config import get_settings
+    from cli import app
+    from gis.platform.config import get_settings
 
     monkeypatch.setenv("GIS_DATA_DIR", str(world.settings.data_dir))
     monkeypatch.setenv("GIS_DATABASE_NAME", "standards")

@@ -12,9 +12,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from gis.blockers import Tolerance
-from gis.db import get_engine
-from gis.targets import pace_share, targets_progress
+from gis.domain.tolerance import Tolerance
+from gis.platform.db import get_engine
+from gis.records.targets import pace_share, targets_progress
 from tests.conftest import add_parcel_with_history as _parcel
 from tests.conftest import city_time as _local
 
@@ -178,8 +178,8 @@ def test_admins_write_and_viewers_read(world):
 
 
 def test_cli_imports_and_lists(world, tmp_path, monkeypatch):
-    from gis.cli import app as cli
-    from gis.config import get_settings
+    from cli import app as cli
+    from gis.platform.config import get_settings
 
     wf, _client = world
     s = wf.settings
@@ -219,7 +219,7 @@ def test_the_demo_city_has_targets_on_pace_and_behind(client, demo_city):
 def test_the_landing_page_shows_the_districts_targets(client, demo_city, settings, engine):
     from gis.demo.generator import DEFAULT_TODAY
     from gis.maps.landing import landing_html
-    from gis.targets import district_targets
+    from gis.records.targets import district_targets
 
     with engine.connect() as conn:
         blocks = district_targets(conn, Tolerance.from_settings(settings), DEFAULT_TODAY)

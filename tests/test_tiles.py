@@ -13,7 +13,7 @@ from shapely.geometry import box, shape
 from sqlalchemy import text
 
 from gis.maps.gcj02 import mercator_offset
-from gis.tiles import BUFFER, EXTENT, TILE_LAYERS
+from gis.maps.tiles import BUFFER, EXTENT, TILE_LAYERS
 
 HALF = 20037508.342789244  # half the Web Mercator world, metres
 PARCEL_PROPERTIES = {"code", "kind", "stage", "holdout", "district"}

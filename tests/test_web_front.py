@@ -10,8 +10,8 @@ from sqlalchemy import text
 
 from api.app import create_app
 from api.security import content_security_policy
-from gis import auth
-from gis.auth import Role
+from gis.records import users as auth
+from gis.records.users import Role
 
 PASSWORD = "front-口令-123"
 

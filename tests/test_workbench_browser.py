@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import sync_playwright
 from sqlalchemy import text
 
-from gis import auth
-from gis.auth import Role
+from gis.records import users as auth
+from gis.records.users import Role
 from tests.conftest import bearer, live_server
 from tests.test_maps_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Visit
 from tests.test_workbench import BOW_TIE, CROSSING_LINE

@@ -15,13 +15,14 @@ from pyproj import Transformer
 from shapely.geometry import box, mapping
 from sqlalchemy import text
 
-from gis import workflow
-from gis.db import get_engine
-from gis.errors import Forbidden, InvalidInput
-from gis.stages import today_in
-from tests.conftest import WORLD_ORIGIN, add_parcel
+from gis.domain import workflow
+from gis.domain.stages import today_in
+from gis.platform.db import get_engine
+from gis.platform.errors import Forbidden, InvalidInput
+from tests.conftest import add_parcel
+from tests.worlds import WORLD_ORIGIN
 
-# The rules as written in the national procedure, independently of gis.workflow's tables.
+# The rules as written in the national procedure, independently of gis.domain.workflow's tables.
 MAIN = ["surveyed", "appraised", "signed", "paid", "demolished", "cleared"]
 ALLOWED_FORWARD = {
     *zip(MAIN, MAIN[1:], strict=False),

@@ -13,10 +13,10 @@ from api.auth import Role, require
 from api.deps import get_settings
 from api.pages import page_header, root_path
 from api.uploads import saved_upload
-from gis.config import Settings
 from gis.io.features import file_layers
 from gis.maps.admin_page import ADMIN_SCRIPT, admin_page_html
 from gis.maps.assets import ensure_assets
+from gis.platform.config import Settings
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require(Role.admin))])
 
@@ -32,6 +32,7 @@ def admin_page(request: Request, settings: Annotated[Settings, Depends(get_setti
 
 @router.get("/admin.js", include_in_schema=False)
 def admin_script() -> FileResponse:
+    """The admin page's script (admins only, like the page); not in the API document."""
     return FileResponse(ADMIN_SCRIPT, media_type="text/javascript")
 
 

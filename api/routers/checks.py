@@ -24,10 +24,10 @@ from api.deps import AsOf, Conn, get_settings, get_today
 from api.export import export_response
 from api.pages import page_header, root_path
 from gis import checks
-from gis.auth import CHECKS_MIN_ROLE
-from gis.config import Settings
 from gis.io.export import FORMATS
 from gis.maps.checks_page import checks_overview_html
+from gis.platform.config import Settings
+from gis.records.users import CHECKS_MIN_ROLE
 
 router = APIRouter(prefix="/checks", tags=["checks"])
 

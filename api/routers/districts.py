@@ -20,12 +20,12 @@ from api.auth import Principal, Role, require
 from api.deps import NO_NUL, Conn, Database, Day, IntId, Text, get_database, get_settings, get_today, get_tolerance
 from api.export import ListFormat, export_response
 from api.uploads import saved_upload, upload_name
-from gis import districts as store
-from gis.blockers import Tolerance
-from gis.config import Settings
+from gis.analysis.progress import PROGRESS_EXPORT_COLUMNS, district_progress, progress_export_rows
+from gis.domain.tolerance import Tolerance
 from gis.io.profiles import parse_mapping
-from gis.progress import PROGRESS_EXPORT_COLUMNS, district_progress, progress_export_rows
-from gis.targets import add_district_targets
+from gis.platform.config import Settings
+from gis.records import districts as store
+from gis.records.targets import add_district_targets
 
 router = APIRouter(prefix="/districts", tags=["districts"], dependencies=[Depends(require(Role.viewer))])
 
@@ -76,7 +76,8 @@ async def post_import(
     file: Annotated[UploadFile, File(description="GeoPackage, zipped Shapefile, GeoJSON, KML, FlatGeobuf or DXF")],
     map_: Annotated[list[Text] | None, Form(alias="map", description='"COLUMN=code", "COLUMN=name" or '
                                                                      '"COLUMN=code,name"; repeat the field')] = None,
-    layer: Annotated[Text | None, Form(max_length=200, description="The layer to read; in a DXF drawing, the CAD layer")] = None,
+    layer: Annotated[Text | None, Form(max_length=200,
+                                       description="The layer to read; in a DXF drawing, the CAD layer")] = None,
     crs: Annotated[IntId | None, Form(description="EPSG code of the coordinates (a DXF states none)")] = None,
     dry_run: Annotated[bool, Form(description="Check and report, write nothing")] = False,
 ) -> dict[str, Any]:
@@ -92,7 +93,8 @@ async def post_import(
 
 class DistrictPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=store.MAX_NAME_CHARS, pattern=NO_NUL, description="The district's new name.")
+    name: str = Field(min_length=1, max_length=store.MAX_NAME_CHARS, pattern=NO_NUL,
+                      description="The district's new name.")
 
 
 @router.patch("/{code}")

@@ -14,9 +14,9 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import get_settings
 from api.pages import optional_principal, page_header
-from gis.auth import Principal
-from gis.config import Settings
 from gis.maps.assets import DOCS_ASSETS, VENDOR_PATH, ensure_assets
+from gis.platform.config import Settings
+from gis.records.users import Principal
 
 router = APIRouter(include_in_schema=False)
 

@@ -12,14 +12,15 @@ from api.auth import Principal, Role, require
 from api.capacity import render_slot
 from api.deps import IntId, get_settings, get_today
 from api.export import export_response
-from gis.blockers import Tolerance, check_districts
-from gis.config import Settings
-from gis.db import transaction
-from gis.errors import InvalidInput, NotFound
+from gis.domain.stages import check_stages
+from gis.domain.tolerance import Tolerance
 from gis.io import crs as crs_mod
 from gis.io.export import FORMATS, PARCEL_COLUMNS, parcel_query, query_rows
-from gis.projects import resolve_project
-from gis.stages import check_stages
+from gis.platform.config import Settings
+from gis.platform.db import transaction
+from gis.platform.errors import InvalidInput, NotFound
+from gis.records.districts import check_districts
+from gis.records.projects import resolve_project
 
 router = APIRouter(tags=["exports"])
 

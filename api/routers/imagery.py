@@ -30,12 +30,12 @@ from api.deps import (
     get_today,
 )
 from api.export import export_response
-from gis.config import Settings
 from gis.imagery.change import EXPORT_COLUMNS, export_rows, post_freeze_check, post_freeze_chip
 from gis.imagery.layers import KINDS, get_layer, list_layers
 from gis.imagery.render import tile_png
 from gis.imagery.stats import MAX_PARCELS, default_threshold, parcel_stats
 from gis.io.export import FORMATS
+from gis.platform.config import Settings
 
 router = APIRouter(tags=["imagery"])
 VIEWER = [Depends(require(Role.viewer))]

@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import Principal, Role, require, require_any
 from api.deps import NO_NUL, Conn, IntId, Text, get_settings
 from api.uploads import kept_upload, upload_name
-from gis.config import Settings
-from gis.errors import InvalidInput
 from gis.io import profiles as profile_store
-from gis.io.importer import import_file
+from gis.platform.config import Settings
+from gis.platform.errors import InvalidInput
+from gis.records.importer import import_file
 
 router = APIRouter(tags=["imports"])
 
@@ -41,8 +41,10 @@ def post_import(
     settings: Annotated[Settings, Depends(get_settings)],
     file: Annotated[UploadFile, File(description="GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, KML, CSV, XLSX")],
     profile: Annotated[Text | None, Form(max_length=64, description="A saved import profile")] = None,
-    mapping: Annotated[Text | None, Form(max_length=20_000, description='JSON: {"column": "field", ...}, on top of the profile')] = None,
-    defaults: Annotated[Text | None, Form(max_length=20_000, description='JSON: {"field": value}, for rows that lack it')] = None,
+    mapping: Annotated[Text | None, Form(max_length=20_000,
+                                         description='JSON: {"column": "field", ...}, on top of the profile')] = None,
+    defaults: Annotated[Text | None, Form(max_length=20_000,
+                                          description='JSON: {"field": value}, for rows that lack it')] = None,
     crs: Annotated[IntId | None, Form(description="EPSG code of the coordinates, when the file states none")] = None,
     dry_run: Annotated[bool, Form(description="Check and count, write nothing")] = False,
 ) -> JSONResponse:
@@ -83,6 +85,8 @@ def get_profiles(conn: Conn) -> list[dict[str, Any]]:
 
 @router.get("/imports/profiles/{name}", dependencies=[Depends(require(Role.district_editor))])
 def get_profile(name: str, conn: Conn) -> dict[str, Any]:
+    """One saved import profile: field mapping, defaults, CRS and options (district editors, inspectors, admins).
+    404, naming the saved ones, for an unknown name."""
     return profile_store.get_profile(conn, name).as_dict()
 
 
@@ -95,4 +99,5 @@ def post_profile(body: ProfileBody, conn: Conn) -> dict[str, Any]:
 
 @router.delete("/imports/profiles/{name}", status_code=204, dependencies=[Depends(require(Role.admin))])
 def delete_profile(name: str, conn: Conn) -> None:
+    """Delete a saved import profile (admins). 404 for an unknown name."""
     profile_store.delete_profile(conn, name)

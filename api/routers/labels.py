@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from api.auth import Role, require
-from gis.schema import labels
+from gis.domain.schema import labels
 
 router = APIRouter(tags=["labels"], dependencies=[Depends(require(Role.viewer))])
 

@@ -17,8 +17,7 @@ from api.auth import Principal, Role, require
 from api.capacity import render_slot
 from api.deps import AnyProjectId, Conn, IntId, ProjectId, get_settings, get_today, get_tolerance
 from api.pages import page_header, root_path
-from gis.blockers import Tolerance
-from gis.config import Settings
+from gis.domain.tolerance import Tolerance
 from gis.imagery import imagery_basemaps
 from gis.maps.assets import VENDOR_PACKAGES, ensure_assets
 from gis.maps.blocker_map import blocker_geojson, blocker_map_html
@@ -27,8 +26,9 @@ from gis.maps.landing import landing_html
 from gis.maps.page import Basemap, MapContext
 from gis.maps.revision_map import revision_diff_map_html
 from gis.maps.static import render_blocker_png
-from gis.projects import list_projects
-from gis.targets import district_targets
+from gis.platform.config import Settings
+from gis.records.projects import list_projects
+from gis.records.targets import district_targets
 
 # Pages and images are CPU-bound in this process: a few at a time (api.capacity), the rest wait or get 503.
 router = APIRouter(tags=["maps"], dependencies=[Depends(render_slot)])

@@ -23,11 +23,12 @@ from api.auth import Principal, Role, require
 from api.deps import Conn, Database, get_database, get_settings
 from api.pages import page_header
 from api.routers.tiles import tile_response
-from gis import cql2_sql, ogc
-from gis.config import Settings
-from gis.cql2_sql import BadRequest
-from gis.errors import InvalidInput, NotFound
-from gis.tiles import MAX_ZOOM, vector_tile
+from gis.maps.tiles import MAX_ZOOM, vector_tile
+from gis.ogc import collections as ogc
+from gis.ogc import cql2 as cql2_sql
+from gis.ogc.cql2 import BadRequest
+from gis.platform.config import Settings
+from gis.platform.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/ogc", tags=["OGC API"])
 
@@ -78,6 +79,8 @@ def landing(request: Request, _principal: Reader) -> Response:
 
 @router.get("/conformance")
 def conformance(request: Request, _principal: Reader) -> Response:
+    """The conformance classes implemented: Features (Core, GeoJSON, HTML, OpenAPI 3.0, CRS, CQL2 filtering) and
+    Tiles. Any signed-in user."""
     _only(request, {"f"})
     doc = {"conformsTo": docs.CONFORMANCE}
     return _answer(request, doc, "Conformance", "<ul>" + "".join(f"<li>{c}</li>" for c in docs.CONFORMANCE) + "</ul>")
@@ -102,6 +105,8 @@ def api_definition(request: Request, principal: Reader, conn: Conn, settings: Co
 
 @router.get("/collections")
 def collections(request: Request, _principal: Reader, conn: Conn, settings: Config) -> Response:
+    """Every collection with its extent and CRSs: parcels, projects, districts and the blockers of each project not
+    archived. Any signed-in user."""
     _only(request, {"f"})
     base = _base(request)
     items = [docs.collection_doc(c, base, ogc.collection_extent(conn, c, settings.srid), settings.srid)
@@ -115,6 +120,8 @@ def collections(request: Request, _principal: Reader, conn: Conn, settings: Conf
 
 @router.get("/collections/{collection_id}")
 def collection(collection_id: str, request: Request, _principal: Reader, conn: Conn, settings: Config) -> Response:
+    """One collection's metadata: links, extent, CRSs. 404 for an unknown collection (or an archived project's
+    blockers)."""
     _only(request, {"f"})
     c = ogc.get_collection(conn, settings, collection_id)
     doc = docs.collection_doc(c, _base(request), ogc.collection_extent(conn, c, settings.srid), settings.srid)
@@ -124,6 +131,8 @@ def collection(collection_id: str, request: Request, _principal: Reader, conn: C
 
 @router.get("/collections/{collection_id}/queryables")
 def queryables(collection_id: str, request: Request, principal: Reader, conn: Conn, settings: Config) -> Response:
+    """What the caller may filter on, as JSON Schema: owner fields only for inspectors and admins, who may see
+    personal data. 404 for an unknown collection."""
     _only(request, {"f"})
     c = ogc.get_collection(conn, settings, collection_id)
     url = f"{_base(request)}/collections/{c.id}/queryables"
@@ -237,6 +246,8 @@ def items(collection_id: str, request: Request, principal: Reader, conn: Conn, s
 @router.get("/collections/{collection_id}/items/{feature_id}")
 def item(collection_id: str, feature_id: str, request: Request, principal: Reader, conn: Conn,
          settings: Config) -> Response:
+    """One feature as GeoJSON (or HTML) in ``crs`` (default CRS84, Content-Crs says which), owner fields masked
+    unless the caller may see personal data. 404 for an unknown feature, 400 for an unsupported crs."""
     _only(request, {"f", "crs"})
     c = ogc.get_collection(conn, settings, collection_id)
     crs = ogc.parse_crs(request.query_params.get("crs"), settings.srid, "crs")
@@ -256,7 +267,7 @@ def _now() -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# OGC API - Tiles (the layers of gis.tiles: parcels, projects, districts)
+# OGC API - Tiles (the layers of gis.maps.tiles: parcels, projects, districts)
 
 
 def _tiled(conn: Connection, settings: Settings, collection_id: str) -> ogc.Collection:
@@ -273,12 +284,14 @@ def _check_tms(tms: str) -> None:
 
 @router.get("/tileMatrixSets")
 def tile_matrix_sets(request: Request, _principal: Reader) -> Response:
+    """The tile matrix sets the tiles are cut in: WebMercatorQuad only. Any signed-in user."""
     _only(request, {"f"})
     return _json(docs.tile_matrix_sets(_base(request)))
 
 
 @router.get("/tileMatrixSets/{tms}")
 def tile_matrix_set(tms: str, request: Request, _principal: Reader) -> Response:
+    """WebMercatorQuad's definition (OGC TMS 2.0 JSON); 404 for any other id."""
     _only(request, {"f"})
     _check_tms(tms)
     return _json(docs.tile_matrix_set())
@@ -287,6 +300,7 @@ def tile_matrix_set(tms: str, request: Request, _principal: Reader) -> Response:
 @router.get("/collections/{collection_id}/tiles")
 def collection_tilesets(collection_id: str, request: Request, _principal: Reader, conn: Conn,
                         settings: Config) -> Response:
+    """The vector tile sets of a tiled collection (parcels, projects, districts); 404 for the others."""
     _only(request, {"f"})
     return _json(docs.tilesets(_base(request), _tiled(conn, settings, collection_id)))
 
@@ -294,6 +308,8 @@ def collection_tilesets(collection_id: str, request: Request, _principal: Reader
 @router.get("/collections/{collection_id}/tiles/{tms}")
 def collection_tileset(collection_id: str, tms: str, request: Request, _principal: Reader, conn: Conn,
                        settings: Config) -> Response:
+    """The collection's WebMercatorQuad tile set: layer, zoom range, bounding box. 404 for an untiled collection or
+    another tile matrix set."""
     _only(request, {"f"})
     _check_tms(tms)
     c = _tiled(conn, settings, collection_id)
@@ -303,6 +319,8 @@ def collection_tileset(collection_id: str, tms: str, request: Request, _principa
 @router.get("/collections/{collection_id}/tiles/{tms}/tilejson.json")
 def collection_tilejson(collection_id: str, tms: str, request: Request, _principal: Reader, conn: Conn,
                         settings: Config) -> Response:
+    """The tile set as TileJSON 3.0 for MapLibre and similar clients; takes no query parameters. 404 as for the tile
+    set."""
     _only(request, set())
     _check_tms(tms)
     c = _tiled(conn, settings, collection_id)

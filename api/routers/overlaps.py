@@ -13,11 +13,7 @@ from sqlalchemy import Connection
 from api.auth import Principal, Role, require
 from api.deps import NO_NUL, Conn, IntId, StrictNumber, corridor_width, get_settings, get_today, get_tolerance
 from api.export import ListFormat, export_response, workbook_response
-from gis.blockers import Tolerance
-from gis.config import Settings
-from gis.geometry_input import QueryGeometry, city_extent, parse_geometry
-from gis.io.export import Sheet
-from gis.overlaps import (
+from gis.analysis.overlaps import (
     BAND_EXPORT_COLUMNS,
     COMPARE_EXPORT_COLUMNS,
     COMPARE_SUMMARY_COLUMNS,
@@ -31,6 +27,10 @@ from gis.overlaps import (
     overlap_hits,
     overlap_report,
 )
+from gis.domain.geometry import QueryGeometry, city_extent, parse_geometry
+from gis.domain.tolerance import Tolerance
+from gis.io.export import Sheet
+from gis.platform.config import Settings
 
 router = APIRouter(prefix="/overlaps", tags=["overlaps"], dependencies=[Depends(require(Role.viewer))])
 
@@ -60,7 +60,8 @@ class CrossingsRequest(BaseModel):
 class BandsRequest(BaseModel):
     geometry: dict[str, Any] = Field(description="GeoJSON (Multi)LineString: the centre line.")
     crs: Crs = None
-    bands: list[Annotated[StrictNumber, Field(json_schema_extra={"minimum": 0, "maximum": 5000})]] = Field(default=[0, 30, 60, 120, 300], min_length=1, max_length=50,
+    bands: list[Annotated[StrictNumber, Field(json_schema_extra={"minimum": 0, "maximum": 5000})]] = Field(
+                                      default=[0, 30, 60, 120, 300], min_length=1, max_length=50,
                                       description="Band edges in metres from the line (0 to 5000, ascending).")
 
 

@@ -12,10 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.auth import Principal, Role, require, require_any
 from api.deps import NO_NUL, BigId, Conn, Day, IntId, Text, get_settings, get_today, limited
-from gis import archive, parcels
-from gis.config import Settings
-from gis.errors import InvalidInput, VersionRequired
-from gis.limits import MAX_INT32, MAX_NOTE
+from gis.domain.limits import MAX_INT32, MAX_NOTE
+from gis.platform.config import Settings
+from gis.platform.errors import InvalidInput, VersionRequired
+from gis.records import documents as archive
+from gis.records import parcels
 
 router = APIRouter(tags=["parcels"])
 
@@ -145,6 +146,8 @@ class PaymentIn(BaseModel):
 
 @router.get("/parcels/{parcel_id}/payments")
 def get_payments(parcel_id: BigId, _principal: Reader, conn: Conn) -> list[dict[str, Any]]:
+    """The compensation payments recorded on a parcel, by date paid: amount, item, basis, rate, who recorded them.
+    Any signed-in user; 404 for an unknown parcel."""
     parcels.get_parcel(conn, parcel_id, with_geometry=False)  # 404 for an unknown parcel
     return parcels.list_payments(conn, parcel_id)
 
@@ -160,6 +163,8 @@ def post_payment(
 
 @router.get("/parcels/{parcel_id}/documents")
 def get_documents(parcel_id: BigId, principal: Reader, conn: Conn) -> list[dict[str, Any]]:
+    """A parcel's archive documents, oldest first: kind, size, SHA-256, uploader; the original file name only for
+    inspectors and admins. Any signed-in user; 404 for an unknown parcel."""
     return archive.list_documents(conn, parcel_id, reveal_personal=principal.reveal_personal)
 
 

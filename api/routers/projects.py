@@ -38,14 +38,14 @@ from api.deps import (
 )
 from api.export import ListFormat, export_response
 from api.uploads import saved_upload
-from gis.alignments import (
+from gis.analysis.alignments import (
     list_revisions,
     preview_project,
     preview_revision,
     revise_alignment,
     revision_diff,
 )
-from gis.blockers import (
+from gis.analysis.blockers import (
     BLOCKER_EXPORT_COLUMNS,
     MAX_LIMIT,
     BlockerFilter,
@@ -53,10 +53,10 @@ from gis.blockers import (
     blocker_download,
     find_blockers,
 )
-from gis.config import Settings
-from gis.errors import InvalidInput
-from gis.geometry_input import QueryGeometry, city_extent, parse_geometry
-from gis.projects import (
+from gis.domain.geometry import QueryGeometry, city_extent, parse_geometry
+from gis.platform.config import Settings
+from gis.platform.errors import InvalidInput
+from gis.records.projects import (
     ProjectFields,
     add_project,
     alignment_from_file,
@@ -103,6 +103,8 @@ async def blocker_filter(
     offset: Annotated[Offset, Query()] = 0,
     geometry: Annotated[bool, Query(description="Include parcel geometries (WGS 84).")] = False,
 ) -> BlockerFilter:
+    """The blocker list's filters, sort and page from the query string, the same for the JSON, GeoJSON and download
+    answers."""
     return BlockerFilter(
         districts=tuple(district or ()), stages=tuple(stage or ()), kind=kind, holdout=holdout,
         min_overlap_m2=min_overlap, as_of=as_of, sort=sort, limit=limit, offset=offset, with_geometry=geometry,
@@ -178,7 +180,7 @@ class AlignmentBody(BaseModel):
 
 class ProjectBody(AlignmentBody):
     code: str = Field(pattern=NO_NUL, description="Short code (lower-case letters, digits, _ and -; at most 40), "
-                                                  "e.g. xinan_road; checked by gis.projects.")
+                                                  "e.g. xinan_road; checked by gis.records.projects.")
     name: str = limited("projects", "name", ..., min_length=1)
     kind: Literal["rail", "road", "zone"]
     freeze_date: Day | None = limited("projects", "freeze_date")

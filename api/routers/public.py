@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse
 from api.deps import Conn, ProjectId, get_settings
 from api.pages import page_header, root_path
 from gis import disclosure
-from gis.blockers import Tolerance
-from gis.config import Settings
+from gis.domain.tolerance import Tolerance
+from gis.platform.config import Settings
 
 router = APIRouter(prefix="/public", tags=["public"])
 AppSettings = Annotated[Settings, Depends(get_settings)]
@@ -38,6 +38,8 @@ def public_index(request: Request, conn: Conn) -> HTMLResponse:
 
 @router.get("/projects/{project_id}")
 def public_project(project_id: ProjectId, conn: Conn, tolerance: Tol) -> dict[str, Any]:
+    """No token needed. The published record of a project: per parcel its code, kind, area, stage, compensation paid
+    and the owner's masked name, at the configured tolerance. 404 if archived."""
     return disclosure.public_project(conn, project_id, tolerance)
 
 

@@ -12,9 +12,9 @@ from api.auth import Principal, Role, require
 from api.deps import Conn, Day, check_past_day, get_settings, get_today, get_tolerance
 from api.pages import page_header
 from gis import reports
-from gis.blockers import Tolerance
-from gis.config import Settings
+from gis.domain.tolerance import Tolerance
 from gis.io.export import FORMATS, content_disposition
+from gis.platform.config import Settings
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 

@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from api.auth import SESSION_COOKIE, Principal, Role, principal_cache, require
 from api.deps import Conn, get_settings
 from api.proxy import client_address
-from gis import auth
-from gis.config import Settings
+from gis.platform.config import Settings
+from gis.records import users as auth
 
 router = APIRouter(tags=["sign-in"])
 
@@ -59,6 +59,7 @@ def _page(next_path: str, error: str = "") -> str:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(next: str = "/") -> HTMLResponse:  # noqa: A002 - the conventional parameter name
+    """The login page (Chinese); ``next`` is where to go after signing in, a path on this site only."""
     return HTMLResponse(_page(next))
 
 
@@ -110,6 +111,8 @@ def logout(request: Request, conn: Conn) -> RedirectResponse:
 
 @router.get("/me")
 def me(principal: Annotated[Principal, Depends(require(Role.viewer))]) -> dict[str, Any]:
+    """Who the caller is: name, role and its Chinese label, district ids, and whether personal data is shown to them.
+    Any signed-in user."""
     return {
         "name": principal.name,
         "role": principal.role.value,

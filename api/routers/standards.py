@@ -18,9 +18,9 @@ from sqlalchemy import Engine
 from api.auth import Principal, Role, require
 from api.deps import Conn, Day, Text, get_engine, get_today
 from api.uploads import kept_upload, upload_name
-from gis import standards
-from gis.db import transaction
 from gis.io.export import content_disposition
+from gis.platform.db import transaction
+from gis.records import standards
 
 router = APIRouter(prefix="/standards", tags=["standards"])
 
@@ -44,7 +44,7 @@ class StandardsQuery(BaseModel):
 
 
 class StandardIn(BaseModel):
-    """One standard. Values are checked by gis.standards exactly as an imported sheet's cells are."""
+    """One standard. Values are checked by gis.records.standards exactly as an imported sheet's cells are."""
 
     model_config = ConfigDict(extra="forbid")
     district: StrictStr | StrictInt = Field(description="District code or name.")

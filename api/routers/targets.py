@@ -18,10 +18,10 @@ from sqlalchemy import Engine
 from api.auth import Principal, Role, require
 from api.deps import Conn, Day, get_engine, get_settings, get_today, get_tolerance
 from api.uploads import kept_upload, upload_name
-from gis import targets
-from gis.blockers import Tolerance
-from gis.config import Settings
-from gis.db import transaction
+from gis.domain.tolerance import Tolerance
+from gis.platform.config import Settings
+from gis.platform.db import transaction
+from gis.records import targets
 
 router = APIRouter(prefix="/targets", tags=["targets"])
 
@@ -36,13 +36,15 @@ _ID = {"minimum": 1, "maximum": 2**31 - 1}
 
 
 class TargetIn(BaseModel):
-    """One target. Values are checked by gis.targets exactly as an imported sheet's cells are."""
+    """One target. Values are checked by gis.records.targets exactly as an imported sheet's cells are."""
 
     model_config = ConfigDict(extra="forbid")
-    # Given as a sheet's cells are (numbers or text), checked by gis.targets; the ranges are stated here too.
+    # Given as a sheet's cells are (numbers or text), checked by gis.records.targets; the ranges are stated here too.
     district: StrictStr | StrictInt = Field(description="District code, name or id.", json_schema_extra=_ID)
-    year: StrictInt | StrictStr = Field(description="The year, 2000–2100.", json_schema_extra={"minimum": targets.YEAR_RANGE[0], "maximum": targets.YEAR_RANGE[1]})
-    quarter: StrictInt | StrictStr | None = Field(None, description="1–4; none for the whole year.", json_schema_extra={"minimum": 1, "maximum": 4})
+    year: StrictInt | StrictStr = Field(description="The year, 2000–2100.", json_schema_extra={
+        "minimum": targets.YEAR_RANGE[0], "maximum": targets.YEAR_RANGE[1]})
+    quarter: StrictInt | StrictStr | None = Field(None, description="1–4; none for the whole year.",
+                                                  json_schema_extra={"minimum": 1, "maximum": 4})
     project: StrictStr | StrictInt | None = Field(None, description="Project code, name or id; none for the district.",
                                                   json_schema_extra=_ID)
     house_m2: Number | None = Field(None, description="Houses to clear, m² of floor area (2 decimals).",

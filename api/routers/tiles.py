@@ -9,8 +9,8 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import TILE_INDEX_RANGE, TILE_ZOOM_RANGE, Database, get_database, get_settings
-from gis.config import Settings
-from gis.tiles import MEDIA_TYPE, vector_tile
+from gis.maps.tiles import MEDIA_TYPE, vector_tile
+from gis.platform.config import Settings
 
 router = APIRouter(tags=["tiles"], dependencies=[Depends(require(Role.viewer))])
 # Stages change during the day: a browser may reuse a tile for a minute; no shared cache keeps it.
@@ -22,7 +22,7 @@ TILE_CACHE = {"Cache-Control": "private, max-age=60"}
                        503: {"description": "Busy: no tile slot came free in time; see Retry-After."}})
 async def tile(
     layer: str,
-    z: Annotated[int, Path(json_schema_extra=TILE_ZOOM_RANGE)],  # ranges stated; gis.tiles checks them
+    z: Annotated[int, Path(json_schema_extra=TILE_ZOOM_RANGE)],  # ranges stated; gis.maps.tiles checks them
     x: Annotated[int, Path(json_schema_extra=TILE_INDEX_RANGE)],
     y: Annotated[int, Path(json_schema_extra=TILE_INDEX_RANGE)],
     request: Request,

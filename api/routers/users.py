@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import PrincipalCache, Role, principal_cache, require
 from api.deps import NO_NUL, Conn, Text
-from gis import auth
+from gis.records import users as auth
 
 router = APIRouter(tags=["users"], dependencies=[Depends(require(Role.admin))])
 
@@ -26,6 +26,8 @@ class UserIn(BaseModel):
 
 @router.get("/users")
 def get_users(conn: Conn) -> list[dict[str, Any]]:
+    """Every account: name, role, whether it is active and has a password, its districts, when it was made; admins
+    only."""
     return auth.list_users(conn)
 
 
@@ -51,6 +53,7 @@ def post_user(body: UserIn, conn: Conn) -> dict[str, Any]:
 
 @router.post("/users/{name}/tokens", status_code=201)
 def post_token(name: str, conn: Conn) -> dict[str, str]:
+    """Another API token for the user, shown once; the earlier ones stay valid. Admins only; 404 for an unknown user."""
     return {"name": name, "token": auth.new_api_token(conn, name)}
 
 

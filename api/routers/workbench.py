@@ -10,9 +10,9 @@ from fastapi.responses import FileResponse, HTMLResponse
 from api.auth import Principal, Role, require
 from api.deps import get_settings
 from api.pages import page_header, root_path
-from gis.config import Settings
 from gis.maps.assets import ensure_assets
 from gis.maps.workbench import WORKBENCH_SCRIPT, workbench_html
+from gis.platform.config import Settings
 
 router = APIRouter(prefix="/workbench", tags=["workbench"])
 
@@ -30,4 +30,6 @@ def workbench_page(request: Request, principal: Annotated[Principal, Depends(req
 
 @router.get("/workbench.js", include_in_schema=False, dependencies=[Depends(require(Role.viewer))])
 def workbench_script() -> FileResponse:
+    """The workbench page's script, served from the service itself (the pages' Content-Security-Policy allows
+    no other origin)."""
     return FileResponse(WORKBENCH_SCRIPT, media_type="text/javascript")

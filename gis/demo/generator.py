@@ -26,13 +26,13 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely import Geometry, STRtree
 
-from gis.config import DEFAULT_TIMEZONE, SQM_PER_MU
-from gis.errors import InvalidInput
-from gis.geometry_input import corridor
-from gis.stages import STAGES
-from gis.standards import BASE_ITEM
-from gis.targets import HOUSE_DECIMALS, LAND_DECIMALS, pace_share, period, quarter_of
-from gis.workflow import DATE_COLUMNS as STAGE_DATE_COLUMNS
+from gis.domain.geometry import corridor
+from gis.domain.stages import STAGES
+from gis.domain.workflow import DATE_COLUMNS as STAGE_DATE_COLUMNS
+from gis.platform.config import DEFAULT_TIMEZONE, SQM_PER_MU
+from gis.platform.errors import InvalidInput
+from gis.records.standards import BASE_ITEM
+from gis.records.targets import HOUSE_DECIMALS, LAND_DECIMALS, pace_share, period, quarter_of
 
 LAYER_DIR = Path(__file__).resolve().parents[2] / "layers" / "demo_city"
 DEFAULT_SRID = 4549
@@ -95,7 +95,8 @@ MISSING_DOCUMENT_CASES = (
 PAYMENT_NOTES = {"house": "房屋征收补偿款", "land": "土地征收补偿款"}
 
 SURNAMES = list("王李张刘陈杨黄赵吴周徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董程曹袁邓许沈曾彭吕汪詹方章潘余叶江鲍查储葛")
-GIVEN_CHARS = list("建国华明军平海伟芳英秀兰玉红桂金春林文德志荣生永福强丽霞云峰勇杰涛斌敏静燕萍娟梅宏刚辉庆成长胜祥贵友")
+GIVEN_CHARS = list("建国华明军平海伟芳英秀兰玉红桂金春林文德志荣生永福强丽霞云峰"
+                   "勇杰涛斌敏静燕萍娟梅宏刚辉庆成长胜祥贵友")
 ID_REGION = "341881"  # an area code under 3418 (Xuancheng)
 ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
 ID_CHECK = np.array(list("10X98765432"))
@@ -131,7 +132,7 @@ class DemoCity:
 def load_layers(srid: int = DEFAULT_SRID) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """The committed districts and projects, in the working CRS ``srid``, with project footprints.
 
-    A line project's footprint is its corridor (``gis.geometry_input.corridor``, the one rule).
+    A line project's footprint is its corridor (``gis.domain.geometry.corridor``, the one rule).
     """
     _check_srid(srid)
     props, geoms = _read_features(LAYER_DIR / "districts.geojson")

@@ -9,10 +9,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from gis.bulk import copy_frame
 from gis.demo.generator import DemoCity
-from gis.project_overlaps import record_first_revisions, refresh_projects
-from gis.schema import metadata
+from gis.domain.schema import metadata
+from gis.platform.bulk import copy_frame
+from gis.records.footprints import record_first_revisions, refresh_projects
 
 # Child tables first: TRUNCATE ... CASCADE would also do, but naming them keeps it explicit.
 DEMO_TABLES = (

@@ -31,16 +31,15 @@ from rasterio.features import geometry_mask
 from rasterio.vrt import WarpedVRT
 from sqlalchemy import Connection, text
 
-from gis.blockers import Tolerance
-from gis.config import Settings
-from gis.db import working_srid
-from gis.errors import InvalidInput, NotFound, ProjectNotFound
+from gis.domain.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
+from gis.domain.tolerance import Tolerance, tolerance_sql
 from gis.imagery.layers import HEIGHT_KINDS, KINDS, ImageryLayer, get_layer, open_layer, transform_geom, working_crs
 from gis.imagery.render import chip_png
 from gis.imagery.stats import cells_polygon, covered_share, parcel_window
 from gis.io.export import Column
-from gis.project_overlaps import tolerance_sql
-from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
+from gis.platform.config import Settings
+from gis.platform.db import working_srid
+from gis.platform.errors import InvalidInput, NotFound, ProjectNotFound
 
 CHANGE_KINDS = ("hag", "dsm", "classification")  # tried in this order when no kind is asked for
 SUSPECTED_ZH = {"building": "疑似抢建", "planting": "疑似抢栽", "building_or_planting": "疑似抢建或抢栽"}

@@ -23,12 +23,12 @@ from rasterio.features import rasterize
 from shapely import STRtree
 from sqlalchemy import Connection, text
 
-from gis.config import Settings
-from gis.db import working_srid
-from gis.errors import InvalidInput
+from gis.domain.stages import DISPUTE_STAGES, STAGES
 from gis.imagery.change import FOOTPRINT_MEMBER_SQL, member_params
 from gis.imagery.layers import delete_layers_under, register_layer, to_cog, transform_geom, working_crs
-from gis.stages import DISPUTE_STAGES, STAGES
+from gis.platform.config import Settings
+from gis.platform.db import working_srid
+from gis.platform.errors import InvalidInput
 
 DEMO_CRS = "EPSG:32650"
 NOTE_KEY = "demo_imagery"
@@ -217,5 +217,7 @@ def write_demo_imagery(
 
 
 def planted_codes(manifest: dict) -> set[str]:
+    """The parcel codes where the demo imagery plants a change the check must flag (new buildings, new planting); the
+    small sheds are below its threshold and not listed."""
     return {code for codes in manifest["planted"].values() for code in codes}
 

@@ -26,8 +26,8 @@ from rasterio.errors import RasterioIOError
 from rio_tiler.io import Reader
 from sqlalchemy import Connection, text
 
-from gis.db import working_srid
-from gis.errors import InvalidInput, NotFound
+from gis.platform.db import working_srid
+from gis.platform.errors import InvalidInput, NotFound
 
 KINDS = {
     "orthophoto": "正射影像",
@@ -149,6 +149,7 @@ def transform_geom(geom: shapely.Geometry, src: str, dst: str) -> shapely.Geomet
 
 
 def working_crs(srid: int) -> str:
+    """The working SRID as a CRS string for rasterio (``EPSG:<srid>``)."""
     return f"EPSG:{srid}"
 
 
@@ -292,6 +293,7 @@ def _layer(row) -> ImageryLayer:  # noqa: ANN001 - a SQLAlchemy Row
 
 
 def get_layer(conn: Connection, layer_id: int) -> ImageryLayer:
+    """One imagery layer by id; NotFound otherwise."""
     row = conn.execute(text(SELECT_LAYERS_SQL + " WHERE l.id = :id"), {"id": layer_id}).first()
     if row is None:
         raise NotFound(f"no imagery layer {layer_id}")

@@ -21,8 +21,8 @@ from rio_tiler.colormap import cmap
 from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
 
-from gis.errors import InvalidInput
 from gis.imagery.layers import ImageryLayer, open_layer
+from gis.platform.errors import InvalidInput
 
 TILE_SIZE = 256
 MAX_ZOOM = 24

@@ -21,10 +21,10 @@ from rasterio.windows import Window
 from shapely.geometry import shape
 from sqlalchemy import Connection, text
 
-from gis.db import working_srid
-from gis.errors import InvalidInput, PayloadTooLarge
 from gis.imagery.layers import ImageryLayer, get_layer, open_layer, transform_geom, working_crs
 from gis.io.export import Column
+from gis.platform.db import working_srid
+from gis.platform.errors import InvalidInput, PayloadTooLarge
 
 MAX_PARCELS = 20_000
 EXPORT_COLUMNS: tuple[Column, ...] = (

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from gis.errors import InvalidInput, PayloadTooLarge
+from gis.platform.errors import InvalidInput, PayloadTooLarge
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,8 @@ class ZipLimits:
 
     max_members: int = 10_000  # a Shapefile is 3-8 members; an XLSX a few dozen
     max_unpacked_bytes: int = 2 * 1024**3  # twice the largest upload (Settings.max_upload_bytes)
-    max_ratio: float = 500.0  # unpacked / packed bytes of one member: blank-padded .dbf tables reach 100-300, bombs 1000
+    # unpacked / packed bytes of one member: blank-padded .dbf tables reach 100-300, bombs 1000
+    max_ratio: float = 500.0
     ratio_floor_bytes: int = 1024**2  # members smaller than this are too small to matter, whatever their ratio
 
 

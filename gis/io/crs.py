@@ -15,8 +15,8 @@ import numpy as np
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from gis.errors import InvalidInput
-from gis.geometry_input import GAUSS_KRUGER, GEOGRAPHIC, transformer
+from gis.domain.geometry import GAUSS_KRUGER, GEOGRAPHIC, transformer
+from gis.platform.errors import InvalidInput
 
 WEB_MERCATOR = 3857
 FIRST_ZONE, LAST_ZONE = 25, 45
@@ -24,10 +24,12 @@ PREFIXED_BASE, PLAIN_BASE = 4513, 4534  # EPSG code of zone 25, with and without
 
 
 def accepted(working_srid: int) -> set[int]:
+    """The SRIDs a file may come in: WGS 84, CGCS2000 and its Gauss-Krüger zones, Web Mercator, the working CRS."""
     return GEOGRAPHIC | GAUSS_KRUGER | {WEB_MERCATOR, working_srid}
 
 
 def describe(srid: int) -> str:
+    """An SRID for people: zone and central meridian for the Gauss-Krüger codes, the CRS name otherwise."""
     if srid in GAUSS_KRUGER:
         prefixed = srid < PLAIN_BASE
         zone = srid - (PREFIXED_BASE if prefixed else PLAIN_BASE) + FIRST_ZONE
@@ -43,6 +45,7 @@ def describe(srid: int) -> str:
 
 
 def check(srid: int, working_srid: int, where: str = "crs") -> int:
+    """``srid`` if a file may come in it; InvalidInput saying which CRSs are accepted otherwise."""
     if srid not in accepted(working_srid):
         raise InvalidInput(
             f"{describe(srid)} is not accepted: use 4326, 4490, 3857, a CGCS2000 Gauss-Krüger zone (4513-4554) "

@@ -38,14 +38,14 @@ import pyogrio
 import shapely
 from sqlalchemy import Connection, Engine, TextClause, text
 
-from gis.config import DEFAULT_TIMEZONE, SQM_PER_MU
-from gis.errors import InvalidInput
-from gis.geometry_input import transformer
+from gis.domain.geometry import transformer
+from gis.domain.privacy import mask_id_number, mask_name, mask_phone
+from gis.domain.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
+from gis.domain.tolerance import tolerance_sql
+from gis.domain.workflow import DATE_COLUMNS
 from gis.io.fields import FIELDS, SHORT_DATE_NAMES
-from gis.privacy import mask_id_number, mask_name, mask_phone
-from gis.project_overlaps import tolerance_sql
-from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
-from gis.workflow import DATE_COLUMNS
+from gis.platform.config import DEFAULT_TIMEZONE, SQM_PER_MU
+from gis.platform.errors import InvalidInput
 
 BATCH_ROWS = 10_000
 XLSX_MAX_ROWS = 1_048_576
@@ -228,6 +228,7 @@ def content_disposition(filename: str) -> str:
 
 
 def check_format(fmt: str) -> Format:
+    """The export format named ``fmt``; InvalidInput listing the formats otherwise."""
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}", "format")
     return FORMATS[fmt]

@@ -19,10 +19,10 @@ import pyogrio
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from gis.errors import InvalidInput
-from gis.geometry_input import transformer
+from gis.domain.geometry import transformer
 from gis.io import crs as crs_mod
 from gis.io.readers import TABLE_FORMATS, detect_format, open_source, unpacked
+from gis.platform.errors import InvalidInput
 
 LINES = "line"
 POLYGONS = "polygon"

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from gis.config import SQM_PER_MU
-from gis.privacy import PERSONAL_FIELDS
-from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
-from gis.workflow import ALL_STAGES, DATE_COLUMNS
+from gis.domain.privacy import PERSONAL_FIELDS
+from gis.domain.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
+from gis.domain.workflow import ALL_STAGES, DATE_COLUMNS
+from gis.platform.config import SQM_PER_MU
 
 
 @dataclass(frozen=True)
@@ -164,6 +164,7 @@ _NORMALISED = {
 
 
 def known_target(target: str) -> bool:
+    """Whether a column may be mapped to ``target``: a parcel field or a geometry role (wkt, lon, ...)."""
     return target in FIELDS or target in GEOMETRY_ROLES
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gis.errors import InvalidInput, NotFound
 from gis.io.fields import FIELDS, IGNORE, known_target
+from gis.platform.errors import InvalidInput, NotFound
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 OPTIONS = {"auto", "layer", "sheet", "encoding"}
@@ -87,6 +87,7 @@ def _row_to_profile(row: Any) -> Profile:
 
 
 def list_profiles(conn: Connection) -> list[Profile]:
+    """Every saved import profile, by name."""
     rows = conn.execute(text(
         "SELECT name, description, mapping, defaults, crs, options FROM import_profiles ORDER BY name"
     )).mappings()
@@ -94,6 +95,7 @@ def list_profiles(conn: Connection) -> list[Profile]:
 
 
 def get_profile(conn: Connection, name: str) -> Profile:
+    """The profile named ``name``; NotFound listing the saved ones otherwise."""
     row = conn.execute(text(
         "SELECT name, description, mapping, defaults, crs, options FROM import_profiles WHERE name = :name"
     ), {"name": name}).mappings().first()
@@ -123,5 +125,6 @@ def save_profile(conn: Connection, profile: Profile) -> Profile:
 
 
 def delete_profile(conn: Connection, name: str) -> None:
+    """Delete the profile named ``name``; NotFound if there is none."""
     if conn.execute(text("DELETE FROM import_profiles WHERE name = :name"), {"name": name}).rowcount == 0:
         raise NotFound(f"no import profile {name!r}")

@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyogrio
 import shapely
 
-from gis.errors import InvalidInput
 from gis.io.archives import Extraction, check_directory, check_zip_file
+from gis.platform.errors import InvalidInput
 
 VECTOR_FORMATS = {".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson", ".fgb": "fgb", ".kml": "kml",
                   ".kmz": "kml", ".shp": "shp", ".dxf": "dxf"}
@@ -92,6 +92,8 @@ def _binary(column: pa.Array) -> pa.BinaryArray:
 
 
 def detect_format(path: Path) -> str:
+    """The reader for a file, from its name: zip, a vector format or a table format; InvalidInput for any other
+    suffix."""
     name = path.name.lower()
     if name.endswith(".zip"):
         return "zip"
@@ -327,9 +329,9 @@ def _open_xlsx(path: Path, sheet: str | None) -> Source:
         ws = book[sheet] if sheet else book.worksheets[0]
         values = ws.iter_rows(values_only=True)
         header, header_row = None, 0
-        for header_row, row in enumerate(values, start=1):  # the first non-empty row is the header
+        for number, row in enumerate(values, start=1):  # the first non-empty row is the header
             if any(v not in (None, "") for v in row):
-                header = row
+                header, header_row = row, number
                 break
         if header is None:
             raise InvalidInput(f"sheet {ws.title!r} is empty", "sheet")

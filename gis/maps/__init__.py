@@ -3,5 +3,5 @@
 ``page`` (what every page shares: basemap, labels, colours, offline rendering), ``blocker_map``
 (a project's blockers), ``district_map`` (percent cleared per district), ``landing`` (the
 front page), ``static`` (``render_blocker_png`` for reports), ``assets`` (the npm files folium
-is pointed at), ``gcj02`` (display shift for GCJ-02 basemaps). Vector tiles: ``gis.tiles``.
+is pointed at), ``gcj02`` (display shift for GCJ-02 basemaps). Vector tiles: ``gis.maps.tiles``.
 """

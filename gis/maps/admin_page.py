@@ -36,7 +36,8 @@ details {{ background: #fff; border-radius: 6px; margin-bottom: .8rem; padding: 
           box-shadow: 0 1px 3px rgba(0,0,0,.12); }}
 summary {{ font-weight: bold; cursor: pointer; }}
 form label {{ display: block; margin: .45rem 0; font-size: .92rem; }}
-form label input, form label select, form label textarea {{ display: block; width: 100%; box-sizing: border-box; padding: .3rem; }}
+form label input, form label select, form label textarea {{ display: block; width: 100%; box-sizing: border-box;
+                                                           padding: .3rem; }}
 button {{ margin: .5rem .5rem 0 0; padding: .35rem .9rem; }}
 .result {{ margin-top: .6rem; font-size: .9rem; white-space: pre-line; }}
 .result.error {{ color: #b00020; }} .result.ok {{ color: #14532d; }}
@@ -53,7 +54,8 @@ td input {{ width: 8.5rem; }}
 
 <details open id="panel-project"><summary>新建项目</summary>
 <form id="project-form">
-<label>项目编号（小写字母、数字、_ -）<input name="code" required pattern="[a-z][a-z0-9_\\-]{{0,39}}" placeholder="xinan_road"></label>
+<label>项目编号（小写字母、数字、_ -）<input name="code" required pattern="[a-z][a-z0-9_\\-]{{0,39}}"
+                                         placeholder="xinan_road"></label>
 <label>项目名称<input name="name" required maxlength="100"></label>
 <label>类型<select name="kind"><option value="rail">铁路</option><option value="road">道路</option>
 <option value="zone">片区开发</option></select></label>

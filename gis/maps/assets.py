@@ -19,7 +19,7 @@ from pathlib import Path
 
 from branca.element import Element
 
-from gis.errors import GisError
+from gis.platform.errors import GisError
 
 VENDOR_PATH = "/static/vendor"
 
@@ -95,6 +95,8 @@ def missing_assets(assets_dir: Path) -> list[str]:
 
 
 def ensure_assets(assets_dir: Path) -> None:
+    """Refuse (AssetsMissing, with the fix) to serve a map page whose scripts are not installed under ``assets_dir``:
+    the pages are offline and would show nothing."""
     missing = missing_assets(assets_dir)
     if missing:
         raise AssetsMissing(f"the map scripts are not installed ({missing[0]} and {len(missing) - 1} more missing "

@@ -21,9 +21,10 @@ from folium.plugins import VectorGridProtobuf
 from folium.template import Template
 from sqlalchemy import Connection, text
 
-from gis.blockers import MAX_LIMIT, BlockerFilter, Tolerance, blocker_from_sql, find_blockers
-from gis.config import DEFAULT_TIMEZONE, SQM_PER_MU
-from gis.errors import ProjectNotFound
+from gis.analysis.blockers import MAX_LIMIT, BlockerFilter, blocker_from_sql, find_blockers
+from gis.domain.privacy import mask_name
+from gis.domain.stages import ALL_STAGES, today_in
+from gis.domain.tolerance import Tolerance
 from gis.maps.gcj02 import wgs84_to_gcj02
 from gis.maps.page import (
     DISTRICT_COLOUR,
@@ -45,10 +46,10 @@ from gis.maps.page import (
     render,
     stage_label,
 )
-from gis.privacy import mask_name
-from gis.projects import get_project
-from gis.stages import ALL_STAGES, today_in
-from gis.tiles import TILE_LAYERS
+from gis.maps.tiles import TILE_LAYERS
+from gis.platform.config import DEFAULT_TIMEZONE, SQM_PER_MU
+from gis.platform.errors import ProjectNotFound
+from gis.records.projects import get_project
 
 _GCJ02 = MapContext(basemap=Basemap("", crs="gcj02"))  # how geometries are drawn over a GCJ-02 basemap
 
@@ -92,7 +93,8 @@ def blocker_geojson(
     display with ``gcj02``), properties with stage and kind as keys, the owner masked unless ``reveal_personal``,
     and for each holdout a point inside it (``ring``: lon, lat). Built as text: 10,000 blockers take a
     fraction of a second."""
-    if conn.execute(text("SELECT 1 FROM projects WHERE id = :id AND archived_at IS NULL"), {"id": project_id}).first() is None:
+    live = conn.execute(text("SELECT 1 FROM projects WHERE id = :id AND archived_at IS NULL"), {"id": project_id})
+    if live.first() is None:
         raise ProjectNotFound(project_id)
     rows = conn.execute(text(_FEATURES_SQL), {
         "project_id": project_id, **tolerance.params, "today": today,

@@ -9,9 +9,9 @@ from typing import Any
 import folium
 from sqlalchemy import Connection
 
-from gis.blockers import Tolerance
-from gis.config import DEFAULT_TIMEZONE
-from gis.errors import ProjectNotFound
+from gis.analysis.progress import district_progress
+from gis.domain.stages import today_in
+from gis.domain.tolerance import Tolerance
 from gis.maps.page import (
     FOOTPRINT_COLOUR,
     MapContext,
@@ -24,9 +24,9 @@ from gis.maps.page import (
     new_map,
     render,
 )
-from gis.progress import district_progress
-from gis.projects import list_projects
-from gis.stages import today_in
+from gis.platform.config import DEFAULT_TIMEZONE
+from gis.platform.errors import ProjectNotFound
+from gis.records.projects import list_projects
 
 # Five classes of percent cleared, red to green; a district with no parcel in any project is grey.
 CLASS_BREAKS = (20.0, 40.0, 60.0, 80.0)
@@ -35,6 +35,7 @@ NO_DATA_COLOUR = "#bdbdbd"
 
 
 def class_colour(percent: float | None) -> str:
+    """A district's fill by percent cleared: five classes broken at 20/40/60/80 %, red to green; grey without data."""
     if percent is None:
         return NO_DATA_COLOUR
     return CLASS_COLOURS[sum(percent >= b for b in CLASS_BREAKS)]

@@ -7,7 +7,7 @@ from html import escape
 from typing import Any
 
 from gis.maps.assets import SYSTEM_FONTS
-from gis.targets import TARGET_STATUS_ZH, measure_text, period_label
+from gis.records.targets import TARGET_STATUS_ZH, measure_text, period_label
 
 KIND_LABELS = {"rail": "铁路", "road": "道路", "zone": "片区开发"}
 
@@ -37,7 +37,8 @@ table.targets th {{ background: #e3f2fd; }} table.targets td.n {{ text-align: ri
 <h1>征收征迁 · 重点项目进度</h1>
 <p class="sub">截至 {today}</p>
 <nav><a href="{base}/districts/map">各片区征迁进度图</a><a href="{base}/workbench">规划工作台</a>
-<a href="{base}/reports/daily">日报</a><a href="{base}/reports/three-day">三天小结</a><a href="{base}/reports/weekly">周调度</a>
+<a href="{base}/reports/daily">日报</a><a href="{base}/reports/three-day">三天小结</a>
+<a href="{base}/reports/weekly">周调度</a>
 <a href="{base}/public/">公示页面</a><a href="{base}/docs">接口文档（API）</a></nav>
 {targets}{projects}
 </main></body></html>
@@ -47,8 +48,10 @@ _PROJECT = """<section class="project" data-project-id="{id}">
 <h2>{name} <small>（{kind}）</small></h2>
 <div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="{pct_value}"
      aria-label="已交地比例"><div style="width:{pct_value}%"></div></div>
-<p class="figures">已交地 {cleared}/{parcels} 宗（{pct}）；阻碍地块 {blocking} 宗，其中钉子户 {holdouts} 户{deadline}</p>
-<p class="links"><a href="{base}/projects/{id}/map">阻碍地块地图</a><a href="{base}/projects/{id}/map.png">静态图（PNG）</a>
+<p class="figures">
+已交地 {cleared}/{parcels} 宗（{pct}）；阻碍地块 {blocking} 宗，其中钉子户 {holdouts} 户{deadline}</p>
+<p class="links"><a href="{base}/projects/{id}/map">阻碍地块地图</a>
+<a href="{base}/projects/{id}/map.png">静态图（PNG）</a>
 <a href="{base}/districts/map?project_id={id}">片区进度图</a><a href="{base}/public/projects/{id}/map">公示地图</a>
 <a href="{base}/projects/{id}/map?lang=en">English map</a></p>
 </section>"""
@@ -67,7 +70,7 @@ def _measure(m: dict[str, Any] | None, unit: str, decimals: int) -> str:
 
 
 def _targets_table(targets: dict[str, dict[str, Any]]) -> str:
-    """Each district's targets of the year and quarter (``gis.targets.district_targets``): done / target."""
+    """Each district's targets of the year and quarter (``gis.records.targets.district_targets``): done / target."""
     rows = []
     for _code, block in sorted(targets.items()):
         for t in (block["year"], block["quarter"]):
@@ -87,8 +90,8 @@ def _targets_table(targets: dict[str, dict[str, Any]]) -> str:
 
 def landing_html(projects: list[dict[str, Any]], *, today: date, base_url: str = "", header: str = "",
                  targets: dict[str, dict[str, Any]] | None = None) -> str:
-    """The page for ``projects`` (``gis.projects.list_projects`` rows) under the site's ``header``, with the
-    districts' targets of the year and quarter (``gis.targets.district_targets``) when given."""
+    """The page for ``projects`` (``gis.records.projects.list_projects`` rows) under the site's ``header``, with the
+    districts' targets of the year and quarter (``gis.records.targets.district_targets``) when given."""
     base = escape(base_url.rstrip("/"), quote=True)
     sections = [
         _PROJECT.format(

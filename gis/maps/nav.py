@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from gis.auth import ROLE_LABELS_ZH, ROLE_RANK, Principal, Role
 from gis.maps.assets import SYSTEM_FONTS, sign_out_form
+from gis.records.users import ROLE_LABELS_ZH, ROLE_RANK, Principal, Role
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from folium.template import Template
 from shapely.geometry import mapping, shape
 from sqlalchemy import Connection, text
 
-from gis.config import Settings
+from gis.domain.stages import ALL_STAGES, KIND_LABELS_ZH, STAGE_LABELS_ZH
 from gis.maps.assets import SYSTEM_FONTS, VENDOR_PATH, check_offline, localize
 from gis.maps.gcj02 import shift_geometry
-from gis.stages import ALL_STAGES, KIND_LABELS_ZH, STAGE_LABELS_ZH
+from gis.platform.config import Settings
 
 Lang = Literal["zh", "en"]
 PRECISION = 6  # decimal degrees: about 0.1 m, finer than any survey the maps show
@@ -78,6 +78,7 @@ LABELS: dict[str, dict[str, str]] = {
 
 
 def labels(lang: Lang) -> dict[str, str]:
+    """The map pages' interface labels in ``lang``."""
     return LABELS[lang]
 
 
@@ -87,10 +88,12 @@ def paren(lab: dict[str, str], inner: object) -> str:
 
 
 def stage_label(stage: str, lang: Lang) -> str:
+    """A stage's name in ``lang``; the stage itself if it has none."""
     return (STAGE_LABELS_ZH if lang == "zh" else STAGE_LABELS_EN).get(stage, stage)
 
 
 def kind_label(kind: str, lang: Lang) -> str:
+    """A parcel kind's name (house, land) in ``lang``; the kind itself if it has none."""
     return (KIND_LABELS_ZH if lang == "zh" else KIND_LABELS_EN).get(kind, kind)
 
 
@@ -231,6 +234,7 @@ def new_map(ctx: MapContext, title: str) -> folium.Map:
 
 
 def add_title(m: folium.Map, html: str) -> None:
+    """The map's title box, top right; ``html`` goes in as is, so escape what it quotes."""
     _Box(html, "topright", "pb-box pb-title").add_to(m)
 
 
@@ -242,10 +246,12 @@ def add_legend(m: folium.Map, title: str, rows: list[tuple[str, str]], raw: bool
 
 
 def fill_swatch(colour: str, outline: str = "#333", width: int = 1) -> str:
+    """The CSS of a legend swatch for an area."""
     return f"background:{colour};border-color:{outline};border-width:{width}px"
 
 
 def line_swatch(colour: str, dashed: bool = False) -> str:
+    """The CSS of a legend swatch for a line, solid or dashed."""
     return (f"height:0;background:none;border-width:3px 0 0 0;border-color:{colour};"
             f"border-style:{'dashed' if dashed else 'solid'}")
 

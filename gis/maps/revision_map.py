@@ -1,6 +1,6 @@
 """The map of an alignment change (改线): both footprints and the parcels that enter or leave, offline.
 
-Drawn from ``gis.alignments.revision_diff``: the earlier footprint dashed grey, the later one red, parcels
+Drawn from ``gis.analysis.alignments.revision_diff``: the earlier footprint dashed grey, the later one red, parcels
 entering the footprint red, leaving green; the totals in the title box. Owner names follow the caller's role.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 import folium
 from sqlalchemy import Connection, text
 
-from gis.alignments import revision_diff
-from gis.blockers import Tolerance
+from gis.analysis.alignments import revision_diff
+from gis.domain.tolerance import Tolerance
 from gis.maps.page import (
     DISTRICT_COLOUR,
     MapContext,
@@ -66,7 +66,8 @@ def revision_diff_map_html(conn: Connection, project_id: int, a: int, b: int, *,
                  for d in district_shapes(conn)]
     folium.GeoJson({"type": "FeatureCollection", "features": districts}, name="片区界线",
                    style_function=lambda _f: {"color": DISTRICT_COLOUR, "weight": 1, "fill": False}).add_to(m)
-    for geometry, label, colour, dash in ((before, f"第{a}版红线", BEFORE, "6 4"), (after, f"第{b}版红线", AFTER, None)):
+    for geometry, label, colour, dash in ((before, f"第{a}版红线", BEFORE, "6 4"),
+                                          (after, f"第{b}版红线", AFTER, None)):
         folium.GeoJson(ctx.display(geometry), name=label,
                        style_function=lambda _f, c=colour, d=dash: {"color": c, "weight": 2, "dashArray": d,
                                                                      "fillOpacity": 0.08}).add_to(m)

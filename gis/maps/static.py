@@ -21,10 +21,10 @@ from matplotlib.patches import Patch
 from shapely.geometry import shape
 from sqlalchemy import Connection
 
-from gis.blockers import Tolerance
-from gis.config import DEFAULT_TIMEZONE
-from gis.fonts import cjk_family
+from gis.domain.stages import ALL_STAGES, today_in
+from gis.domain.tolerance import Tolerance
 from gis.maps.blocker_map import project_blockers
+from gis.maps.fonts import cjk_family
 from gis.maps.page import (
     DISTRICT_COLOUR,
     FOOTPRINT_COLOUR,
@@ -35,7 +35,7 @@ from gis.maps.page import (
     district_shapes,
     stage_label,
 )
-from gis.stages import ALL_STAGES, today_in
+from gis.platform.config import DEFAULT_TIMEZONE
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,8 @@ def render_blocker_png(
     prop = {"family": [font, "DejaVu Sans"], "size": 9} if font else {"size": 9}
     ax.legend(handles=handles, loc="lower right", title=lab["legend_stage"], prop=prop, title_fontproperties=prop,
               framealpha=0.9)
-    title = f"{project['name']} · {lab['blocking']} {len(items)} {lab['unit']} · {lab['as_of']} {(as_of or today).isoformat()}"
+    title = (f"{project['name']} · {lab['blocking']} {len(items)} {lab['unit']} · "
+             f"{lab['as_of']} {(as_of or today).isoformat()}")
     ax.text(0.01, 0.99, title, transform=ax.transAxes, ha="left", va="top", fontsize=12,
             bbox={"facecolor": "white", "alpha": 0.9, "edgecolor": "none"}, **text_kw)
 

@@ -14,10 +14,10 @@ from html import escape
 from pathlib import Path
 
 from gis.checks import DOCUMENT_LABELS_ZH
+from gis.domain.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
 from gis.maps.assets import DRAW_ASSETS, FOLIUM_ASSETS, SYSTEM_FONTS, VENDOR_PATH
 from gis.maps.page import FOOTPRINT_COLOUR, STAGE_COLOURS
-from gis.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
-from gis.standards import ITEM_LABELS_ZH
+from gis.records.standards import ITEM_LABELS_ZH
 
 WORKBENCH_SCRIPT = Path(__file__).with_name("workbench.js")
 # The downloads of an overlap answer, in the order planners ask for them.
@@ -85,7 +85,8 @@ tbody tr[data-id] {{ cursor: pointer; }} tbody tr[data-id]:hover {{ background: 
 <div id="totals"></div>
 <div id="exports" hidden>导出：{export_buttons}</div>
 <table><thead><tr><th>编号</th><th>片区</th><th>类型</th><th>阶段</th><th class="n">占压（㎡）</th>
-<th class="n">占比</th><th class="n">估算补偿（元）</th><th>权利人</th></tr></thead><tbody id="hits-table"></tbody></table>
+<th class="n">占比</th><th class="n">估算补偿（元）</th><th>权利人</th></tr></thead><tbody id="hits-table"></tbody>
+</table>
 </details>
 
 <details open id="panel-compare"><summary>方案比选</summary>
@@ -129,7 +130,8 @@ def workbench_html(*, base_url: str = "", header: str = "", reveal_personal: boo
     field only for a role that may see personal data (``reveal_personal``)."""
     base = escape(base_url.rstrip("/"), quote=True)
     vendor = f"{base}{VENDOR_PATH}"
-    buttons = "".join(f'<button type="button" data-export="{f}">{label}</button>' for f, label in EXPORT_FORMATS.items())
+    buttons = "".join(f'<button type="button" data-export="{f}">{label}</button>'
+                      for f, label in EXPORT_FORMATS.items())
     return _PAGE.format(
         base=base, fonts=SYSTEM_FONTS, header=header, reveal="true" if reveal_personal else "false",
         owner_field=_OWNER_FIELD if reveal_personal else "", export_buttons=buttons, labels=_labels_json(),
