@@ -52,7 +52,7 @@ TEXT: dict[str, dict[str, str]] = {
         "summary": "阻碍地块 {n} 宗（其中钉子户 {h} 户）　红线内面积 {m2} m²（{mu} 亩）",
         "by_district": "阻碍地块分布（片区 × 阶段，宗）", "holdouts": "钉子户（{n} 户，按本阶段天数）",
         "district": "片区", "total": "合计", "m2": "面积\n（m²）", "mu": "面积\n（亩）", "others": "其他片区",
-        "code": "编号", "owner": "权利人", "stage": "阶段", "days": "天数", "area": "面积（m²）", "note": "主要问题",
+        "code": "编号", "owner": "权利人", "area": "面积（m²）", "note": "主要问题",
         "legacy": "（历史遗留）", "more": "另有 {n} 户，见阻碍地块清单", "none": "无",
         "footer": "面积为地块在项目红线内的部分（1 亩 = 666.67 m²）。坐标系 {crs}。权利人姓名{masked}。",
         "masked": "已按查看权限脱敏", "shown": "为实名，仅限内部使用",
@@ -62,7 +62,7 @@ TEXT: dict[str, dict[str, str]] = {
         "summary": "{n} blocking parcels ({h} holdouts), {m2} m² ({mu} mu) inside the red line",
         "by_district": "Blocking parcels by district and stage", "holdouts": "Holdouts ({n}, longest in stage first)",
         "district": "District", "total": "Total", "m2": "Area (m²)", "mu": "Area (mu)", "others": "other districts",
-        "code": "Code", "owner": "Owner", "stage": "Stage", "days": "Days", "area": "Area (m²)", "note": "Issue",
+        "code": "Code", "owner": "Owner", "area": "Area (m²)", "note": "Issue",
         "legacy": " (legacy)", "more": "{n} more: see the blocker list", "none": "none",
         "footer": "Areas are the parts inside the project's red line (1 mu = 666.67 m²). CRS {crs}. Owner names "
                   "{masked}.",
@@ -222,7 +222,7 @@ def render_battle_map(
         rows.append([words["more"].format(n=len(holdouts) - len(listed)), "", "", "", "", "", ""])
     if not rows:
         rows.append([words["none"], "", "", "", "", "", ""])
-    _draw_table(fig, top, [words["code"], words["district"], words["owner"], lab["stage"], words["days"],
+    _draw_table(fig, top, [words["code"], words["district"], words["owner"], lab["stage"], _wrap(lab["days"]),
                            words["area"], words["note"]], rows, font=font, numeric={4, 5})
 
     fig.text(0.988, 0.012, words["footer"].format(crs=data.crs.to_string(),
