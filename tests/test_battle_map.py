@@ -11,7 +11,11 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 import numpy as np
@@ -31,6 +35,7 @@ from gis.maps.static import LEGEND_EDGE, MapLayout, draw_blocker_png, place_lege
 from gis.projects import resolve_project
 
 DEMO_PROJECTS = ("hsr", "xinan_road", "devzone")
+T = TypeVar("T")
 
 
 def poppler(tool: str, *args: str) -> str:
@@ -86,28 +91,45 @@ def _pdf_pixels(pdf: bytes, tmp_path: Path, dpi: int = 72) -> np.ndarray:
     return np.asarray(Image.open(tmp_path / "page.png").convert("RGB"))
 
 
-@pytest.fixture(scope="module")
-def today(client) -> str:
-    return client.get("/projects").json()["date"]
+def on_one_day(client, produce: Callable[[date], T]) -> T:
+    """``produce(today)``, done again if the city's day turned meanwhile (at 16:00 UTC in Asia/Shanghai): the
+    API and the renderer called apart must draw the same day."""
+    for _ in range(2):
+        before = date.fromisoformat(client.get("/projects").json()["date"])
+        result = produce(before)
+        if client.get("/projects").json()["date"] == before.isoformat():
+            return result
+    raise AssertionError("the day turned twice during one test")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    pdf: bytes
+    day: date
+    filename: str
 
 
 @pytest.fixture(scope="module")
-def xinan_pdf(client, role_headers) -> bytes:
-    r = client.get("/projects/xinan_road/map.pdf", headers=role_headers["viewer"])
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"] == "application/pdf"
-    return r.content
+def xinan(client, role_headers) -> Fetched:
+    """新安路's battle map as a viewer gets it, and the day it was drawn."""
+    def fetch(day: date) -> Fetched:
+        r = client.get("/projects/xinan_road/map.pdf", headers=role_headers["viewer"])
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "application/pdf"
+        return Fetched(r.content, day, r.headers["content-disposition"])
+
+    return on_one_day(client, fetch)
 
 
-def test_the_pdf_reads_back_with_the_name_the_date_and_the_blocker_count(client, xinan_pdf, today, tmp_path):
+def test_the_pdf_reads_back_with_the_name_the_date_and_the_blocker_count(client, xinan, tmp_path):
     blockers = client.get("/projects/xinan_road/blockers", params={"limit": 10000}).json()
     path = tmp_path / "map.pdf"
-    path.write_bytes(xinan_pdf)
+    path.write_bytes(xinan.pdf)
     words = poppler("pdftotext", "-layout", str(path), "-")
     info = poppler("pdfinfo", str(path))
     facts = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in info.splitlines() if ":" in line)}
     assert facts["Pages"] == "1" and facts["Page size"] == "1190.55 x 841.89 pts (A3)", "one A3 landscape page"
-    assert "新安路 作战图" in words and f"截至 {today}" in words
+    assert "新安路 作战图" in words and f"截至 {xinan.day.isoformat()}" in words
     total = blockers["total"]
     assert total > 100 and f"阻碍地块 {total} 宗" in words
     holdouts = [b for b in blockers["items"] if b["holdout"]]
@@ -119,7 +141,7 @@ def test_the_pdf_reads_back_with_the_name_the_date_and_the_blocker_count(client,
     assert any(str(total) in row for row in totals)
 
 
-def test_holdout_owners_are_masked_unless_the_role_may_see_them(client, role_headers, xinan_pdf, tmp_path):
+def test_holdout_owners_are_masked_unless_the_role_may_see_them(client, role_headers, xinan, tmp_path):
     full = client.get("/projects/xinan_road/blockers", params={"holdout": "true", "limit": 100}).json()["items"]
     assert full and all("*" not in h["owner_name"] for h in full)  # the test client is an admin
     inspector = client.get("/projects/xinan_road/map.pdf", headers=role_headers["inspector"]).content
@@ -128,20 +150,18 @@ def test_holdout_owners_are_masked_unless_the_role_may_see_them(client, role_hea
         (tmp_path / "x.pdf").write_bytes(pdf)
         return poppler("pdftotext", str(tmp_path / "x.pdf"), "-")
 
-    masked, shown = text_of(xinan_pdf), text_of(inspector)
+    masked, shown = text_of(xinan.pdf), text_of(inspector)
     for h in full:
         assert h["owner_name"] not in masked and h["owner_name"] in shown
     assert "已按查看权限脱敏" in masked and "为实名" in shown
 
 
-def test_the_pdf_legend_does_not_cover_the_red_line(client, engine, settings, xinan_pdf, today, tmp_path):
-    from datetime import date
-
+def test_the_pdf_legend_does_not_cover_the_red_line(client, engine, settings, xinan, tmp_path):
     with engine.connect() as conn:
         rendered = render_battle_map(conn, resolve_project(conn, "xinan_road"), tolerance=Tolerance.from_settings(
-            settings), today=date.fromisoformat(today), tz=settings.city_timezone)
-    assert rendered.data == xinan_pdf, "the API's PDF is the function's, byte for byte (no creation time)"
-    check_legend_clear_of_line(_pdf_pixels(xinan_pdf, tmp_path), rendered.layout)
+            settings), today=xinan.day, tz=settings.city_timezone)
+    assert rendered.data == xinan.pdf, "the API's PDF is the function's, byte for byte (no creation time)"
+    check_legend_clear_of_line(_pdf_pixels(xinan.pdf, tmp_path), rendered.layout)
 
 
 @pytest.mark.parametrize("code", DEMO_PROJECTS)
@@ -155,14 +175,16 @@ def test_the_png_legend_does_not_cover_the_red_line(engine, settings, demo_city,
     check_legend_clear_of_line(pixels, rendered.layout)
 
 
-def test_the_api_png_is_the_laid_out_one(client, engine, settings, today):
-    from datetime import date
+def test_the_api_png_is_the_laid_out_one(client, engine, settings):
+    def both(day: date) -> tuple[bytes, bytes]:
+        with engine.connect() as conn:
+            rendered = draw_blocker_png(conn, resolve_project(conn, "xinan_road"),
+                                        tolerance=Tolerance.from_settings(settings), today=day,
+                                        tz=settings.city_timezone)
+        return rendered.data, client.get("/projects/xinan_road/map.png").content
 
-    with engine.connect() as conn:
-        rendered = draw_blocker_png(conn, resolve_project(conn, "xinan_road"),
-                                    tolerance=Tolerance.from_settings(settings), today=date.fromisoformat(today),
-                                    tz=settings.city_timezone)
-    assert client.get("/projects/xinan_road/map.png").content == rendered.data
+    drawn, served = on_one_day(client, both)
+    assert served == drawn
 
 
 def test_a_line_through_every_corner_widens_the_view_for_the_legend():
@@ -187,7 +209,7 @@ def test_a_line_through_every_corner_widens_the_view_for_the_legend():
     assert ax.get_xlim()[1] - ax.get_xlim()[0] > 800, "the view widened"
 
 
-def test_the_cli_writes_the_same_pdf(client, settings, demo_city, tmp_path, monkeypatch, xinan_pdf):
+def test_the_cli_writes_the_same_pdf(client, role_headers, settings, demo_city, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from gis.cli import app
@@ -196,20 +218,24 @@ def test_the_cli_writes_the_same_pdf(client, settings, demo_city, tmp_path, monk
     for key, value in {"GIS_DATA_DIR": str(settings.data_dir), "GIS_PG_FSYNC": "false"}.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
-    try:
-        out = tmp_path / "xinan.pdf"
+    out = tmp_path / "xinan.pdf"
+
+    def both(_day: date) -> tuple[bytes, bytes]:
         result = CliRunner().invoke(app, ["map", "xinan_road", "--pdf", str(out)])
+        assert result.exit_code == 0, result.output
+        return out.read_bytes(), client.get("/projects/xinan_road/map.pdf", headers=role_headers["viewer"]).content
+
+    try:
+        written, served = on_one_day(client, both)
         neither = CliRunner().invoke(app, ["map", "xinan_road"])
     finally:
         get_settings.cache_clear()
-    assert result.exit_code == 0, result.output
-    assert out.read_bytes() == xinan_pdf
+    assert written == served
     assert neither.exit_code != 0 and "--pdf" in str(neither.exception)
 
 
-def test_the_pdf_file_name_says_what_and_when(client, today):
-    r = client.get("/projects/xinan_road/map.pdf")
-    assert quote(f"新安路_作战图_{today}.pdf") in r.headers["content-disposition"]
+def test_the_pdf_file_name_says_what_and_when(xinan):
+    assert quote(f"新安路_作战图_{xinan.day.isoformat()}.pdf") in xinan.filename
 
 
 def test_bad_input(client, anon_client, role_headers):
