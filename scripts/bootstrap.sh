@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a Debian/Ubuntu machine, skipping what is there:
 # PostgreSQL with PostGIS, Chromium (browser tests), CJK fonts (map labels), GDAL's tools
-# (benchmarks), Node.js (map assets), then the Python environment in .venv.
+# (benchmarks), poppler (PDF tests), Node.js (map assets), then the Python environment in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,7 @@ want postgresql
 want postgresql-contrib
 want fonts-noto-cjk
 want gdal-bin
+want poppler-utils  # pdftotext, pdftoppm: the battle map tests read the PDF back
 want time  # GNU time: the import/export benchmark's peak-memory figures
 want python3-venv
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)

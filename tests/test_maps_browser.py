@@ -192,3 +192,37 @@ def test_api_docs_render_offline(browser, base_url, role_tokens, client):
         assert any("/static/vendor/swagger-ui-dist/" in u for u in visit.requests)
     finally:
         visit.close()
+
+
+# The page's controls (zoom, scale, title, layer list, legend, attribution) and the project line's box, in pixels.
+CONTROLS_AND_LINE = """() => {
+    const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+    return {controls: Array.from(document.querySelectorAll('.leaflet-control')).map(e => [e.className, box(e)]),
+            line: Array.from(document.querySelectorAll('.leaflet-footprint-pane path')).map(box)}; }"""
+
+
+@pytest.mark.parametrize("viewport", [(1280, 900), (1000, 640), (1600, 760)])
+@pytest.mark.parametrize("code", ["hsr", "xinan_road", "devzone"])
+def test_no_control_covers_the_project_line(browser, base_url, role_tokens, client, code, viewport):
+    """Legends and layer controls never cover the red line: the map is fitted with the line's whole extent clear
+    of every control, once the blockers (and the legend's counts) are in."""
+    project = next(p for p in client.get("/projects").json()["projects"] if p["code"] == code)
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                                  extra_http_headers={"Authorization": f"Bearer {role_tokens['viewer']}"})
+    try:
+        page = context.new_page()
+        page.goto(f"{base_url}/projects/{code}/map", wait_until="networkidle")
+        page.wait_for_function(f"() => document.body.getAttribute('data-blockers') === '{project['blocking']}'",
+                               timeout=10_000)
+        found = page.evaluate(CONTROLS_AND_LINE)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"project-map-{code}-{viewport[0]}x{viewport[1]}.png"))
+    finally:
+        context.close()
+    assert len(found["line"]) == 1 and len(found["controls"]) >= 5
+    (left, top, right, bottom), = found["line"]
+    assert right - left > 50 or bottom - top > 50, "the line is drawn at a readable size"
+    for name, (x0, y0, x1, y1) in found["controls"]:
+        overlap = min(x1, right) - max(x0, left), min(y1, bottom) - max(y0, top)
+        assert min(overlap) <= 0, \
+            f"{name} covers the project line: {(x0, y0, x1, y1)} over {(left, top, right, bottom)}"

@@ -1,5 +1,6 @@
-"""Map pages: the landing page, each project's blocker map (HTML and PNG), the district progress map;
-and ``vendor_files``, the Leaflet/folium scripts and stylesheets under ``/static/vendor/`` that make them work offline.
+"""Map pages: the landing page, each project's blocker map (HTML, PNG and the PDF battle map), the district progress
+map; and ``vendor_files``, the Leaflet/folium scripts and stylesheets under ``/static/vendor/`` that make them work
+offline.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from api.deps import AnyProjectId, Conn, IntId, ProjectId, get_settings, get_tod
 from api.pages import page_header, root_path
 from gis.domain.tolerance import Tolerance
 from gis.imagery import imagery_basemaps
+from gis.io.export import content_disposition
 from gis.maps.assets import VENDOR_PACKAGES, ensure_assets
+from gis.maps.battle_map import render_battle_map
 from gis.maps.blocker_map import blocker_geojson, blocker_map_html
 from gis.maps.district_map import district_map_html
 from gis.maps.landing import landing_html
@@ -103,6 +106,18 @@ def project_map_png(
     png = render_blocker_png(conn, project_id, tolerance=tolerance, today=today, tz=settings.city_timezone,
                              lang=lang, width=width, height=height)
     return Response(png, media_type="image/png", headers=PAGE_CACHE)
+
+
+@router.get("/projects/{project_id}/map.pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+def project_map_pdf(principal: Viewer, project_id: ProjectId, conn: Conn, tolerance: Tol, today: Today,
+                    settings: AppSettings, lang: Lang = "zh") -> Response:
+    """The project's battle map (作战图) for the weekly dispatch meeting: an A3 landscape PDF with the map, the
+    blockers by district and stage, the holdouts (owners masked unless the caller may see them) and the date."""
+    pdf = render_battle_map(conn, project_id, tolerance=tolerance, today=today, tz=settings.city_timezone,
+                            reveal_personal=principal.reveal_personal, lang=lang)
+    return Response(pdf.data, media_type="application/pdf",
+                    headers=PAGE_CACHE | {"Content-Disposition": content_disposition(pdf.filename)})
 
 
 @router.get("/districts/map", response_class=HTMLResponse)

@@ -38,6 +38,7 @@ from gis.maps.page import (
     add_title,
     district_shapes,
     fill_swatch,
+    fit_clear_of_controls,
     kind_label,
     leaflet_bounds,
     line_swatch,
@@ -320,7 +321,7 @@ def blocker_map(
     folium.LayerControl(collapsed=False).add_to(m)
     bounds = leaflet_bounds([footprint])
     if bounds:
-        m.fit_bounds(bounds)
+        fit_clear_of_controls(m, bounds)
     return m
 
 

@@ -216,6 +216,64 @@ class _MetricScale(MacroElement):
     """)
 
 
+class _FitClearOfControls(MacroElement):
+    """The map fitted to ``bounds`` with none of the controls (title, layers, legend, zoom, scale) over them: the
+    bounds are kept clear of the controls at the sides or at the top and bottom, whichever allows the closer
+    zoom. Measured in the browser once every control is on the map (their sizes depend on fonts and labels)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function() {
+            var map = {{ this._parent.get_name() }}, bounds = L.latLngBounds({{ this.bounds|tojson }});
+            var air = {{ this.air }};
+            function reach(selector, side) {
+                var corner = map.getContainer().querySelector(selector);
+                var box = map.getContainer().getBoundingClientRect();
+                var most = 0;
+                if (corner) Array.prototype.forEach.call(corner.children, function(c) {
+                    var r = c.getBoundingClientRect();
+                    var depth = {left: r.right - box.left, right: box.right - r.left,
+                                 top: r.bottom - box.top, bottom: box.bottom - r.top}[side];
+                    most = Math.max(most, depth + air);
+                });
+                return most;
+            }
+            function fit() {
+                var left = Math.max(reach(".leaflet-top.leaflet-left", "left"),
+                                    reach(".leaflet-bottom.leaflet-left", "left"));
+                var right = Math.max(reach(".leaflet-top.leaflet-right", "right"),
+                                     reach(".leaflet-bottom.leaflet-right", "right"));
+                var top = Math.max(reach(".leaflet-top.leaflet-left", "top"),
+                                   reach(".leaflet-top.leaflet-right", "top"));
+                var bottom = Math.max(reach(".leaflet-bottom.leaflet-left", "bottom"),
+                                      reach(".leaflet-bottom.leaflet-right", "bottom"));
+                var sides = {paddingTopLeft: [left, air], paddingBottomRight: [right, air]};
+                var ends = {paddingTopLeft: [air, top], paddingBottomRight: [air, bottom]};
+                var zoom = function(o) {
+                    var padding = L.point(o.paddingTopLeft).add(L.point(o.paddingBottomRight));
+                    return map.getBoundsZoom(bounds, false, padding);
+                };
+                map.fitBounds(bounds, zoom(sides) >= zoom(ends) ? sides : ends);
+            }
+            map.fitBounds(bounds);
+            setTimeout(fit, 0);  // after the page's other scripts have added every control
+        })();
+        {% endmacro %}
+    """)
+
+    def __init__(self, bounds: list[list[float]], air: int = 12) -> None:
+        super().__init__()
+        self._name = "FitClearOfControls"
+        self.bounds = bounds
+        self.air = air
+
+
+def fit_clear_of_controls(m: folium.Map, bounds: list[list[float]]) -> None:
+    """Fit ``m`` to ``bounds`` (``leaflet_bounds``) so that no control covers them: a project line is never
+    hidden under the legend or the layer list."""
+    _FitClearOfControls(bounds).add_to(m)
+
+
 def new_map(ctx: MapContext, title: str) -> folium.Map:
     """An empty page: no basemap unless configured, a scale bar, the system fonts."""
     m = folium.Map(location=[0, 0], zoom_start=2, tiles=None, max_zoom=22)

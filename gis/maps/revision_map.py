@@ -23,6 +23,7 @@ from gis.maps.page import (
     add_title,
     district_shapes,
     fill_swatch,
+    fit_clear_of_controls,
     leaflet_bounds,
     line_swatch,
     new_map,
@@ -83,6 +84,6 @@ def revision_diff_map_html(conn: Connection, project_id: int, a: int, b: int, *,
                          (fill_swatch(ENTERING), "新进入红线"), (fill_swatch(LEAVING), "移出红线")])
     bounds = leaflet_bounds([before, after])
     if bounds:
-        m.fit_bounds(bounds)
+        fit_clear_of_controls(m, bounds)
     folium.LayerControl(collapsed=False).add_to(m)
     return render(m, ctx)
