@@ -111,6 +111,57 @@ def test_import_whose_commit_fails_is_an_error_with_nothing_saved(world):
         assert conn.execute(text("SELECT count(*) FROM parcels WHERE code LIKE 'CF%'")).scalar_one() == 0
 
 
+def test_import_whose_database_connection_dies_mid_insert_is_an_error_with_nothing_saved(world):
+    """The connection doing the import is killed while it inserts the parcels (a statement trigger holds the
+    INSERT long enough to find it): the client gets an error, never "committed", and no parcel is saved."""
+    import threading
+    import time
+
+    w, c, engine = world
+    x, y = 400_100.0, 3_388_300.0
+    features = [{"type": "Feature", "properties": {"code": f"KD{i}", "kind": "house", "owner_name": "某某",
+                                                   "floor_area_m2": 100},
+                 "geometry": {"type": "Polygon", "coordinates": [[[x + i * 30, y], [x + i * 30 + 20, y],
+                                                                  [x + i * 30 + 20, y + 20], [x + i * 30, y + 20],
+                                                                  [x + i * 30, y]]]}} for i in range(3)]
+    body = json.dumps({"type": "FeatureCollection", "features": features,
+                       "crs": {"type": "name", "properties": {"name": "EPSG:4549"}}})
+    with engine.begin() as conn:
+        conn.execute(text("""CREATE OR REPLACE FUNCTION slow_insert() RETURNS trigger AS $$
+            BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$ LANGUAGE plpgsql"""))
+        conn.execute(text("CREATE TRIGGER slow_insert BEFORE INSERT ON parcels FOR EACH STATEMENT "
+                          "EXECUTE FUNCTION slow_insert()"))
+    killed = threading.Event()
+
+    def kill_the_insert() -> None:
+        with engine.connect() as watcher:
+            for _ in range(600):
+                done = watcher.execute(text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND query LIKE '%INSERT INTO parcels%' AND state = 'active' AND pid <> pg_backend_pid()"
+                )).scalars().all()
+                watcher.commit()
+                if done:
+                    killed.set()
+                    return
+                time.sleep(0.05)
+
+    try:
+        watcher = threading.Thread(target=kill_the_insert)
+        watcher.start()
+        r = c.post("/imports", headers=w.headers["admin"],
+                   files={"file": ("parcels.geojson", io.BytesIO(body.encode()))})
+        watcher.join(60)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER slow_insert ON parcels"))
+    assert killed.is_set(), "the import's INSERT was never seen running"
+    assert r.status_code >= 500 and "detail" in r.json(), r.text
+    assert "committed" not in r.json()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM parcels WHERE code LIKE 'KD%'")).scalar_one() == 0
+
+
 def test_alignment_revision_whose_commit_fails_is_an_error(world):
     w, c, engine = world
     from tests.worlds import WORLD_ORIGIN
