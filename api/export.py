@@ -28,8 +28,7 @@ from gis.io.export import (
     check_format,
     content_disposition,
     export_filename,
-    stream_csv,
-    stream_geojson,
+    stream_export,
     write_export,
     write_xlsx_sheets,
 )
@@ -68,16 +67,13 @@ def export_response(
     """
     spec = check_format(fmt)
     filename = export_filename(base_name, fmt=fmt, on=today)
-    headers = {"Content-Disposition": content_disposition(filename)}
-    if fmt == "csv":
-        body: Iterator[bytes] = stream_csv(rows, columns, reveal_personal=reveal_personal, tz=tz)
-    elif fmt == "geojson":
-        body = stream_geojson(rows, columns, srid=srid, reveal_personal=reveal_personal, tz=tz)
-    else:
+    if not spec.streams:
         return _file_response(filename, fmt, lambda path: write_export(
             rows, columns, fmt, path, srid=srid, crs=crs, reveal_personal=reveal_personal, title=title,
             layer=base_name, tz=tz, on=today))
-    return StreamingResponse(body, media_type=spec.media_type, headers=headers)
+    body = stream_export(rows, columns, fmt, srid=srid, reveal_personal=reveal_personal, tz=tz)
+    return StreamingResponse(body, media_type=spec.media_type, headers={"Content-Disposition": content_disposition(
+        filename)})
 
 
 def workbook_response(sheets: Sequence[Sheet], base_name: str, *, today: date, reveal_personal: bool = False,

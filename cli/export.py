@@ -19,8 +19,7 @@ from gis.io.export import (
     export_filename,
     parcel_query,
     query_rows,
-    stream_csv,
-    stream_geojson,
+    stream_export,
     write_export,
 )
 from gis.platform.config import get_settings
@@ -55,12 +54,10 @@ def export_parcels(
         total = conn.execute(text(f"SELECT count(*) FROM ({statement.text}) q"), params).scalar_one()
     rows = query_rows(engine, statement, params)
     if output is not None and str(output) == "-":
-        if format not in ("csv", "geojson"):
+        if not FORMATS[format].streams:
             raise typer.BadParameter("only csv and geojson can go to stdout", param_hint="--output")
-        chunks = (stream_csv(rows, PARCEL_COLUMNS, reveal_personal=reveal_personal, tz=settings.city_timezone)
-                  if format == "csv" else
-                  stream_geojson(rows, PARCEL_COLUMNS, srid=srid, reveal_personal=reveal_personal,
-                                 tz=settings.city_timezone))
+        chunks = stream_export(rows, PARCEL_COLUMNS, format, srid=srid, reveal_personal=reveal_personal,
+                               tz=settings.city_timezone)
         for chunk in chunks:
             sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()

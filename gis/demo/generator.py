@@ -27,6 +27,7 @@ from pyproj import CRS, Transformer
 from shapely import Geometry, STRtree
 
 from gis.domain.geometry import corridor
+from gis.domain.schema import PARCEL_ATTRIBUTES, PARCEL_FLAGS
 from gis.domain.stages import STAGES
 from gis.domain.workflow import DATE_COLUMNS as STAGE_DATE_COLUMNS
 from gis.platform.config import DEFAULT_TIMEZONE, SQM_PER_MU
@@ -45,11 +46,7 @@ DATE_COLUMNS = tuple(STAGE_DATE_COLUMNS[stage] for stage in STAGES)
 DOCUMENT_KINDS = ("survey_record", "appraisal_report", "contract", "payment_receipt", "demolition_acceptance")
 HISTORY_START = np.datetime64("2024-01-01", "D")
 
-PARCEL_COLUMNS = (
-    "id", "code", "kind", "district_id", "owner_name", "owner_id_number", "owner_phone", "households",
-    "floor_area_m2", "land_area_mu", "stage", "stage_since", "holdout", "legacy", "holdout_note",
-    *DATE_COLUMNS, "geometry",
-)
+PARCEL_COLUMNS = ("id", "code", *PARCEL_ATTRIBUTES, "stage", "stage_since", *PARCEL_FLAGS, *DATE_COLUMNS, "geometry")
 DISTRICT_PREFIX = {"xijin": "XJ", "nanshan": "NS", "helixi": "HL", "wangxi": "WX"}
 # Compensation standard per district: yuan per m² of house floor area, yuan per mu of land.
 STANDARD_RATES = {

@@ -67,6 +67,13 @@ def _personal(label: str, limits: Limit) -> dict[str, object]:
     return {"label": label, "personal": True, "limits": limits}
 
 
+# A parcel's fields by what an edit does with them (gis.records.parcels, the importer, the demo city): the facts
+# recorded about it, and the flags an editor sets; its stage, stage dates, key and geometry are handled apart.
+PARCEL_ATTRIBUTES = ("kind", "district_id", "owner_name", "owner_id_number", "owner_phone", "households",
+                     "floor_area_m2", "land_area_mu")
+PARCEL_FLAGS = ("holdout", "legacy", "holdout_note")
+
+
 @cache
 def metadata(srid: int) -> MetaData:
     """Every table of the service, with geometries in ``srid`` (the working CRS)."""

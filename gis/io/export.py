@@ -555,6 +555,18 @@ def write_vector(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], f
     return count
 
 
+def stream_export(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], fmt: str, *, srid: int,
+                  reveal_personal: bool = False, tz: str = DEFAULT_TIMEZONE,
+                  progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
+    """A streaming format's bytes as the rows arrive (``FORMATS[fmt].streams``: CSV or GeoJSON), for a response,
+    standard output or a file alike."""
+    if fmt == "csv":
+        return stream_csv(rows, columns, reveal_personal=reveal_personal, tz=tz, progress=progress)
+    if fmt == "geojson":
+        return stream_geojson(rows, columns, srid=srid, reveal_personal=reveal_personal, tz=tz, progress=progress)
+    raise InvalidInput(f"{fmt} is written to a file, not streamed; streamed formats: csv, geojson", "format")
+
+
 def write_export(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], fmt: str, path: Path | str, *,
                  srid: int, crs: int | None = None, reveal_personal: bool = False, title: str = "地块清单",
                  layer: str = "parcels", tz: str = DEFAULT_TIMEZONE,
@@ -563,7 +575,7 @@ def write_export(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], f
     list is of (an XLSX's creation date)."""
     check_format(fmt)
     path = Path(path)
-    if fmt in ("csv", "geojson"):
+    if FORMATS[fmt].streams:
         count = 0
 
         def counted(n: int) -> None:
@@ -572,9 +584,8 @@ def write_export(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], f
             if progress:
                 progress(n)
 
-        stream = (stream_csv(rows, columns, reveal_personal=reveal_personal, tz=tz, progress=counted)
-                  if fmt == "csv" else
-                  stream_geojson(rows, columns, srid=srid, reveal_personal=reveal_personal, tz=tz, progress=counted))
+        stream = stream_export(rows, columns, fmt, srid=srid, reveal_personal=reveal_personal, tz=tz,
+                               progress=counted)
         with path.open("wb") as fh:
             for chunk in stream:
                 fh.write(chunk)

@@ -49,7 +49,7 @@ from sqlalchemy import Connection, text
 from gis.domain import workflow
 from gis.domain.geometry import GEOGRAPHIC, transformer
 from gis.domain.limits import Limit, limits_of
-from gis.domain.schema import metadata
+from gis.domain.schema import PARCEL_ATTRIBUTES, PARCEL_FLAGS, metadata
 from gis.domain.stages import today_in
 from gis.io import crs as crs_mod
 from gis.io.fields import (
@@ -418,9 +418,7 @@ def _plan(source: Source, prof: Profile, city: _City, report: ImportReport, toda
     return _Plan(fields, roles, defaults, source_srid, ordered, today)
 
 
-_PARCEL_ORDER = ("kind", "district_id", "owner_name", "owner_id_number", "owner_phone", "households",
-                 "floor_area_m2", "land_area_mu", "stage", "stage_since", "holdout", "legacy", "holdout_note",
-                 *workflow.DATE_COLUMNS.values())
+_PARCEL_ORDER = (*PARCEL_ATTRIBUTES, "stage", "stage_since", *PARCEL_FLAGS, *workflow.DATE_COLUMNS.values())
 
 
 def _sql_type(column: str) -> str:

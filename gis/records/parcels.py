@@ -23,7 +23,7 @@ from gis.domain import workflow
 from gis.domain.geometry import city_extent, parse_geometry
 from gis.domain.limits import NOTE, check_values, limits_of
 from gis.domain.privacy import PERSONAL_FIELDS, mask_record
-from gis.domain.schema import metadata
+from gis.domain.schema import PARCEL_ATTRIBUTES, PARCEL_FLAGS, metadata
 from gis.domain.stages import STAGE_LABELS_ZH
 from gis.platform.config import SQM_PER_MU
 from gis.platform.errors import Forbidden, InvalidInput, NotFound, ProjectNotFound, VersionConflict
@@ -34,9 +34,8 @@ from gis.records.history import event as history_event
 from gis.records.history import record as record_history
 from gis.records.users import Principal, Role
 
-ATTRIBUTE_FIELDS = ("kind", "district_id", "owner_name", "owner_id_number", "owner_phone", "households",
-                    "floor_area_m2", "land_area_mu")
-FLAG_FIELDS = ("holdout", "legacy", "holdout_note")
+ATTRIBUTE_FIELDS = PARCEL_ATTRIBUTES
+FLAG_FIELDS = PARCEL_FLAGS
 _DATE_SELECT = ", ".join(f"p.{c}" for c in workflow.DATE_COLUMNS.values())
 _PARCEL_SQL = f"""
 SELECT p.id, p.code, p.kind, p.district_id, d.code AS district_code, d.name AS district_name,
@@ -218,7 +217,7 @@ def _check_values(conn: Connection, values: dict[str, Any], today: date) -> dict
     if unknown:
         raise InvalidInput(f"these fields cannot be edited: {', '.join(sorted(unknown))}", min(unknown))
     out = dict(values)
-    for name in ("owner_name", "owner_id_number", "owner_phone"):
+    for name in PERSONAL_FIELDS:  # the owner's name, ID number and phone, as typed with spaces around
         if name in out and out[name] is not None:
             out[name] = str(out[name]).strip() or None
     for name in ("holdout", "legacy"):
