@@ -23,25 +23,17 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import re
 import time
-import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from html import escape
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import scrub_paths
 from gis.platform.db import transaction
 from gis.platform.errors import Forbidden, Unauthenticated
 from gis.records.users import ROLE_RANK, Principal, Role, hash_token, principal_for_token
@@ -53,7 +45,6 @@ SESSION_COOKIE = "pb_session"
 # Paths anyone may call; everything else must declare its roles (a test walks app.routes).
 PUBLIC_PATHS = frozenset({"/health", "/login", "/logout", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
 PUBLIC_PREFIXES = ("/public/", "/static/")
-log = logging.getLogger("api.errors")
 
 
 def is_public_path(path: str) -> bool:
@@ -236,64 +227,7 @@ def app_routes(app: FastAPI) -> list[RouteInfo]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Responses and logs without personal data
-
-
-def _unauthenticated(request: Request, exc: Unauthenticated) -> Any:
-    headers = {"WWW-Authenticate": 'Bearer, Basic realm="parcel-blocker", charset="UTF-8"'}
-    if "text/html" in request.headers.get("accept", "") and request.method == "GET":
-        target = escape("/login?next=" + request.url.path, quote=True)
-        page = (f'<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>请先登录</title>'
-                f'<meta http-equiv="refresh" content="0; url={target}">'
-                f'<p>请先<a href="{target}">登录</a>。</p></html>')
-        return HTMLResponse(page, status_code=401, headers=headers)
-    return JSONResponse({"detail": str(exc)}, status_code=401, headers=headers)
-
-
-def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422 without the rejected ``input`` (it may be an ID number or a phone)."""
-    errors = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in exc.errors()]
-    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
-
-
-_DETAIL_LINES = re.compile(r"^\s*(DETAIL|CONTEXT|HINT|QUERY|LINE \d+|\[parameters|\[SQL).*$", re.M)
-
-
-def scrub(message: str) -> str:
-    """A database error message without the lines that quote row values or statements, and any message without
-    server paths (``api.errors.scrub_paths``)."""
-    return scrub_paths(_DETAIL_LINES.sub("", message).strip())
-
-
-class ScrubbedErrors:
-    """ASGI middleware: an unhandled error is logged as its type, scrubbed first line and stack frames,
-    and answered 500 ``{"detail": "internal error"}`` (so no server logs the raw exception text)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: dict) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:  # noqa: BLE001 - the last line before the server's own logging
-            frames = "".join(traceback.format_tb(exc.__traceback__))
-            first = scrub(str(exc)).splitlines()[:1]
-            log.error("unhandled %s on %s %s: %s\n%s", type(exc).__name__, scope["method"], scope["path"],
-                      first[0][:300] if first else "", frames)
-            if started:
-                return
-            await JSONResponse({"detail": "internal error"}, status_code=500)(scope, receive, send)
+# Logs without personal data (the error responses are api.errors')
 
 
 class _AccessLogWithoutQuery(logging.Filter):
@@ -310,12 +244,8 @@ _ACCESS_FILTER = _AccessLogWithoutQuery()
 
 
 def install(app: FastAPI, cache_seconds: float) -> None:
-    """Wire authentication into the app: the principal cache, the 401 handler (a login redirect for browsers), 422
-    without the rejected input, ScrubbedErrors, and the access-log filter that drops query strings."""
+    """Wire authentication into the app: the principal cache, and the access-log filter that drops query strings."""
     app.state.principals = PrincipalCache(cache_seconds)
-    app.add_exception_handler(Unauthenticated, _unauthenticated)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_middleware(ScrubbedErrors)
     access = logging.getLogger("uvicorn.access")
     if _ACCESS_FILTER not in access.filters:
         access.addFilter(_ACCESS_FILTER)

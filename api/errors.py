@@ -16,18 +16,25 @@ personal data.
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
+import traceback
+from html import escape
+from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gis.domain.limits import check_constraints
 from gis.domain.schema import metadata
 from gis.platform.db import database_error
-from gis.platform.errors import GisError
+from gis.platform.errors import GisError, Unauthenticated
 
 CHECK_VIOLATION = "23514"
 # constraint name → column, for the bounds declared in gis.domain.schema (the same in any working CRS)
@@ -48,6 +55,8 @@ _SERVER_ROOTS = sorted({tempfile.gettempdir().rstrip("/"), "/tmp", "/var/tmp", "
                         "/home", "/root", "/opt"}, key=len, reverse=True)
 _SERVER_PATH = re.compile(r"(?:/vsi[a-z0-9_]+/)*(?:" + "|".join(re.escape(r) for r in _SERVER_ROOTS)
                           + r"|/vsi[a-z0-9_]+)(?:/[^\s'\"`,;:()<>\[\]{}]*)?")
+
+log = logging.getLogger("api.errors")
 
 
 def scrub_paths(message: str) -> str:
@@ -99,9 +108,71 @@ def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=422)
 
 
+def _unauthenticated(request: Request, exc: Unauthenticated) -> Any:
+    headers = {"WWW-Authenticate": 'Bearer, Basic realm="parcel-blocker", charset="UTF-8"'}
+    if "text/html" in request.headers.get("accept", "") and request.method == "GET":
+        target = escape("/login?next=" + request.url.path, quote=True)
+        page = (f'<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>请先登录</title>'
+                f'<meta http-equiv="refresh" content="0; url={target}">'
+                f'<p>请先<a href="{target}">登录</a>。</p></html>')
+        return HTMLResponse(page, status_code=401, headers=headers)
+    return JSONResponse({"detail": str(exc)}, status_code=401, headers=headers)
+
+
+def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 without the rejected ``input`` (it may be an ID number or a phone)."""
+    errors = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in exc.errors()]
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
+
+_DETAIL_LINES = re.compile(r"^\s*(DETAIL|CONTEXT|HINT|QUERY|LINE \d+|\[parameters|\[SQL).*$", re.M)
+
+
+def scrub(message: str) -> str:
+    """A database error message without the lines that quote row values or statements, and any message without
+    server paths (``scrub_paths``)."""
+    return scrub_paths(_DETAIL_LINES.sub("", message).strip())
+
+
+class ScrubbedErrors:
+    """ASGI middleware: an unhandled error is logged as its type, scrubbed first line and stack frames,
+    and answered 500 ``{"detail": "internal error"}`` (so no server logs the raw exception text)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # noqa: BLE001 - the last line before the server's own logging
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            first = scrub(str(exc)).splitlines()[:1]
+            log.error("unhandled %s on %s %s: %s\n%s", type(exc).__name__, scope["method"], scope["path"],
+                      first[0][:300] if first else "", frames)
+            if started:
+                return
+            await JSONResponse({"detail": "internal error"}, status_code=500)(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
-    """Answer every GisError with its own status code and ``{"detail", "where"}``."""
+    """The one error map: every GisError with its own status code and ``{"detail", "where"}``, a 401 as a login
+    redirect for browsers, FastAPI's 422 without the rejected input, database failures as 503 or 422, and anything
+    unhandled as a bare 500 logged without its details (ScrubbedErrors)."""
     app.add_exception_handler(GisError, _gis_error)
+    app.add_exception_handler(Unauthenticated, _unauthenticated)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(ScrubbedErrors)
     app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(DataError, _data_error)
