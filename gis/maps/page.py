@@ -239,6 +239,7 @@ class _FitClearOfControls(MacroElement):
                 return most;
             }
             function fit() {
+                map.invalidateSize(false);  // the page's header may have moved the container since the map was made
                 var left = Math.max(reach(".leaflet-top.leaflet-left", "left"),
                                     reach(".leaflet-bottom.leaflet-left", "left"));
                 var right = Math.max(reach(".leaflet-top.leaflet-right", "right"),
@@ -249,11 +250,13 @@ class _FitClearOfControls(MacroElement):
                                       reach(".leaflet-bottom.leaflet-right", "bottom"));
                 var sides = {paddingTopLeft: [left, air], paddingBottomRight: [right, air]};
                 var ends = {paddingTopLeft: [air, top], paddingBottomRight: [air, bottom]};
-                var zoom = function(o) {
+                var zoom = function(o) {  // -Infinity when the controls leave no room that way
                     var padding = L.point(o.paddingTopLeft).add(L.point(o.paddingBottomRight));
-                    return map.getBoundsZoom(bounds, false, padding);
+                    var room = map.getSize().subtract(padding);
+                    return room.x > 0 && room.y > 0 ? map.getBoundsZoom(bounds, false, padding) : -Infinity;
                 };
-                map.fitBounds(bounds, zoom(sides) >= zoom(ends) ? sides : ends);
+                var best = zoom(sides) >= zoom(ends) ? sides : ends;
+                if (zoom(best) > -Infinity) map.fitBounds(bounds, best); else map.fitBounds(bounds);
             }
             map.fitBounds(bounds);
             setTimeout(fit, 0);  // after the page's other scripts have added every control
