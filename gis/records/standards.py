@@ -356,16 +356,16 @@ class StandardsReport:
                 "standards": [as_json(s) for s in self.standards]}
 
 
-def _read_row(row: int, values: Mapping[str, Any], columns: Mapping[str, str], districts: _Districts,
-              default_unit: str | None, issues: list[Issue]) -> Standard | None:
-    """One row as a Standard, or its problems added to ``issues`` (every one, not only the first)."""
-    before = len(issues)
-
+def cell_reader(row: int, values: Mapping[str, Any], columns: Mapping[str, str], required: frozenset[str],
+                labels: Mapping[str, str], issues: list[Issue]) -> Callable[..., Any]:
+    """``read(name, parse, *args)`` for one row of a planner's sheet: the cell parsed, or None with its problem
+    added to ``issues`` (an empty cell is one only when ``name`` is ``required``), so every problem of a row is
+    reported, not only the first. Standards and targets read their sheets with it."""
     def read(name: str, parse: Callable[..., Any], *args: Any) -> Any:
         value = values.get(name)
         if _blank(value):
-            if name in REQUIRED:
-                issues.append(Issue(row, columns.get(name, name), f"{name} ({LABELS[name]}) is empty"))
+            if name in required:
+                issues.append(Issue(row, columns.get(name, name), f"{name} ({labels[name]}) is empty"))
             return None
         try:
             return parse(value, *args)
@@ -373,6 +373,40 @@ def _read_row(row: int, values: Mapping[str, Any], columns: Mapping[str, str], d
             issues.append(Issue(row, columns.get(name, name), str(exc)))
             return None
 
+    return read
+
+
+def match_header(header: Sequence[str], headers: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """field → the sheet's column, by ``headers`` (a normalised header → field), and the columns not used; of two
+    columns for one field the first one counts."""
+    columns: dict[str, str] = {}
+    unused = []
+    for name in header:
+        name = str(name)
+        found = headers.get(_header_key(name))
+        if found is None or found in columns:
+            unused.append(name)
+        else:
+            columns[found] = name
+    return columns, unused
+
+
+def read_sheet(path: Path, noun: str) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """A planner's XLSX or CSV sheet: its header, and each row as (its number as the sheet shows it, the header
+    row being 1; column → value)."""
+    with open_source(path) as sheet:
+        if not sheet.is_table:
+            raise InvalidInput(f"{noun} come as an XLSX workbook or a CSV file", "file")
+        table, row_numbers = sheet.table, sheet.rows
+    return [str(c) for c in table.columns], [(int(n), rec) for n, rec in zip(row_numbers, table.to_dict("records"))]
+
+
+def _read_row(row: int, values: Mapping[str, Any], columns: Mapping[str, str], districts: _Districts,
+              default_unit: str | None, issues: list[Issue]) -> Standard | None:
+    """One row as a Standard, or its problems added to ``issues`` (every one, not only the first)."""
+    before = len(issues)
+
+    read = cell_reader(row, values, columns, REQUIRED, LABELS, issues)
     district_id = read("district", districts.parse)
     kind = read("kind", parse_kind)
     item = read("item", parse_item, kind)
@@ -513,15 +547,7 @@ def _header_unit(name: str) -> str | None:
 
 def _map_header(header: Sequence[str]) -> tuple[dict[str, str], str | None, list[str]]:
     """field → the sheet's column, the unit the rate column's header states, and notes (columns not used)."""
-    columns: dict[str, str] = {}
-    unused = []
-    for name in header:
-        name = str(name)
-        found = _HEADERS.get(_header_key(name))
-        if found is None or found in columns:  # two columns for one field: the first one counts
-            unused.append(name)
-        else:
-            columns[found] = name
+    columns, unused = match_header(header, _HEADERS)
     missing = [c for c in COLUMNS if c.field in REQUIRED and c.field not in columns]
     if missing:
         wanted = "; ".join(f"{c.label} ({c.field}; or {', '.join(c.names[1:4])})" for c in missing)
@@ -540,13 +566,9 @@ def import_standards(conn: Connection, path: Path | str, actor: str, *, today: d
     StandardsRejected, naming each refused row and column, and stores nothing.
     """
     path = Path(path)
-    with open_source(path) as sheet:
-        if not sheet.is_table:
-            raise InvalidInput("standards come as an XLSX workbook or a CSV file", "file")
-        table, row_numbers = sheet.table, sheet.rows
-    columns, default_unit, notes = _map_header(list(table.columns))
-    records = table.to_dict("records")
-    rows = [(int(n), {f: rec[c] for f, c in columns.items()}) for n, rec in zip(row_numbers, records)]
+    header, records = read_sheet(path, "standards")
+    columns, default_unit, notes = _map_header(header)
+    rows = [(n, {f: rec[c] for f, c in columns.items()}) for n, rec in records]
     return _store(conn, rows, columns, actor, source=source or path.name, today=today, dry_run=dry_run,
                   default_unit=default_unit, notes=notes)
 

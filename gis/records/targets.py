@@ -36,13 +36,20 @@ from sqlalchemy import Connection, text
 from gis.domain.stages import STAGE_AT_SQL, end_of_day, today_in
 from gis.domain.tolerance import Tolerance, tolerance_sql
 from gis.io.fields import normalise
-from gis.io.readers import open_source
 from gis.platform.config import DEFAULT_TIMEZONE
 from gis.platform.errors import InvalidInput
 
 # The same sheet-reading machinery as the compensation standards: district lookup by code or name, an issue
 # per refused cell, all-or-nothing refusal, blank cells and values shown in messages.
-from gis.records.standards import Issue, StandardsRejected, _blank, _Districts, _header_key, _shown
+from gis.records.standards import (
+    Issue,
+    StandardsRejected,
+    _Districts,
+    _shown,
+    cell_reader,
+    match_header,
+    read_sheet,
+)
 
 # ---------------------------------------------------------------------------------------------
 # The limits (stated once: the migration's CHECK constraints are written from these)
@@ -270,18 +277,7 @@ def _read_row(row: int, values: Mapping[str, Any], columns: Mapping[str, str], d
     """One row as a Target, or its problems added to ``issues`` (every one, not only the first)."""
     before = len(issues)
 
-    def read(name: str, parse: Callable[..., Any], *args: Any) -> Any:
-        value = values.get(name)
-        if _blank(value):
-            if name in REQUIRED:
-                issues.append(Issue(row, columns.get(name, name), f"{name} ({LABELS[name]}) is empty"))
-            return None
-        try:
-            return parse(value, *args)
-        except ValueError as exc:
-            issues.append(Issue(row, columns.get(name, name), str(exc)))
-            return None
-
+    read = cell_reader(row, values, columns, REQUIRED, LABELS, issues)
     district_id = read("district", districts.parse)
     year = read("year", parse_year)
     quarter = read("quarter", parse_quarter)
@@ -341,15 +337,7 @@ def _store(conn: Connection, rows: Sequence[tuple[int, Mapping[str, Any]]], colu
 
 def _map_header(header: Sequence[str]) -> tuple[dict[str, str], Decimal, list[str]]:
     """field → the sheet's column, the scale of the house column (10000 when its header says 万㎡), notes."""
-    columns: dict[str, str] = {}
-    unused = []
-    for name in header:
-        name = str(name)
-        found = _HEADERS.get(_header_key(name))
-        if found is None or found in columns:  # two columns for one field: the first one counts
-            unused.append(name)
-        else:
-            columns[found] = name
+    columns, unused = match_header(header, _HEADERS)
     missing = [c for c in COLUMNS if c.field in REQUIRED and c.field not in columns]
     if missing:
         wanted = "; ".join(f"{c.label} ({c.field}; or {', '.join(c.names[1:4])})" for c in missing)
@@ -370,13 +358,9 @@ def import_targets(conn: Connection, path: Path | str, actor: str, *, dry_run: b
     TargetsRejected naming each refused row and column, and stores nothing.
     """
     path = Path(path)
-    with open_source(path) as sheet:
-        if not sheet.is_table:
-            raise InvalidInput("targets come as an XLSX workbook or a CSV file", "file")
-        table, row_numbers = sheet.table, sheet.rows
-    columns, scale, notes = _map_header(list(table.columns))
-    records = table.to_dict("records")
-    rows = [(int(n), {f: rec[c] for f, c in columns.items()}) for n, rec in zip(row_numbers, records)]
+    header, records = read_sheet(path, "targets")
+    columns, scale, notes = _map_header(header)
+    rows = [(n, {f: rec[c] for f, c in columns.items()}) for n, rec in records]
     return _store(conn, rows, columns, actor, source=source or path.name, dry_run=dry_run, house_scale=scale,
                   notes=notes)
 
