@@ -35,6 +35,7 @@ from gis.domain.limits import check_constraints
 from gis.domain.schema import metadata
 from gis.platform.db import database_error
 from gis.platform.errors import GisError, Unauthenticated
+from gis.records.standards import StandardsRejected
 
 CHECK_VIOLATION = "23514"
 # constraint name → column, for the bounds declared in gis.domain.schema (the same in any working CRS)
@@ -165,11 +166,17 @@ class ScrubbedErrors:
             await JSONResponse({"detail": "internal error"}, status_code=500)(scope, receive, send)
 
 
+def _rows_refused(_request: Request, exc: StandardsRejected) -> JSONResponse:
+    """A planner's sheet or rows refused (standards, targets): every refused row and column, not only the first."""
+    return JSONResponse(exc.as_dict(), status_code=exc.status_code)
+
+
 def install(app: FastAPI) -> None:
     """The one error map: every GisError with its own status code and ``{"detail", "where"}``, a 401 as a login
     redirect for browsers, FastAPI's 422 without the rejected input, database failures as 503 or 422, and anything
     unhandled as a bare 500 logged without its details (ScrubbedErrors)."""
     app.add_exception_handler(GisError, _gis_error)
+    app.add_exception_handler(StandardsRejected, _rows_refused)
     app.add_exception_handler(Unauthenticated, _unauthenticated)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(ScrubbedErrors)

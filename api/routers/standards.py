@@ -57,9 +57,6 @@ class StandardIn(BaseModel):
     note: StrictStr | None = Field(None, description="The policy document it comes from (依据).")
 
 
-def _refused(exc: standards.StandardsRejected) -> JSONResponse:
-    return JSONResponse(exc.as_dict(), status_code=422)
-
 
 @router.get("")
 def get_standards(_principal: Viewer, conn: Conn, query: Annotated[StandardsQuery, Query()]) -> dict[str, Any]:
@@ -79,12 +76,9 @@ def put_standards(
 ) -> JSONResponse:
     """Store standards (all or none): new ones are added, ones sent again unchanged stay, ones not yet in force
     are corrected; an in-force standard's rate is never rewritten. Answers with the standards as stored."""
-    try:
-        with transaction(engine) as conn:
-            report = standards.put_standards(conn, [r.model_dump(exclude_none=True) for r in rows], principal.name,
-                                             today=today)
-    except standards.StandardsRejected as exc:
-        return _refused(exc)
+    with transaction(engine) as conn:
+        report = standards.put_standards(conn, [r.model_dump(exclude_none=True) for r in rows], principal.name,
+                                         today=today)
     return JSONResponse(report.as_dict())
 
 
@@ -97,12 +91,9 @@ def post_import(
     dry_run: Annotated[bool, Form(description="Check every row; store nothing.")] = False,
 ) -> JSONResponse:
     """Import a planner's sheet of standards: every row checked, all stored or none."""
-    try:
-        with kept_upload(file) as path, transaction(engine) as conn:
-            report = standards.import_standards(conn, path, principal.name, today=today, dry_run=dry_run,
-                                                source=upload_name(file, "standards.xlsx"))
-    except standards.StandardsRejected as exc:
-        return _refused(exc)
+    with kept_upload(file) as path, transaction(engine) as conn:
+        report = standards.import_standards(conn, path, principal.name, today=today, dry_run=dry_run,
+                                            source=upload_name(file, "standards.xlsx"))
     return JSONResponse(report.as_dict())
 
 

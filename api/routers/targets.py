@@ -55,9 +55,6 @@ class TargetIn(BaseModel):
                                                   json_schema_extra={"minimum": 0, "maximum": targets.MAX_PARCELS})
 
 
-def _refused(exc: targets.TargetsRejected) -> JSONResponse:
-    return JSONResponse(exc.as_dict(), status_code=422)
-
 
 @router.get("")
 def get_targets(
@@ -75,11 +72,8 @@ def get_targets(
 @router.put("")
 def put_target(principal: Admin, engine: EngineDep, target: Annotated[TargetIn, Body()]) -> JSONResponse:
     """Store one target; one of the same district, year, quarter and project gets these amounts."""
-    try:
-        with transaction(engine) as conn:
-            report = targets.put_target(conn, target.model_dump(exclude_none=True), principal.name)
-    except targets.TargetsRejected as exc:
-        return _refused(exc)
+    with transaction(engine) as conn:
+        report = targets.put_target(conn, target.model_dump(exclude_none=True), principal.name)
     return JSONResponse(report.as_dict())
 
 
@@ -92,12 +86,9 @@ def post_import(
     dry_run: Annotated[bool, Form(description="Check every row; store nothing.")] = False,
 ) -> JSONResponse:
     """Import a planner's sheet of targets: every row checked, all stored or none."""
-    try:
-        with kept_upload(file) as path, transaction(engine) as conn:
-            report = targets.import_targets(conn, path, principal.name, dry_run=dry_run,
-                                            source=upload_name(file, "targets.xlsx"))
-    except targets.TargetsRejected as exc:
-        return _refused(exc)
+    with kept_upload(file) as path, transaction(engine) as conn:
+        report = targets.import_targets(conn, path, principal.name, dry_run=dry_run,
+                                        source=upload_name(file, "targets.xlsx"))
     return JSONResponse(report.as_dict())
 
 
