@@ -16,7 +16,6 @@ from gis.analysis.blockers import (
     BLOCKER_EXPORT_COLUMNS,
     MAX_LIMIT,
     BlockerFilter,
-    Tolerance,
     blocker_download,
     find_blockers,
 )
@@ -24,6 +23,7 @@ from gis.analysis.overlaps import overlap_report
 from gis.analysis.progress import district_progress
 from gis.domain.geometry import city_extent, parse_geometry
 from gis.domain.stages import STAGE_LABELS_ZH, today_in
+from gis.domain.tolerance import Tolerance
 from gis.io.export import FORMATS, check_format, export_filename, write_export
 from gis.platform.config import get_settings
 from gis.platform.db import connect, get_app_engine

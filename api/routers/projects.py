@@ -49,11 +49,11 @@ from gis.analysis.blockers import (
     BLOCKER_EXPORT_COLUMNS,
     MAX_LIMIT,
     BlockerFilter,
-    Tolerance,
     blocker_download,
     find_blockers,
 )
 from gis.domain.geometry import QueryGeometry, city_extent, parse_geometry
+from gis.domain.tolerance import Tolerance
 from gis.platform.config import Settings
 from gis.platform.errors import InvalidInput
 from gis.records.projects import (
