@@ -6,6 +6,7 @@ checked to leave the database as it was by row counts and a checksum over every 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from contextlib import contextmanager
@@ -713,3 +714,14 @@ def test_the_district_grid_places_parcels_as_their_point_on_surface_does(io_city
 
     with_grid, without = place(1), place(len(geoms) + 1)
     assert (with_grid[0] == without[0]).all() and (with_grid[1] == without[1]).all()
+
+
+def test_history_names_the_file_by_fingerprint_never_by_its_name(io_city, target, tmp_path):
+    """Planners name files after households; the history every role reads carries the file's SHA-256 instead."""
+    person_file = tmp_path / "黄辉霞_341881200012042564.gpkg"
+    export_city(io_city, "gpkg", person_file)
+    report = run_import(target, person_file, file_name=person_file.name)
+    assert report.committed
+    with get_engine(target).connect() as conn:
+        notes = set(conn.execute(text("SELECT DISTINCT note FROM parcel_events")).scalars())
+    assert notes == {f"导入文件 sha256:{hashlib.sha256(person_file.read_bytes()).hexdigest()[:16]}"}

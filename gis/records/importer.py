@@ -24,6 +24,7 @@ Personal values that arrive masked (张*明, from an export without reveal) are 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import threading
@@ -314,12 +315,25 @@ def import_file(
     _diff(conn, plan, report)
     if dry_run:
         return report
-    _write(conn, plan, city, report, actor, f"导入 {report.file}", today_in(settings.city_timezone),
+    _write(conn, plan, city, report, actor, import_note(path), today_in(settings.city_timezone),
            _bulk(conn, report.created))
     report.committed = True
     if progress:
         progress("write", report.rows, report.rows)
     return report
+
+
+def import_note(path: Path) -> str:
+    """The history note of an import: the file's fingerprint, never its name.
+
+    Planners name files after households (``张三_身份证号.xlsx``); every role that reads the history would see
+    the name. The SHA-256 still ties each event to the archived file.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return f"导入文件 sha256:{digest.hexdigest()[:16]}"
 
 
 # ---------------------------------------------------------------------------------------------
