@@ -11,6 +11,7 @@ strict UTF-8 and, failing that, read as GB18030 (a superset of GBK and GB2312).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import shutil
@@ -449,3 +450,16 @@ def polygons_from_rings(rings: list[list[np.ndarray]], too_few: np.ndarray) -> n
         first = shapely.Polygon(parcel[0], holes)
         out[i] = shapely.MultiPolygon([first, *(shapely.Polygon(r) for r in parts)]) if parts else first
     return out
+
+
+def file_fingerprint(path: Path) -> str:
+    """The SHA-256 of a file, to name it in the history instead of its name.
+
+    Planners name files after households (``张三_身份证号.xlsx``), and every role reads the history; the
+    fingerprint still ties each event to the archived file.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()[:16]}"

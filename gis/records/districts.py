@@ -49,6 +49,7 @@ from sqlalchemy import Connection, text
 
 from gis.io.features import POLYGONS, Features, read_features
 from gis.io.fields import normalise
+from gis.io.readers import file_fingerprint
 from gis.platform.config import SQM_PER_MU
 from gis.platform.db import working_srid
 from gis.platform.errors import Conflict, InvalidInput, NotFound
@@ -67,7 +68,6 @@ COLUMN_NAMES = {  # compared after gis.io.fields.normalise (NFKC, lower case, no
     "name": ("name", "district_name", "片区名称", "名称", "片区", "乡镇", "乡镇街道", "街道", "乡镇名称"),
 }
 MAX_NAMED = 10  # overlapping pairs named in one refusal
-EVENT_NOTE = "片区边界导入 {file}"
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def import_districts(
         _check_overlaps(conn)
         _classify(conn, report)
         _write_districts(conn)
-        _reassign_parcels(conn, report, actor, EVENT_NOTE.format(file=report.file))
+        _reassign_parcels(conn, report, actor, f"片区边界导入 {file_fingerprint(path)}")
         conn.execute(text("DROP TABLE district_file, district_moves"))
     finally:
         if savepoint is not None:

@@ -24,7 +24,6 @@ Personal values that arrive masked (张*明, from an export without reveal) are 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import threading
@@ -67,7 +66,15 @@ from gis.io.fields import (
     value_problem,
 )
 from gis.io.profiles import Profile, check_profile, get_profile
-from gis.io.readers import Batch, Source, group_vertices, open_source, polygons_from_rings, wkt_geometries
+from gis.io.readers import (
+    Batch,
+    Source,
+    file_fingerprint,
+    group_vertices,
+    open_source,
+    polygons_from_rings,
+    wkt_geometries,
+)
 from gis.platform.bulk import deferred_indexes, may_defer_indexes
 from gis.platform.config import Settings, get_settings
 from gis.platform.db import working_srid
@@ -315,25 +322,12 @@ def import_file(
     _diff(conn, plan, report)
     if dry_run:
         return report
-    _write(conn, plan, city, report, actor, import_note(path), today_in(settings.city_timezone),
+    _write(conn, plan, city, report, actor, f"导入文件 {file_fingerprint(path)}", today_in(settings.city_timezone),
            _bulk(conn, report.created))
     report.committed = True
     if progress:
         progress("write", report.rows, report.rows)
     return report
-
-
-def import_note(path: Path) -> str:
-    """The history note of an import: the file's fingerprint, never its name.
-
-    Planners name files after households (``张三_身份证号.xlsx``); every role that reads the history would see
-    the name. The SHA-256 still ties each event to the archived file.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return f"导入文件 sha256:{digest.hexdigest()[:16]}"
 
 
 # ---------------------------------------------------------------------------------------------
