@@ -37,7 +37,7 @@ from api.routers import (
 )
 from api.security import SecurityHeaders
 from gis.platform.config import Settings, get_settings
-from gis.platform.db import get_app_engine, get_health_engine
+from gis.platform.db import get_app_engine, get_health_engine, get_read_engine
 
 _frozen = False
 
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   dependencies=[Depends(strict_query.reject_unknown_query)])
     app.state.settings = settings
     app.state.engine = get_app_engine(settings)  # the service's own login, not the schema owner
+    app.state.read_engine = get_read_engine(settings) or app.state.engine  # GET routes (api.deps.engine_for)
     # Capacity kept apart (api.capacity): tiles come in floods and must queue, not stall the rest;
     # /health has its own connections and threads so it answers while everything else is busy.
     app.state.tile_capacity = Capacity("tiles", settings.tile_concurrency, settings.tile_queue_timeout_s)

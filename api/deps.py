@@ -63,9 +63,21 @@ T = TypeVar("T")
 # thread pool, one hop per dependency per request, which costs more than the work itself.
 
 
+# A GET never writes, so it may read on the replica (``read_database_url``) when there is one. Sign-ins and token
+# look-ups stay on the primary (api.auth): a token just issued must work at once. A replica lags the primary by its
+# replay delay: a client that writes and reads straight back gets the write's own answer, not a GET.
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def engine_for(request: Request) -> Engine:
+    """The engine for this request: the read replica's for GET and HEAD, else the primary's."""
+    state = request.app.state
+    return state.read_engine if request.method in READ_METHODS else state.engine
+
+
 async def get_engine(request: Request) -> Engine:
-    """The app's SQLAlchemy engine, made once at startup."""
-    return request.app.state.engine
+    """The app's SQLAlchemy engine for this request (``engine_for``), made once at startup."""
+    return engine_for(request)
 
 
 async def get_settings(request: Request) -> Settings:
@@ -75,7 +87,7 @@ async def get_settings(request: Request) -> Settings:
 
 def get_conn(request: Request) -> Iterator[Connection]:
     """A connection in a transaction for one request, committed when the handler returns."""
-    with transaction(request.app.state.engine) as conn:
+    with transaction(engine_for(request)) as conn:
         yield conn
 
 
@@ -116,8 +128,8 @@ class Database:
 
 
 async def get_database(request: Request) -> Database:
-    """A ``Database`` over the app's engine, for ``async def`` handlers."""
-    return Database(request.app.state.engine)
+    """A ``Database`` over the app's engine for this request (``engine_for``), for ``async def`` handlers."""
+    return Database(engine_for(request))
 
 
 def project_id_from_path(*, archived: bool = False) -> Callable[..., Awaitable[int]]:
@@ -138,7 +150,7 @@ def project_id_from_path(*, archived: bool = False) -> Callable[..., Awaitable[i
             if not 1 <= int(project_id) <= MAX_INT32:
                 raise InvalidInput(f"a project id is between 1 and {MAX_INT32}", "project_id")
             return int(project_id)
-        return await Database(request.app.state.engine).read(resolve_project, project_id, archived=archived)
+        return await Database(engine_for(request)).read(resolve_project, project_id, archived=archived)
 
     return project_id
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 
 from gis.platform import cluster, migrate
 from gis.platform.config import Settings
-from gis.platform.db import get_engine
+from gis.platform.db import app_database_url, get_engine
 from tests.worlds import WORLD_ORIGIN, insert_document_requirements, insert_zone, settings_for, two_districts
 
 for _name in [k for k in os.environ if k.startswith("GIS_")]:
@@ -71,12 +71,17 @@ def demo_city(settings: Settings, engine: Engine):
 
 @pytest.fixture(scope="session")
 def client(settings: Settings, demo_city, role_tokens):
-    """The API over the demo city, signed in as an admin (Authorization: Bearer) unless a request says otherwise."""
+    """The API over the demo city, signed in as an admin (Authorization: Bearer) unless a request says otherwise.
+
+    Its GET routes read as on a replica (``read_database_url``): through sessions that refuse every write, so any
+    GET in the suite that writes fails, as it would on a hot standby."""
     from fastapi.testclient import TestClient
 
     from api.app import create_app
 
-    with TestClient(create_app(settings), headers=bearer(role_tokens["admin"])) as c:
+    read_only = f"{app_database_url(settings)}&options=-c%20default_transaction_read_only%3Don"
+    with TestClient(create_app(settings.model_copy(update={"read_database_url": read_only})),
+                    headers=bearer(role_tokens["admin"])) as c:
         yield c
 
 

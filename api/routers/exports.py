@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from api.auth import Principal, Role, require
 from api.capacity import render_slot
-from api.deps import IntId, get_settings, get_today
+from api.deps import IntId, engine_for, get_settings, get_today
 from api.export import export_response
 from gis.domain.stages import check_stages
 from gis.domain.tolerance import Tolerance
@@ -48,7 +48,7 @@ def export_parcels(
     if crs is not None:
         crs_mod.check(crs, settings.srid)
     check_stages(stage or ())
-    with transaction(request.app.state.engine, autocommit=True) as conn:
+    with transaction(engine_for(request), autocommit=True) as conn:
         check_districts(conn, district or ())
         try:
             project_id = resolve_project(conn, project) if project is not None else None
@@ -56,7 +56,7 @@ def export_parcels(
             raise InvalidInput(str(exc), "project") from None
     statement, params = parcel_query(districts=district or (), stages=stage or (), kind=kind, holdout=holdout,
                                      project_id=project_id, tolerance=Tolerance.from_settings(settings).params)
-    rows = query_rows(request.app.state.engine, statement, params)
+    rows = query_rows(engine_for(request), statement, params)
     base = "_".join(["parcels", *([project] if project else []), *(district or [])])
     return export_response(rows, base, format, srid=settings.srid, today=today, columns=PARCEL_COLUMNS,
                            reveal_personal=principal.reveal_personal, crs=crs, tz=settings.city_timezone)

@@ -162,6 +162,25 @@ def start(settings: Settings) -> ClusterStatus:
     return status(settings)
 
 
+def start_standby(primary: Settings, standby: Settings) -> ClusterStatus:
+    """Start ``standby``'s cluster as a hot standby of ``primary``'s (both embedded, on this machine): a read replica
+    for ``read_database_url``. The first time, pg_basebackup copies the primary and its WAL stream keeps the copy
+    current; after that the standby only starts. Idempotent."""
+    _prepare_dirs(standby)
+    if not is_initialised(standby):
+        basebackup = str(find_bin_dir(standby) / "pg_basebackup")
+        _run([basebackup, "-D", str(standby.cluster_dir), "-h", str(primary.socket_dir), "-p", str(primary.pg_port),
+              "-U", SERVER_USER, "--wal-method=stream", "--write-recovery-conf", "--checkpoint=fast"])
+        # postgresql.auto.conf is read last: the copy's own socket and port, over the primary's in postgresql.conf.
+        with (standby.cluster_dir / "postgresql.auto.conf").open("a", encoding="utf-8") as fh:
+            fh.write(f"port = {standby.pg_port}\nunix_socket_directories = '{standby.socket_dir}'\n"
+                     "hot_standby = on\n")
+    if not is_running(standby):
+        pg_ctl = str(find_bin_dir(standby) / "pg_ctl")
+        _run([pg_ctl, "start", "-w", "-t", "60", "-D", str(standby.cluster_dir), "-l", str(standby.log_file)])
+    return status(standby)
+
+
 def _create_database(settings: Settings) -> None:
     with psycopg.connect(**_libpq_kwargs(settings, "postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (settings.database_name,)).fetchone()

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     app_database_url: str | None = Field(
         default=None, description="External database only: URL logging in as app_db_user; unset uses database_url."
     )
+    read_database_url: str | None = Field(
+        default=None, description="A read replica (a hot standby of the database), logging in as app_db_user: the "
+                                  "API's GET routes read there, everything else stays on the primary.")
     session_hours: float = Field(default=12.0, gt=0, description="Browser sign-in lifetime.")
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, le=300,

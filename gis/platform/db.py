@@ -123,6 +123,14 @@ def get_app_engine(settings: Settings | None = None) -> Engine:
     return _engine_for(app_database_url(settings), PoolSpec.service(settings))
 
 
+def get_read_engine(settings: Settings | None = None) -> Engine | None:
+    """The service's engine on the read replica (``read_database_url``), pooled as the primary's; None without one."""
+    settings = settings or get_settings()
+    if not settings.read_database_url:
+        return None
+    return _engine_for(_with_driver(settings.read_database_url), PoolSpec.service(settings))
+
+
 def get_health_engine(settings: Settings | None = None) -> Engine:
     """The service's login on a small pool of its own (``HEALTH_POOL``), for /health only."""
     return _engine_for(app_database_url(settings or get_settings()), HEALTH_POOL)
