@@ -228,3 +228,32 @@ def test_gdal_pages_as_large_as_page_size_with_basic_auth(world, tmp_path):
     assert len(out.read_text(encoding="utf-8").splitlines()) == 1 + LAND + HOUSES
     pages = [q for path, q, status in log.requests if path == "/ogc/collections/parcels/items" and status == 200]
     assert pages and pages[-1].get("limit") == ["10000"] and "offset" not in pages[-1]
+
+
+def test_schema_and_queryables_state_every_fields_type_and_numbers_come_as_numbers(world):
+    """Each collection's schema (and, for what a viewer may filter on, its queryables) types every property the
+    features carry; every number-typed property of every feature is a JSON number or null, never a string."""
+    from fastapi.testclient import TestClient
+
+    s, _, tokens, _ = world
+    json_types = {"number": (int, float), "integer": (int,), "boolean": (bool,), "string": (str,)}
+    with TestClient(create_app(s), headers={"Authorization": f"Bearer {tokens['viewer']}"}) as client:
+        for collection in ("parcels", "blockers-Z1", "projects", "districts"):
+            described = client.get(f"/ogc/collections/{collection}").json()["links"]
+            assert {(x["rel"], x["type"]) for x in described if x["href"].endswith("/schema")} >= {
+                ("describedby", "application/schema+json")}
+            schema = client.get(f"/ogc/collections/{collection}/schema")
+            assert schema.status_code == 200 and schema.headers["content-type"] == "application/schema+json"
+            properties = schema.json()["properties"]
+            queryables = client.get(f"/ogc/collections/{collection}/queryables").json()["properties"]
+            assert all(queryables[n] == properties[n] for n in queryables)  # the same types, where both say
+            features = client.get(f"/ogc/collections/{collection}/items", params={"limit": 10000}).json()["features"]
+            assert features
+            for feature in features:
+                assert set(feature["properties"]) == set(properties) - {"geometry"}, collection
+                for name, value in feature["properties"].items():
+                    if value is not None:
+                        assert isinstance(value, json_types[properties[name]["type"]]), (collection, name, value)
+                        assert not (properties[name]["type"] != "boolean" and isinstance(value, bool))
+        projects = client.get("/ogc/collections/projects/items").json()["features"]
+        assert [p["properties"]["corridor_width_m"] for p in projects] == [0]  # a zone has no corridor: 0
