@@ -43,7 +43,7 @@ from qgis.core import (  # noqa: E402 - the environment above must be set before
     QgsVectorTileLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QSize  # noqa: E402
+from qgis.PyQt.QtCore import QDate, QDateTime, QSize, Qt, QVariant  # noqa: E402
 from qgis.PyQt.QtGui import QColor  # noqa: E402
 
 
@@ -103,11 +103,11 @@ def describe(layer: QgsVectorLayer) -> dict:
         row = {"id": f.id()}
         for name in fields:
             value = f[name]
-            # A QVariant NULL compares equal to None; anything else keeps its Python type's name.
-            row[name] = None if value is None or value == QgsApplication.nullRepresentation() or (
-                hasattr(value, "isNull") and value.isNull()) else value
-            if row[name] is not None and not isinstance(row[name], (str, int, float, bool)):
-                row[name] = str(row[name])
+            if isinstance(value, QVariant) and value.isNull():  # how PyQGIS hands over a NULL
+                value = None
+            elif isinstance(value, (QDate, QDateTime)):
+                value = value.toString(Qt.ISODate)
+            row[name] = value
         features.append(row)
     return {"valid": True, "count": layer.featureCount(), "fields": fields,
             "python_types": {n: sorted({type(r[n]).__name__ for r in features if r[n] is not None})

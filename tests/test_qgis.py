@@ -148,7 +148,7 @@ def test_a_viewers_qgis_reads_draws_and_sees_masked_owners(world, tmp_path):
     assert got["qgis"].startswith("3.")
     with engine.connect() as conn:
         db = {r.id: r for r in conn.execute(text(
-            "SELECT id, code, kind, stage, owner_name, floor_area_m2 FROM parcels"))}
+            "SELECT id, code, kind, stage, stage_since, owner_name, floor_area_m2 FROM parcels"))}
         blocking = {r[0] for r in conn.execute(text(
             "SELECT parcel_id FROM project_parcel_overlaps o JOIN parcels pa ON pa.id = o.parcel_id "
             "WHERE o.project_id = 1 AND pa.stage <> 'cleared'"))}
@@ -164,10 +164,12 @@ def test_a_viewers_qgis_reads_draws_and_sees_masked_owners(world, tmp_path):
     assert {n: t for n, t in parcels["fields"].items() if n in numeric} == {
         "households": "Integer", "floor_area_m2": "Real", "land_area_mu": "Real", "area_m2": "Real"}
     assert all(set(parcels["python_types"][n]) <= {"int", "float"} for n in numeric)
+    assert parcels["fields"]["stage_since"] == "Date" and parcels["fields"]["holdout"] == "Boolean"
     by_code = {f["code"]: f for f in parcels["features"]}
     for r in db.values():
         f = by_code[r.code]
         assert f["stage"] == r.stage
+        assert f["stage_since"] == r.stage_since.isoformat()
         assert f["floor_area_m2"] == (0 if r.kind == "land" else pytest.approx(r.floor_area_m2))
         assert f["owner_name"] == mask_name(r.owner_name) != r.owner_name  # a viewer's QGIS: masked
 
