@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import numpy as np
+import pyogrio
 import pytest
 import rasterio
 from affine import Affine
@@ -220,14 +221,14 @@ def test_gdal_pages_as_large_as_page_size_with_basic_auth(world, tmp_path):
     """The README's GDAL step: ``-oo PAGE_SIZE=10000`` asks for pages of 10,000, and the server answers them."""
     s, _, tokens, _ = world
     log = StatusLog(create_app(s))
-    out = tmp_path / "parcels.csv"
+    out = tmp_path / "parcels.gpkg"
     with live_server(log) as base:
         done = subprocess.run(
-            ["ogr2ogr", "-f", "CSV", str(out), f"OAPIF:{base}/ogc", "parcels", "-oo", "PAGE_SIZE=10000",
+            ["ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{base}/ogc", "parcels", "-oo", "PAGE_SIZE=10000",
              "--config", "GDAL_HTTP_AUTH", "BASIC", "--config", "GDAL_HTTP_USERPWD", f"qgis-viewer:{tokens['viewer']}"],
             capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert len(out.read_text(encoding="utf-8").splitlines()) == 1 + LAND + HOUSES
+    assert len(pyogrio.read_dataframe(out)) == LAND + HOUSES
     pages = [q for path, q, status in log.requests if path == "/ogc/collections/parcels/items" and status == 200]
     assert pages and pages[-1].get("limit") == ["10000"] and "offset" not in pages[-1]
 
