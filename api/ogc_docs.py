@@ -112,6 +112,8 @@ def collection_doc(c: ogc.Collection, base: str, extent: dict | None, storage_sr
         link(here + "/items", "items", MT_GEOJSON, "要素 (GeoJSON)"),
         link(here + "/items?f=html", "items", MT_HTML, "要素 (HTML)"),
         link(here + "/queryables", REL + "queryables", MT_SCHEMA, "可查询属性"),
+        link(here + "/schema", REL + "schema", MT_SCHEMA, "要素属性及类型"),
+        link(here + "/schema", "describedby", MT_SCHEMA, "要素属性及类型"),
         link(base + "/collections", "collection", MT_JSON, "all collections"),
     ]
     if has_tiles(c):
@@ -138,6 +140,13 @@ def queryables_doc(c: ogc.Collection, url: str, queryables: dict[str, Queryable]
             properties[q.name] = {"title": q.title, **_JSON_TYPES[q.type]} | ({"enum": list(q.enum)} if q.enum else {})
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": url, "type": "object",
             "title": c.title, "properties": properties, "additionalProperties": False}
+
+
+def schema_doc(c: ogc.Collection, url: str) -> dict[str, Any]:
+    """The features' schema (Features Part 5): every property a feature carries, with its type, owner fields
+    included (they come masked to callers who may not see them, but come); a value may be null."""
+    doc = queryables_doc(c, url, c.queryables(reveal_personal=True))
+    return doc | {"title": f"{c.title} · 要素属性"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,6 +222,7 @@ def openapi_doc(base: str, collections: list[tuple[ogc.Collection, dict[str, Que
         paths[here + "/items/{featureId}"] = _get(f"{c.title}: one feature", {MT_GEOJSON: obj, MT_HTML: {}},
                                                   [_ref("featureId"), _ref("crs"), _ref("f")])
         paths[here + "/queryables"] = _get(f"{c.title}: queryables", {MT_SCHEMA: obj, MT_HTML: {}})
+        paths[here + "/schema"] = _get(f"{c.title}: schema", {MT_SCHEMA: obj, MT_HTML: {}})
         if has_tiles(c):
             paths[here + "/tiles"] = _get(f"{c.title}: tile sets", {MT_JSON: obj})
             paths[here + "/tiles/{tileMatrixSetId}"] = _get(f"{c.title}: tile set", {MT_JSON: obj},
@@ -227,13 +237,16 @@ def openapi_doc(base: str, collections: list[tuple[ogc.Collection, dict[str, Que
         "openapi": "3.0.3",
         "info": {"title": "征收征迁 parcel-blocker · OGC API", "version": "1.0.0",
                  "description": "OGC API - Features (Core, GeoJSON, HTML, OpenAPI 3.0; CRS; Filtering with CQL2) and "
-                                "OGC API - Tiles. Send 'Authorization: Bearer <token>'."},
+                                "OGC API - Tiles. Send 'Authorization: Bearer <token>', or HTTP Basic with the user "
+                                "name and an API token as the password."},
         "servers": [{"url": base}],
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"basic": []}],
         "paths": paths,
         "components": {
             "parameters": _PARAMETERS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                                "basic": {"type": "http", "scheme": "basic",
+                                          "description": "The user name, and an API token as the password."}},
             "responses": {name: error | {"description": text} for name, text in (
                 ("BadRequest", "A parameter is invalid."), ("Unauthorized", "No valid token."),
                 ("NotFound", "No such resource."))},

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a Debian/Ubuntu machine, skipping what is there:
 # PostgreSQL with PostGIS, Chromium (browser tests), CJK fonts (map labels), GDAL's tools
-# (benchmarks), poppler (PDF tests), Node.js (map assets), then the Python environment in .venv.
+# (benchmarks), poppler (PDF tests), QGIS's Python bindings and providers (tests/test_qgis.py runs Debian's
+# QGIS headless), Node.js (map assets), then the Python environment in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,8 @@ want gdal-bin
 want poppler-utils  # pdftotext, pdftoppm: the battle map tests read the PDF back
 want time  # GNU time: the import/export benchmark's peak-memory figures
 want python3-venv
+want python3-qgis  # PyQGIS for the system python3 (/usr/bin/python3): tests/test_qgis.py
+want qgis-providers  # QGIS's OAPIF, vector tile and XYZ providers
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -45,6 +45,7 @@ EXPECTED = {
     ("POST", "/districts/imports"): {"admin"},
     ("PATCH", "/districts/{code}"): {"admin"},
     ("DELETE", "/districts/{code}"): {"admin"},
+    ("GET", "/ogc/collections/{collection_id}/schema"): AT_LEAST["viewer"],
 }
 
 

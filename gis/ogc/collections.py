@@ -220,6 +220,14 @@ def _rounded(sql: str, digits: int) -> str:
     return f"CAST(round(CAST({sql} AS numeric), {digits}) AS double precision)"
 
 
+def _zero_where_not_applicable(sql: str, not_applicable: str) -> str:
+    """The measure, 0 where it does not apply (a land parcel's floor area, a house's land area in mu, a zone's
+    corridor width): what the reports' sums count there. GIS clients (QGIS 3.22, GDAL) guess a field's type
+    from the first page only, and a field null throughout it becomes text; with the measures that cannot apply
+    given as 0, a page of land parcels still types the floor area as a number. An unknown value stays null."""
+    return f"CASE WHEN {not_applicable} THEN coalesce({sql}, 0) ELSE {sql} END"
+
+
 _PARCEL_FIELDS = (
     Field("code", "pa.code", "string", "地块编号"),
     Field("kind", "pa.kind", "string", "类型", enum=("house", "land")),
@@ -230,8 +238,10 @@ _PARCEL_FIELDS = (
     Field("holdout", "pa.holdout", "boolean", "重点户"),
     Field("legacy", "pa.legacy", "boolean", "历史遗留"),
     Field("households", "pa.households", "integer", "户数"),
-    Field("floor_area_m2", "pa.floor_area_m2", "number", "房屋面积(m²)"),
-    Field("land_area_mu", "pa.land_area_mu", "number", "土地面积(亩)"),
+    Field("floor_area_m2", _zero_where_not_applicable("pa.floor_area_m2", "pa.kind = 'land'"), "number",
+          "房屋面积(m²)"),
+    Field("land_area_mu", _zero_where_not_applicable("pa.land_area_mu", "pa.kind = 'house'"), "number",
+          "土地面积(亩)"),
     Field("area_m2", "ST_Area(pa.geom)", "number", "地块面积(m²)", out=_rounded("ST_Area(pa.geom)", 2)),
     Field("owner_name", "pa.owner_name", "string", "权利人", personal=True),
     Field("owner_id_number", "pa.owner_id_number", "string", "证件号码", personal=True),
@@ -248,7 +258,8 @@ _PROJECT_FIELDS = (
     Field("code", "p.code", "string", "项目代码"),
     Field("name", "p.name", "string", "项目名称"),
     Field("kind", "p.kind", "string", "类型", enum=("rail", "road", "zone")),
-    Field("corridor_width_m", "p.corridor_width_m", "number", "廊道宽度(m)"),
+    Field("corridor_width_m", _zero_where_not_applicable("p.corridor_width_m", "p.kind = 'zone'"), "number",
+          "廊道宽度(m)"),
     Field("freeze_date", "p.freeze_date", "date", "冻结日期", out=_date_out("p.freeze_date")),
     Field("deadline", "p.deadline", "date", "交地期限", out=_date_out("p.deadline")),
     Field("footprint_m2", "ST_Area(p.footprint)", "number", "红线面积(m²)", out=_rounded("ST_Area(p.footprint)", 2)),
