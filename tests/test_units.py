@@ -208,3 +208,95 @@ def test_visits_are_refused_far_away_or_outside_the_editors_district(posts):
                                   leader_role="commander", lon=lon + 1, lat=lat, srid=s.srid)
         with pytest.raises(Forbidden):
             dispatch.record_duty(conn, "b", EDITOR_A, duty_on=date(2026, 4, 1), today=TODAY, person="吴办")
+
+
+# ---------------------------------------------------------------------------------------------
+# The API over the same world
+
+
+@pytest.fixture(scope="module")
+def api(posts):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(posts.settings)) as client:
+        yield client
+
+
+def test_api_ranking_unit_and_masking_by_role(api, posts):
+    h = posts.headers
+    ranking = api.get("/units/ranking", params={"as_of": "2026-03-20"}, headers=h["viewer"]).json()
+    assert [(u["code"], u["rank"], u["households"], u["signed"]) for u in ranking["units"]] == [
+        ("U1", 1, 3, 3), ("U2", 2, 3, 1), ("U3", 3, 0, 0)]
+    seen = {r: api.get("/units/U1", headers=h[r]).json() for r in ("viewer", "inspector")}
+    assert [s["name"] for s in seen["viewer"]["staff"]] == ["张*", "李*"]
+    assert seen["viewer"]["staff"][0]["phone"] == "139****1111"
+    assert [s["name"] for s in seen["inspector"]["staff"]] == ["张三", "李四"]
+    history = api.get("/units/assignments", params={"parcel_id": posts.parcels[3]}, headers=h["viewer"]).json()
+    assert [(a["unit"], a["ended_on"], a["staff_name"]) for a in history["assignments"]] == [
+        ("U1", "2026-03-15", "张*"), ("U2", None, "王*")]
+    listed = api.get("/command-posts", headers=h["viewer"]).json()["posts"]
+    assert [(p["district"], p["commander"], p["deputies"]) for p in listed] == [
+        ("a", "赵*挥", ["钱*", "孙*"]), ("b", "周*挥", [])]
+    visits = api.get("/command-posts/a/visits", headers=h["inspector"]).json()["visits"]
+    assert [(v["visited_on"], v["leader"], v["leader_role"]) for v in visits] == [
+        ("2026-03-18", "钱副", "deputy"), ("2026-03-04", "赵指挥", "commander")]
+    gaps = api.get("/checks/dispatch-gaps", params={"as_of": "2026-03-29", "weeks": 4, "days": 7},
+                   headers=h["inspector"]).json()
+    assert gaps["summary"] == {"visit": 2, "duty": 7} and gaps["count"] == 9
+    assert api.get("/checks/dispatch-gaps", headers=h["viewer"]).status_code == 403
+
+
+def test_api_editor_assigns_and_logs_in_own_district_only(api, posts):
+    h, p = posts.headers, posts.parcels
+    lon, lat = A_LON_LAT
+    refused = api.post("/units/U3/assignments", json={"parcels": [p[4]], "on": "2026-04-01"},
+                       headers=h["district_editor"])
+    assert refused.status_code == 403
+    assert api.post("/units/U3/assignments", json={"parcels": [p[5]]}, headers=h["viewer"]).status_code == 403
+    done = api.post("/units/U3/assignments", json={"parcels": [posts.parcels[2]], "on": "2026-04-01"},
+                    headers=h["district_editor"])
+    assert done.status_code == 200 and done.json()["reassigned"] == 1
+    assert api.get("/units/assignments", params={"unit": "U3"}, headers=h["viewer"]).json()["count"] == 1
+    assert api.post("/command-posts/b/duty", json={"duty_on": "2026-04-01", "person": "吴办"},
+                    headers=h["district_editor"]).status_code == 403
+    ok = api.post("/command-posts/a/visits", json={"visited_on": "2026-04-01", "leader": "赵指挥",
+                                                   "leader_role": "commander", "lon": lon, "lat": lat,
+                                                   "problems": "测试"}, headers=h["district_editor"])
+    assert ok.status_code == 201, ok.text
+    with get_engine(posts.settings).begin() as conn:  # leave the world as the other tests expect it
+        conn.execute(text("DELETE FROM frontline_visits WHERE visited_on = '2026-04-01'"))
+
+
+@pytest.mark.parametrize(("method", "path", "body", "where"), [
+    ("post", "/units", {"code": "1bad", "name": "x"}, "code"),
+    ("post", "/units", {"code": "U1", "name": "again"}, "code"),
+    ("post", "/units/U1/staff", {"name": "x" * 101}, "name"),
+    ("post", "/units/U1/assignments", {"parcels": []}, "parcels"),
+    ("post", "/units/U1/assignments", {"parcels": ["NOPE"]}, "parcels"),
+    ("post", "/units/U1/assignments", {"parcels": [1], "on": "2999-01-01"}, "on"),
+    ("post", "/units/nope/assignments", {"parcels": [1]}, "unit"),
+    ("post", "/command-posts", {"district": "a", "name": "x", "commander": "y", "established_on": "2026-01-01",
+                                "lon": 118.96, "lat": 30.61}, "district"),
+    ("post", "/command-posts/a/visits", {"visited_on": "2026-04-01", "leader": "x", "leader_role": "mayor",
+                                         "lon": 118.96, "lat": 30.61}, "leader_role"),
+    ("post", "/command-posts/a/visits", {"visited_on": "2026-04-01", "leader": "x", "leader_role": "deputy",
+                                         "lon": 200, "lat": 30.61}, "lon"),
+    ("post", "/command-posts/a/duty", {"duty_on": "2026-04-01", "person": ""}, "person"),
+    ("get", "/units/ranking?as_of=2999-01-01", None, "as_of"),
+    ("get", "/command-posts/zz/visits", None, "post"),
+])
+def test_bad_input_is_a_4xx_naming_the_field_and_stores_nothing(api, posts, method, path, body, where):
+    with get_engine(posts.settings).connect() as conn:
+        before = conn.execute(text("SELECT (SELECT count(*) FROM assisting_units), (SELECT count(*) FROM unit_staff), "
+                                   "(SELECT count(*) FROM unit_assignments), (SELECT count(*) FROM frontline_visits), "
+                                   "(SELECT count(*) FROM duty_days)")).one()
+    r = getattr(api, method)(path, **({"json": body} if body is not None else {}), headers=posts.headers["admin"])
+    assert 400 <= r.status_code < 500, r.text
+    assert where in r.text
+    with get_engine(posts.settings).connect() as conn:
+        after = conn.execute(text("SELECT (SELECT count(*) FROM assisting_units), (SELECT count(*) FROM unit_staff), "
+                                  "(SELECT count(*) FROM unit_assignments), (SELECT count(*) FROM frontline_visits), "
+                                  "(SELECT count(*) FROM duty_days)")).one()
+    assert before == after
