@@ -300,3 +300,43 @@ def test_bad_input_is_a_4xx_naming_the_field_and_stores_nothing(api, posts, meth
                                   "(SELECT count(*) FROM unit_assignments), (SELECT count(*) FROM frontline_visits), "
                                   "(SELECT count(*) FROM duty_days)")).one()
     assert before == after
+
+
+def test_cli_units_and_posts(posts, monkeypatch):
+    """``gis units`` and ``gis posts`` call the same functions: a unit added, a parcel assigned (by code), the
+    ranking as JSON; a refusal is exit code 1 with the library's error."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli import app as cli
+    from gis.platform.config import get_settings
+    from gis.platform.errors import NotFound
+
+    s = posts.settings
+    for key, value in {"GIS_DATA_DIR": str(s.data_dir), "GIS_PG_FSYNC": "false",
+                       "GIS_DATABASE_NAME": s.database_name, "GIS_PG_PORT": str(s.pg_port)}.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        with get_engine(s).connect() as conn:
+            code = conn.execute(text("SELECT code FROM parcels WHERE id = :id"), {"id": posts.parcels[5]}).scalar()
+        assert runner.invoke(cli, ["units", "add", "U9", "玖单位"]).exit_code == 0
+        assigned = runner.invoke(cli, ["units", "assign", "U9", code, "--on", "2026-05-01"])
+        assert assigned.exit_code == 0, assigned.output
+        assert json.loads(assigned.stdout)["reassigned"] == 1
+        ranking = json.loads(runner.invoke(cli, ["units", "ranking", "--as-of", "2026-05-02"]).stdout)
+        assert {u["code"]: u["households"] for u in ranking["units"]}["U9"] == 1
+        listed = json.loads(runner.invoke(cli, ["posts", "list"]).stdout)
+        assert [p["commander"] for p in listed] == ["赵*挥", "周*挥"]
+        missing = runner.invoke(cli, ["units", "assign", "NOPE", code])
+        assert missing.exit_code == 1 and isinstance(missing.exception, NotFound)
+    finally:
+        get_settings.cache_clear()
+        with get_engine(s).begin() as conn:
+            conn.execute(text("DELETE FROM unit_assignments WHERE unit_id = (SELECT id FROM assisting_units "
+                              "WHERE code = 'U9')"))
+            conn.execute(text("UPDATE unit_assignments SET ended_on = NULL WHERE parcel_id = :p AND "
+                              "ended_on = '2026-05-01'"), {"p": posts.parcels[5]})
+            conn.execute(text("DELETE FROM assisting_units WHERE code = 'U9'"))
