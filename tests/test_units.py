@@ -340,3 +340,16 @@ def test_cli_units_and_posts(posts, monkeypatch):
             conn.execute(text("UPDATE unit_assignments SET ended_on = NULL WHERE parcel_id = :p AND "
                               "ended_on = '2026-05-01'"), {"p": posts.parcels[5]})
             conn.execute(text("DELETE FROM assisting_units WHERE code = 'U9'"))
+
+
+def test_dispatch_gaps_as_files_carry_the_posts_points(api, posts):
+    """The check's GIS downloads place each gap at its post's office (a point); the spreadsheet has its rows."""
+    h = posts.headers["inspector"]
+    params = {"as_of": "2026-03-29", "weeks": 4, "days": 7}
+    gj = api.get("/checks/dispatch-gaps", params=params | {"format": "geojson"}, headers=h)
+    assert gj.status_code == 200, gj.text
+    features = gj.json()["features"]
+    assert len(features) == 9 and {f["geometry"]["type"] for f in features} == {"Point"}
+    for fmt in ("gpkg", "xlsx", "csv"):
+        r = api.get("/checks/dispatch-gaps", params=params | {"format": fmt}, headers=h)
+        assert r.status_code == 200 and r.content, (fmt, r.text[:300])
