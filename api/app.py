@@ -14,6 +14,7 @@ from api.limits import BodyLimit
 from api.routers import (
     admin,
     checks,
+    dispatch,
     districts,
     docs,
     exports,
@@ -32,6 +33,7 @@ from api.routers import (
     standards,
     targets,
     tiles,
+    units,
     users,
     workbench,
 )
@@ -89,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(standards.router)
     app.include_router(targets.router)
+    app.include_router(units.router)
+    app.include_router(dispatch.router)
     app.include_router(admin.router)
     app.include_router(workbench.router)
     app.include_router(docs.router)

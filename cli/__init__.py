@@ -25,6 +25,7 @@ from cli import (
     serve,
     standards,
     targets,
+    units,
     user,
 )
 from cli.common import console
@@ -49,6 +50,8 @@ app.add_typer(checks.app, name="check")
 app.command("report")(reports.report)
 app.add_typer(standards.app, name="standards")
 app.add_typer(targets.app, name="targets")
+app.add_typer(units.app, name="units")
+app.add_typer(units.posts_app, name="posts")
 
 
 def main() -> None:

@@ -54,6 +54,7 @@ from typing import Any, Self
 
 from sqlalchemy import Connection, text
 
+from gis.analysis.dispatch import GAP_LABELS_ZH, dispatch_gaps
 from gis.domain.limits import MAX_AREA_THRESHOLD_M2
 from gis.domain.privacy import mask_name
 from gis.domain.stages import KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, STAGE_SINCE_AT_SQL, end_of_day, today_in
@@ -713,6 +714,46 @@ def stalled(conn: Connection, params: Stalled = Stalled(), *, as_of: date | None
 
 
 # ---------------------------------------------------------------------------------------------
+# 指挥一线缺位: the rule is gis.analysis.dispatch's
+
+
+@dataclass(frozen=True)
+class DispatchGaps(CheckParams):
+    weeks: int = _param(4, "回看周数", "Complete weeks (Monday to Sunday) looked back on for a leader's front-line "
+                        "visit.", le=520)
+    days: int = _param(14, "回看天数", "Days (up to the as-of day) looked back on for someone on site.", le=3650)
+
+
+DISPATCH_GAPS_COLUMNS = (
+    Column("district_name", "片区", width=8, shp="dist_name"),
+    Column("post_name", "指挥分部", width=16),
+    Column("commander", "指挥长", width=10),
+    Column("gap", "缺位情形", values=GAP_LABELS_ZH, width=28),
+    Column("from_day", "起始日", "date"),
+    Column("to_day", "截止日", "date"),
+    Column("days_long", "天数", "int"),
+    Column("last_visit_on", "此前最近一线调度", "date", shp="last_visit"),
+)
+
+
+def dispatch_gaps_check(conn: Connection, params: DispatchGaps = DispatchGaps(), *, as_of: date | None = None,
+                        tz: str = DEFAULT_TIMEZONE, reveal_personal: bool = False,
+                        with_geometry: bool = False) -> CheckResult:
+    """指挥一线缺位: per command post, complete weeks without a leader's front-line visit and days without anyone
+    on site."""
+    params, day = params.validated(), _day(as_of, tz)
+    findings = dispatch_gaps(conn, day.as_of, weeks=params.weeks, days=params.days, reveal_personal=reveal_personal,
+                             with_geometry=with_geometry)
+    return CheckResult(
+        "dispatch_gaps", "指挥一线缺位",
+        f"截至{day.as_of}：近{params.weeks}个完整周（周一至周日）内指挥长、副指挥长未到一线调度的周；"
+        f"近{params.days}天内无指挥分部人员现场办公的日期（自指挥分部成立起计）",
+        day.as_of, params.as_dict(), findings, DISPATCH_GAPS_COLUMNS,
+        summary={k: sum(f["gap"] == k for f in findings) for k in GAP_LABELS_ZH},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # The registry: API routes, CLI commands and reports iterate over it.
 
 
@@ -736,6 +777,7 @@ CHECKS: dict[str, Check] = {c.name: c for c in (
     Check("incomplete_archives", "档案不全", IncompleteArchives, incomplete_archives),
     Check("incidental_area", "随征面积", IncidentalArea, incidental_area),
     Check("stalled", "久拖未决", Stalled, stalled),
+    Check("dispatch_gaps", "指挥一线缺位", DispatchGaps, dispatch_gaps_check),
 )}
 
 

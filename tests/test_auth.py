@@ -46,6 +46,22 @@ EXPECTED = {
     ("PATCH", "/districts/{code}"): {"admin"},
     ("DELETE", "/districts/{code}"): {"admin"},
     ("GET", "/ogc/collections/{collection_id}/schema"): AT_LEAST["viewer"],
+    ("GET", "/units"): AT_LEAST["viewer"],
+    ("POST", "/units"): {"admin"},
+    ("GET", "/units/ranking"): AT_LEAST["viewer"],
+    ("GET", "/units/assignments"): AT_LEAST["viewer"],
+    ("PATCH", "/units/staff/{staff_id}"): {"admin"},
+    ("GET", "/units/{unit}"): AT_LEAST["viewer"],
+    ("POST", "/units/{unit}/staff"): {"admin"},
+    ("POST", "/units/{unit}/assignments"): {"district_editor", "admin"},
+    ("GET", "/units/{unit}/page"): AT_LEAST["viewer"],
+    ("GET", "/command-posts"): AT_LEAST["viewer"],
+    ("POST", "/command-posts"): {"admin"},
+    ("GET", "/command-posts/{post}/visits"): AT_LEAST["viewer"],
+    ("POST", "/command-posts/{post}/visits"): {"district_editor", "admin"},
+    ("GET", "/command-posts/{post}/duty"): AT_LEAST["viewer"],
+    ("POST", "/command-posts/{post}/duty"): {"district_editor", "admin"},
+    ("GET", "/checks/dispatch-gaps"): AT_LEAST["inspector"],
 }
 
 

@@ -28,12 +28,12 @@ EXAMPLES = 6  # per operation and mode: a couple of minutes in all
 GETS = (
     r"^/projects$", r"^/projects/\{project_id\}$", r"^/projects/\{project_id\}/blockers$", r"^/parcels/\{parcel_id\}",
     r"^/districts$", r"^/districts/progress$", r"^/checks", r"^/standards$", r"^/imagery$", r"^/imports/profiles",
-    r"^/reports/", r"^/tiles/", r"^/users$", r"^/me$", r"^/document-requirements$",
+    r"^/reports/", r"^/tiles/", r"^/users$", r"^/me$", r"^/document-requirements$", r"^/units", r"^/command-posts",
 )
 WRITES = (
     ("POST", r"^/overlaps"), ("PATCH", r"^/parcels/\{parcel_id\}$"), ("POST", r"^/parcels/\{parcel_id\}/payments$"),
     ("POST", r"^/imports/profiles$"), ("PATCH", r"^/projects/\{project_id\}$"), ("POST", r"^/users$"),
-    ("PUT", r"^/standards$"),
+    ("PUT", r"^/standards$"), ("POST", r"^/units$"), ("POST", r"^/units/\{unit\}/assignments$"),
 )
 
 

@@ -9,13 +9,14 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from gis.demo.command import COMMAND_TABLES, load_command
 from gis.demo.generator import DemoCity
 from gis.domain.schema import metadata
 from gis.platform.bulk import copy_frame
 from gis.records.footprints import record_first_revisions, refresh_projects
 
 # Child tables first: TRUNCATE ... CASCADE would also do, but naming them keeps it explicit.
-DEMO_TABLES = (
+DEMO_TABLES = COMMAND_TABLES + (
     "revision_parcel_overlaps", "project_parcel_overlaps", "project_revisions", "documents", "payments",
     "parcel_events", "parcels", "compensation_standards", "targets",
     "document_requirements", "projects", "districts", "dataset_notes",
@@ -52,6 +53,7 @@ def load_city(conn: Connection, city: DemoCity, progress: Callable[[int], None] 
     conn.execute(text("SELECT setval(pg_get_serial_sequence('parcels', 'id'), (SELECT max(id) FROM parcels))"))
     record_first_revisions(conn, "demo")
     written["project_parcel_overlaps"] = refresh_projects(conn)
+    written |= load_command(conn, city)  # units, assignments and command posts need the overlaps
     manifest = {"seed": city.seed, "parcels": len(city.parcels), "synthetic": True, "planted": city.planted}
     conn.execute(
         text("INSERT INTO dataset_notes (key, value) VALUES ('demo', CAST(:value AS jsonb))"),

@@ -17,12 +17,14 @@ DISTRIBUTED: dict[str, str] = {
     "documents": "parcel_id",
     "project_parcel_overlaps": "parcel_id",
     "revision_parcel_overlaps": "parcel_id",
+    "unit_assignments": "parcel_id",
 }
 
 # Reference tables: replicated to every node, so any shard joins them locally.
 REFERENCE: tuple[str, ...] = (
     "dataset_notes", "districts", "document_requirements", "imagery_layers", "import_profiles", "projects",
     "project_revisions", "users", "auth_tokens", "login_attempts", "compensation_standards", "targets",
+    "assisting_units", "unit_staff", "command_posts", "frontline_visits", "duty_days",
 )
 
 # Unique constraints a distributed table cannot keep on Citus (a shard can only check its own rows), and what

@@ -201,6 +201,7 @@ def metadata(srid: int) -> MetaData:
         UniqueConstraint("district_id", "year", "quarter", "project_id", name="targets_key",
                          postgresql_nulls_not_distinct=True),
     )
+    _units_and_dispatch(md, srid)
     Table(
         "parcels", md,
         Column("id", BigInteger, Identity(), primary_key=True),
@@ -304,6 +305,85 @@ def metadata(srid: int) -> MetaData:
         Index("revision_parcel_overlaps_revision_idx", "project_id", "revision"),
     )
     return md
+
+
+def _units_and_dispatch(md: MetaData, srid: int) -> None:
+    """Assisting units, their staff and assignments; command posts, their visits and duty days (migration 0011).
+    Their bounds are CHECK constraints written by that migration from gis.records.units and gis.records.dispatch."""
+    Table(
+        "assisting_units", md,
+        Column("id", Integer, Identity(), primary_key=True),
+        Column("code", Text, nullable=False, unique=True, info={"label": "单位代码"}),
+        Column("name", Text, nullable=False, info={"label": "协保单位"}),
+        Column("recorded_by", Text),
+        Column("recorded_at", TZ, nullable=False, server_default=NOW),
+    )
+    Table(
+        "unit_staff", md,
+        Column("id", Integer, Identity(), primary_key=True),
+        Column("unit_id", Integer, ForeignKey("assisting_units.id", ondelete="CASCADE"), nullable=False),
+        Column("name", Text, nullable=False, info={"label": "协保人员", "personal": True}),
+        Column("phone", Text, info={"label": "联系电话", "personal": True}),
+        Column("title", Text, info={"label": "职务"}),
+        Column("active", Boolean, nullable=False, server_default=text("true")),
+        Column("recorded_at", TZ, nullable=False, server_default=NOW),
+        UniqueConstraint("unit_id", "name", name="unit_staff_key"),
+    )
+    Table(
+        "unit_assignments", md,
+        Column("parcel_id", BigInteger, ForeignKey("parcels.id", ondelete="CASCADE"), nullable=False),
+        Column("id", BigInteger, Identity(always=True), nullable=False),
+        Column("unit_id", Integer, ForeignKey("assisting_units.id"), nullable=False),
+        Column("staff_id", Integer, ForeignKey("unit_staff.id")),
+        Column("assigned_on", Date, nullable=False, info={"label": "分配日期"}),
+        Column("ended_on", Date, info={"label": "调整日期"}),
+        Column("assigned_by", Text, nullable=False),
+        Column("note", Text, info={"label": "备注"}),
+        Column("recorded_at", TZ, nullable=False, server_default=NOW),
+        PrimaryKeyConstraint("parcel_id", "id"),
+        Index("unit_assignments_open_idx", "parcel_id", unique=True, postgresql_where=text("ended_on IS NULL")),
+        Index("unit_assignments_unit_idx", "unit_id", "assigned_on"),
+    )
+    Table(
+        "command_posts", md,
+        Column("id", Integer, Identity(), primary_key=True),
+        Column("district_id", Integer, ForeignKey("districts.id", ondelete="CASCADE"), nullable=False, unique=True),
+        Column("name", Text, nullable=False, info={"label": "指挥分部"}),
+        Column("commander", Text, nullable=False, info={"label": "指挥长", "personal": True}),
+        Column("deputies", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]"),
+               info={"label": "副指挥长", "personal": True}),
+        Column("established_on", Date, nullable=False, info={"label": "成立日期"}),
+        Column("geom", _geom("POINT", srid), nullable=False),
+        Column("recorded_at", TZ, nullable=False, server_default=NOW),
+    )
+    Table(
+        "frontline_visits", md,
+        Column("id", BigInteger, Identity(always=True), primary_key=True),
+        Column("post_id", Integer, ForeignKey("command_posts.id", ondelete="CASCADE"), nullable=False),
+        Column("visited_on", Date, nullable=False, info={"label": "调度日期"}),
+        Column("leader", Text, nullable=False, info={"label": "带队领导", "personal": True}),
+        Column("leader_role", Text, nullable=False, info={"label": "职务"}),
+        Column("attendees", Text, info={"label": "参加人员", "personal": True}),
+        Column("place", Text, info={"label": "地点"}),
+        Column("geom", _geom("POINT", srid), nullable=False),
+        Column("problems", Text, info={"label": "发现问题"}),
+        Column("decisions", Text, info={"label": "议定事项"}),
+        Column("follow_up", Text, info={"label": "跟踪落实"}),
+        Column("recorded_by", Text, nullable=False),
+        Column("recorded_at", TZ, nullable=False, server_default=NOW),
+        Index("frontline_visits_post_idx", "post_id", "visited_on"),
+    )
+    Table(
+        "duty_days", md,
+        Column("id", BigInteger, Identity(always=True), primary_key=True),
+        Column("post_id", Integer, ForeignKey("command_posts.id", ondelete="CASCADE"), nullable=False),
+        Column("duty_on", Date, nullable=False, info={"label": "值班日期"}),
+        Column("person", Text, nullable=False, info={"label": "现场办公人员", "personal": True}),
+        Column("note", Text, info={"label": "备注"}),
+        Column("recorded_by", Text, nullable=False),
+        Column("recorded_at", TZ, nullable=False, server_default=NOW),
+        UniqueConstraint("post_id", "duty_on", "person", name="duty_days_key"),
+    )
 
 
 def personal_columns(table: str = "parcels") -> tuple[str, ...]:

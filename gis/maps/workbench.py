@@ -24,7 +24,7 @@ WORKBENCH_SCRIPT = Path(__file__).with_name("workbench.js")
 EXPORT_FORMATS = {"xlsx": "Excel", "csv": "CSV", "shp": "Shapefile", "gpkg": "GeoPackage", "kml": "KML",
                   "geojson": "GeoJSON"}
 EVENT_LABELS_ZH = {"created": "建档", "stage": "阶段变更", "attributes": "信息修改", "geometry": "图形修改",
-                   "flags": "标记", "payment": "补偿款", "document": "档案"}
+                   "flags": "标记", "payment": "补偿款", "document": "档案", "assignment": "协保分配"}
 
 _PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
