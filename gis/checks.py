@@ -737,6 +737,10 @@ CHECKS: dict[str, Check] = {c.name: c for c in (
     Check("incidental_area", "随征面积", IncidentalArea, incidental_area),
     Check("stalled", "久拖未决", Stalled, stalled),
 )}
+# The checks in modules of their own (gis.inspections), built on the pieces above, join the registry here.
+from gis.inspections.registered import MORE_CHECKS  # noqa: E402 - they import this module's pieces
+
+CHECKS |= {c.name: c for c in MORE_CHECKS}
 
 
 def get_check(name: str) -> Check:
