@@ -15,6 +15,7 @@ from cli import (
     checks,
     db,
     demo,
+    disclosures,
     districts,
     export,
     imagery,
@@ -49,6 +50,7 @@ app.add_typer(checks.app, name="check")
 app.command("report")(reports.report)
 app.add_typer(standards.app, name="standards")
 app.add_typer(targets.app, name="targets")
+app.add_typer(disclosures.app, name="disclosures")
 
 
 def main() -> None:

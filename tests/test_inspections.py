@@ -177,3 +177,105 @@ def test_post_freeze_is_a_registered_check_over_every_project_with_imagery(image
     # Before the after epoch was acquired, nothing could be compared.
     past = _run(s, post_freeze, PostFreeze(), as_of=imaged.today - timedelta(days=20))
     assert past.findings == [] and past.summary == {"projects_checked": 0, "projects_without_imagery": 2}
+
+
+# ---------------------------------------------------------------------------------------------
+# 有没有阳光征迁: payments against the recorded days of publication, recorded through the API
+
+
+@pytest.fixture(scope="module")
+def sunny(pg_dir):
+    """Z1 (一期, east half) published 20 days ago through the API; Z2 (二期, west half) never. In Z1: 'early' paid
+    under Z1 30 days ago, 'on_day' 20 days ago (the day of publication), 'unbooked' 25 days ago under no project;
+    in Z2: 'west' paid 40 days ago under no project."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.conftest import bearer, make_role_tokens
+
+    s = two_districts(pg_dir, "inspections_sunshine")
+    today = today_in(s.city_timezone)
+    with get_engine(s).begin() as conn:
+        insert_zone(conn, s.srid, 1, "Z1", "一期", (500, 1500), "2025-06-01", "2027-06-30")
+        insert_zone(conn, s.srid, 2, "Z2", "二期", (0, 500), "2025-06-01", "2027-06-30")
+    p = {name: add_parcel(s, 1, stage="paid") for name in ("early", "on_day", "unbooked")}
+    p["west"] = add_parcel(s, 1, stage="paid", inside_project=False)
+    with get_engine(s).begin() as conn:
+        for name, days, project in (("early", 30, 1), ("on_day", 20, 1), ("unbooked", 25, None), ("west", 40, None)):
+            conn.execute(text("INSERT INTO payments (parcel_id, project_id, paid_on, amount_yuan, item) "
+                              "VALUES (:id, :project, :on, 1000, 'house_value')"),
+                         {"id": p[name], "project": project, "on": today - timedelta(days=days)})
+    tokens = make_role_tokens(get_engine(s), ["a"])
+    client = TestClient(create_app(s), headers=bearer(tokens["admin"]))
+    with client:
+        r = client.post("/projects/Z1/disclosures", json={"published_on": (today - timedelta(days=20)).isoformat(),
+                                                          "note": "村务公开栏"})
+        assert r.status_code == 201, r.text
+        yield SimpleNamespace(settings=s, today=today, codes={k: _code(s, v) for k, v in p.items()}, client=client,
+                              tokens=tokens)
+
+
+def test_sunshine_finds_payments_before_publication_and_projects_never_published(sunny):
+    s, code = sunny.settings, sunny.codes
+    result = _run(s, checks.get_check("sunshine").run, checks.get_check("sunshine").params())
+    got = {f["code"]: f for f in result.findings}
+    assert {c: (f["rule"], f["project_name"], f["days_early"]) for c, f in got.items()} == {
+        code["early"]: ("paid_before_disclosure", "一期", 10),
+        code["unbooked"]: ("paid_before_disclosure", "一期", 5),  # no project: counted under the one holding it
+        code["west"]: ("no_disclosure", "二期", None),
+    }
+    assert got[code["early"]]["disclosed_on"] == sunny.today - timedelta(days=20)
+    assert got[code["early"]]["paid_yuan"] == 1000.0
+    assert result.summary == {"paid_before_disclosure": 2, "no_disclosure": 1, "projects_without_disclosure": 1}
+    # 25 days ago Z1 had published nothing yet, and 'on_day' was not paid.
+    past = _run(s, checks.get_check("sunshine").run, checks.get_check("sunshine").params(),
+                as_of=sunny.today - timedelta(days=25))
+    assert {f["code"]: f["rule"] for f in past.findings} == {
+        code["early"]: "no_disclosure", code["unbooked"]: "no_disclosure", code["west"]: "no_disclosure"}
+    assert past.summary["projects_without_disclosure"] == 2
+
+
+def test_disclosures_are_recorded_once_by_admins_within_their_bounds(sunny):
+    c, today = sunny.client, sunny.today
+    listed = c.get("/projects/Z1/disclosures").json()
+    assert [(d["published_on"], d["note"], d["recorded_by"]) for d in listed["disclosures"]] == [
+        ((today - timedelta(days=20)).isoformat(), "村务公开栏", "test-admin")]
+    day = (today - timedelta(days=20)).isoformat()
+    assert c.post("/projects/Z1/disclosures", json={"published_on": day}).status_code == 409
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    r = c.post("/projects/Z1/disclosures", json={"published_on": tomorrow})
+    assert r.status_code == 422 and "published_on" in r.text
+    assert c.post("/projects/Z1/disclosures", json={"published_on": "1970-01-01"}).status_code == 422
+    assert c.post("/projects/Z1/disclosures", json={"published_on": day, "extra": 1}).status_code == 422
+    assert c.post("/projects/Z1/disclosures", json={"published_on": day, "note": "x" * 2001}).status_code == 422
+    assert c.post("/projects/99/disclosures", json={"published_on": day}).status_code == 404
+    from tests.conftest import bearer
+
+    for role in ("viewer", "district_editor", "inspector"):
+        headers = bearer(sunny.tokens[role])
+        assert c.post("/projects/Z2/disclosures", json={"published_on": day}, headers=headers).status_code == 403
+        assert c.get("/projects/Z2/disclosures", headers=headers).json()["count"] == 0
+    assert len(c.get("/projects/Z1/disclosures").json()["disclosures"]) == 1  # nothing else was written
+
+
+def test_cli_records_a_disclosure_and_refuses_a_repeat(sunny, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cli import app
+    from gis.platform.config import get_settings
+
+    s = sunny.settings
+    for key, value in {"GIS_DATA_DIR": str(s.data_dir), "GIS_PG_FSYNC": "false",
+                       "GIS_DATABASE_NAME": s.database_name, "GIS_PG_PORT": str(s.pg_port)}.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    try:
+        runner, day = CliRunner(), (sunny.today - timedelta(days=3)).isoformat()
+        ok = runner.invoke(app, ["disclosures", "add", "Z2", "--on", day, "--actor", "cli-test"])
+        assert ok.exit_code == 0, ok.output
+        again = runner.invoke(app, ["disclosures", "add", "Z2", "--on", day, "--actor", "cli-test"])
+        assert again.exit_code == 1 and "already recorded" in str(again.exception)  # main() prints it
+        listed = runner.invoke(app, ["disclosures", "list", "Z2"])
+        assert listed.exit_code == 0 and f'"published_on": "{day}"' in listed.stdout and "cli-test" in listed.stdout
+    finally:
+        get_settings.cache_clear()
