@@ -279,3 +279,30 @@ def test_cli_records_a_disclosure_and_refuses_a_repeat(sunny, monkeypatch):
         assert listed.exit_code == 0 and f'"published_on": "{day}"' in listed.stdout and "cli-test" in listed.stdout
     finally:
         get_settings.cache_clear()
+
+
+def test_the_demo_city_published_late_once_and_the_new_checks_are_listed(client, demo_city):
+    """The demo's first project published 5 days after its first booked payment (gis.demo.disclosures): the
+    sunshine check finds the payments of those days under it, and nothing under the projects published in time."""
+    from gis.demo.disclosures import LATE_DAYS
+    from gis.demo.generator import DEFAULT_TODAY
+
+    first = int(min(demo_city.projects["id"]))
+    name = demo_city.projects.set_index("id").at[first, "name"]
+    payments = demo_city.payments
+    booked = payments[payments["project_id"] == first]
+    published = min(booked["paid_on"]) + timedelta(days=LATE_DAYS)
+    early = booked[booked["paid_on"] < published]
+    codes = demo_city.parcels.set_index("id").loc[early["parcel_id"].unique(), "code"]
+    body = client.get("/checks/sunshine", params={"as_of": DEFAULT_TODAY.isoformat()}).json()
+    assert body["summary"]["no_disclosure"] == 0 and body["summary"]["projects_without_disclosure"] == 0
+    found = {f["code"] for f in body["findings"]}
+    assert set(codes) <= found and {f["project_name"] for f in body["findings"]} == {name}
+    # the others are payments booked to no project on parcels of its footprint, in the same days
+    unbooked = set(demo_city.parcels.set_index("id").loc[
+        payments[payments["project_id"].isna() & (payments["paid_on"] < published)]["parcel_id"].unique(), "code"])
+    assert found - set(codes) <= unbooked
+    overview = client.get("/checks", params={"as_of": DEFAULT_TODAY.isoformat()}).json()
+    listed = {c["check"]: c for c in overview["checks"]}
+    assert {"sunshine", "demolition_incomplete", "post_freeze", "stalled_priority"} <= set(listed)
+    assert listed["sunshine"]["count"] == body["count"] and listed["stalled_priority"]["count"] == 20
