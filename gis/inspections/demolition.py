@@ -37,6 +37,7 @@ from gis.checks import (
 from gis.domain.workflow import descendants
 from gis.imagery.layers import get_layer, open_layer, transform_geom, working_crs
 from gis.imagery.stats import cells_polygon, parcel_window
+from gis.inspections.rows import rows_params, rows_sql
 from gis.io.export import Column
 from gis.platform.config import DEFAULT_TIMEZONE, Settings
 from gis.platform.db import working_srid
@@ -67,11 +68,8 @@ LEFT JOIN LATERAL (
 WHERE {_stage_at("dm.parcel_id")} = ANY(:later)
 ORDER BY dm.parcel_id
 """
-_FOUND = """
-SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:rules AS text[]), CAST(:demolished_on AS date[]),
-                     CAST(:imagery_on AS date[]), CAST(:standing_m2 AS float8[]), CAST(:standing_share AS float8[]))
-       AS f(parcel_id, rule, demolished_on, imagery_on, standing_m2, standing_share)
-"""
+_FOUND = (("parcel_id", "bigint"), ("rule", "text"), ("demolished_on", "date"), ("imagery_on", "date"),
+          ("standing_m2", "float8"), ("standing_share", "float8"))
 DEMOLITION_COLUMNS = (
     Column("rule", "问题", values=RULES_ZH, width=20),
     Column("demolished_on", "拆除记录日期", "date", shp="demolished"),
@@ -134,11 +132,8 @@ def demolition_incomplete(conn: Connection, params: DemolitionIncomplete = Demol
                 share = m2 / r.area_m2 if r.area_m2 > 0 else 0.0
                 if m2 > 0 and m2 >= params.min_area_m2 and share >= params.min_share:
                     found.append((r.parcel_id, "standing", r.demolished_on, layer.acquired_on, m2, share))
-    columns = [list(c) for c in zip(*found)] if found else [[] for _ in range(6)]
-    values = day.params | dict(zip(("ids", "rules", "demolished_on", "imagery_on", "standing_m2", "standing_share"),
-                                   columns))
-    findings = _findings(conn, _FOUND, values, "f.rule DESC, pa.code", reveal_personal=reveal_personal,
-                         with_geometry=with_geometry)
+    findings = _findings(conn, rows_sql(_FOUND), day.params | rows_params(_FOUND, found), "f.rule DESC, pa.code",
+                         reveal_personal=reveal_personal, with_geometry=with_geometry)
     return CheckResult(
         "demolition_incomplete", "拆除不到位",
         f"截至{day.as_of}日终阶段为已拆除及以后的地块：拆除记录之后、当日以前获取的最新地表高度（高于{params.height_m}m）"

@@ -27,6 +27,7 @@ from gis.checks import (
 )
 from gis.domain.tolerance import Tolerance
 from gis.imagery.change import SUSPECTED_ZH, ChangeRule, compare_epochs, select_epochs
+from gis.inspections.rows import rows_params, rows_sql
 from gis.io.export import Column
 from gis.platform.config import DEFAULT_TIMEZONE, Settings
 from gis.platform.errors import InvalidInput
@@ -36,13 +37,10 @@ _PROJECTS_SQL = """
 SELECT id, code, name, freeze_date FROM projects
 WHERE archived_at IS NULL AND freeze_date IS NOT NULL AND freeze_date <= :as_of ORDER BY id
 """
-# The flagged parcels, handed to the findings' header query as rows.
-_FLAGGED = """
-SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:projects AS text[]), CAST(:project_names AS text[]),
-                     CAST(:before_on AS date[]), CAST(:after_on AS date[]), CAST(:changed_m2 AS float8[]),
-                     CAST(:changed_share AS float8[]), CAST(:suspected AS text[]), CAST(:rank AS int[]))
-       AS f(parcel_id, project, project_name, before_on, after_on, changed_m2, changed_share, suspected, rank)
-"""
+# The flagged parcels, handed to the findings' header query as rows (rank: the order they are listed in).
+_FLAGGED = (("parcel_id", "bigint"), ("project", "text"), ("project_name", "text"), ("before_on", "date"),
+            ("after_on", "date"), ("changed_m2", "float8"), ("changed_share", "float8"), ("suspected", "text"),
+            ("rank", "int"))
 POST_FREEZE_COLUMNS = (
     Column("project_name", "项目", width=16, shp="project"),
     Column("before_on", "冻结前影像日期", "date", shp="before_on"),
@@ -74,7 +72,7 @@ def post_freeze(conn: Connection, params: PostFreeze = PostFreeze(), *, as_of: d
                 tz: str = DEFAULT_TIMEZONE, reveal_personal: bool = False, with_geometry: bool = False) -> CheckResult:
     """抢栽抢种、偷建私建: parcels built on or planted after their project's freeze, for every project with imagery."""
     params, day = params.validated(), _day(as_of, tz)
-    tolerance = Tolerance(_DEFAULTS["blocker_min_m2"].default, _DEFAULTS["blocker_min_share"].default)
+    tolerance = Tolerance.defaults()
     rows: list[tuple] = []
     checked, without = [], []
     for project in conn.execute(text(_PROJECTS_SQL), {"as_of": day.as_of}).all():
@@ -89,12 +87,9 @@ def post_freeze(conn: Connection, params: PostFreeze = PostFreeze(), *, as_of: d
                   p.changed_share, p.suspected) for p in result.flagged]
     # One row per parcel and project, in the order the findings are listed.
     rows.sort(key=lambda r: (-r[5], r[1], r[0]))
-    columns = list(zip(*rows)) if rows else [()] * 8
-    values = day.params | dict(zip(("ids", "projects", "project_names", "before_on", "after_on", "changed_m2",
-                                    "changed_share", "suspected"), map(list, columns))) | {
-        "rank": list(range(len(rows)))}
-    findings = _findings(conn, _FLAGGED, values, "f.rank", reveal_personal=reveal_personal,
-                         with_geometry=with_geometry)
+    ranked = [(*row, rank) for rank, row in enumerate(rows)]
+    findings = _findings(conn, rows_sql(_FLAGGED), day.params | rows_params(_FLAGGED, ranked), "f.rank",
+                         reveal_personal=reveal_personal, with_geometry=with_geometry)
     for f in findings:
         f.pop("rank")
     return CheckResult(

@@ -20,11 +20,10 @@ from sqlalchemy import Connection, text
 from gis.checks import HEADER_COLUMNS, CheckParams, CheckResult, _day, _findings
 from gis.domain.tolerance import Tolerance, tolerance_sql
 from gis.io.export import Column
-from gis.platform.config import DEFAULT_TIMEZONE, Settings
+from gis.platform.config import DEFAULT_TIMEZONE
 from gis.records.disclosures import FIRST_DISCLOSED_SQL
 
 RULES_ZH = {"paid_before_disclosure": "补偿款先于补偿公示发放", "no_disclosure": "项目未公示补偿"}
-_DEFAULTS = Settings.model_fields
 _PAID = f"""
 WITH disclosed AS ({FIRST_DISCLOSED_SQL}),
 paid AS (
@@ -71,7 +70,7 @@ def sunshine(conn: Connection, params: Sunshine = Sunshine(), *, as_of: date | N
              tz: str = DEFAULT_TIMEZONE, reveal_personal: bool = False, with_geometry: bool = False) -> CheckResult:
     """有没有阳光征迁: compensation paid before the project's compensation was published, or never published."""
     params, day = params.validated(), _day(as_of, tz)
-    tolerance = Tolerance(_DEFAULTS["blocker_min_m2"].default, _DEFAULTS["blocker_min_share"].default)
+    tolerance = Tolerance.defaults()
     values = day.params | tolerance.params
     findings = _findings(conn, _PAID, values, "f.rule DESC, f.project, pa.code", reveal_personal=reveal_personal,
                          with_geometry=with_geometry)
