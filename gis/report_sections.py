@@ -75,6 +75,11 @@ def _names(codes: str | None, names: dict[str, str]) -> str:
     return "、".join(names.get(c, c) for c in (codes or "").split(",") if c)
 
 
+def with_project_names(finding: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """A check's finding as a report shows it: its ``projects`` (codes, as the checks keep them) by name."""
+    return finding | {"projects": _names(finding["projects"], names)} if finding.get("projects") else finding
+
+
 # ---------------------------------------------------------------------------------------------
 # Three-day: the trend against the targets, the stalled cases
 

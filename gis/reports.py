@@ -36,7 +36,14 @@ from gis.platform.config import DEFAULT_TIMEZONE
 from gis.platform.errors import InvalidInput
 from gis.records.footprints import overlaps_in_force_sql
 from gis.records.targets import TARGET_STATUS_ZH, district_targets, measure_text, period_label
-from gis.report_sections import SECTION_HEADINGS, SectionContext, SectionTable, build_sections, project_names
+from gis.report_sections import (
+    SECTION_HEADINGS,
+    SectionContext,
+    SectionTable,
+    build_sections,
+    project_names,
+    with_project_names,
+)
 
 TOP = 10
 FINDINGS_HIDDEN_ZH = "核查明细仅向纪检监察和管理员显示；此处只列各项问题数。"
@@ -221,19 +228,21 @@ def build_report(conn: Connection, kind: str, day: date, *, tolerance: Tolerance
                  "projects": [{k: v for k, v in p.items() if k != "change"} | {"change": p["change"][key]}
                               for p in d["projects"]]} for d in ranking]
     series = _series(conn, meta, params, day)
+    names = project_names(conn)
     report = Report(
         kind=rk, day=day, tz=tz, tolerance=tolerance, projects=projects, districts=districts, blockers=blockers,
-        holdouts=[_case(f) for f in open_cases], series=series,
+        holdouts=[_case(with_project_names(f, names)) for f in open_cases], series=series,
         checks=[{"check": r.check, "title": r.title, "rule": r.rule, "params": r.params, "count": r.count,
                  "summary": r.summary, "columns": r.columns, "findings_shown": with_findings,
-                 "top": r.findings[:top] if with_findings else []} for r in results.values()],
+                 "top": [with_project_names(f, names) for f in r.findings[:top]] if with_findings else []}
+                for r in results.values()],
     )
     blocks = district_targets(conn, tolerance, day, tz=tz)
     report.targets = [t for _code, block in sorted(blocks.items()) for t in (block["year"], block["quarter"]) if t]
     if rk.name == "daily":
         report.moves, report.today_by_district = _today(conn, params)
     report.sections = build_sections(conn, SectionContext(
-        rk.name, day, previous, tz, tolerance, results, report.targets, project_names(conn), reveal_personal))
+        rk.name, day, previous, tz, tolerance, results, report.targets, names, reveal_personal))
     if pictures:
         report.charts = {p["code"]: progress_chart(p, series[p["code"]]) for p in projects}
         report.maps = _maps(conn, projects, tolerance, day, tz)

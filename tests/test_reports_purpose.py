@@ -98,6 +98,10 @@ def test_the_weekly_dispatch_has_its_agenda_and_the_daily_does_not(world):
     assert [(r["rank"], r["code"], r["priority"]) for r in key.rows] == [
         (1, code["hold"], pytest.approx(40 / 30 + 0.4 + 10, abs=1e-3)), (2, code["old"], pytest.approx(5.4))]
     assert [r["district_name"] for r in section(weekly, "behind_target").rows] == ["乙区"]
+    # project names, not codes, in the checks' findings too
+    (stalled,) = [c for c in weekly.checks if c["check"] == "stalled"]
+    assert {f["projects"] for f in stalled["top"]} == {"一期"}
+    assert {h["projects"] for h in weekly.holdouts} == {"一期"}
     html = reports.render_html(weekly)
     agenda = html[html.index("本周调度议程"):html.index("一、项目进度")]
     assert "议题一" in agenda and code["hold"] in agenda and "议题二" in agenda and "乙区" in agenda
