@@ -41,6 +41,9 @@ The rules, precisely:
   case with its age: days since the flag was set (a flag that came with the record dates from the
   first event carrying its note, else the parcel's first event) and, for legacy cases, days since
   the parcel was surveyed.
+
+Four more live in ``gis.inspections`` and join the registry below: 有没有阳光征迁 (sunshine), 拆除不到位
+(demolition_incomplete), 抢栽抢种/偷建私建 (post_freeze) and 久拖未决 ranked by priority (stalled_priority).
 """
 
 from __future__ import annotations
