@@ -14,6 +14,7 @@ from api.limits import BodyLimit
 from api.routers import (
     admin,
     checks,
+    disclosures,
     dispatch,
     districts,
     docs,
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(targets.router)
     app.include_router(units.router)
     app.include_router(dispatch.router)
+    app.include_router(disclosures.router)
     app.include_router(admin.router)
     app.include_router(workbench.router)
     app.include_router(docs.router)

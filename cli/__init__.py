@@ -15,6 +15,7 @@ from cli import (
     checks,
     db,
     demo,
+    disclosures,
     districts,
     export,
     imagery,
@@ -52,6 +53,7 @@ app.add_typer(standards.app, name="standards")
 app.add_typer(targets.app, name="targets")
 app.add_typer(units.app, name="units")
 app.add_typer(units.posts_app, name="posts")
+app.add_typer(disclosures.app, name="disclosures")
 
 
 def main() -> None:

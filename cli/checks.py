@@ -28,7 +28,7 @@ from gis.platform.config import get_settings
 from gis.platform.db import connect
 from gis.platform.errors import InvalidInput
 
-app = typer.Typer(help="Inspection checks (纪检监察): 拿钱没拆, 二次补偿, 突破政策底线, 档案不全, 随征面积, 久拖未决.",
+app = typer.Typer(help="Inspection checks (纪检监察): " + ", ".join(c.title for c in CHECKS.values()) + ".",
                   no_args_is_help=True)
 CLI_FORMATS = ("table", "json", *FORMATS)
 

@@ -41,6 +41,9 @@ The rules, precisely:
   case with its age: days since the flag was set (a flag that came with the record dates from the
   first event carrying its note, else the parcel's first event) and, for legacy cases, days since
   the parcel was surveyed.
+
+Four more live in ``gis.inspections`` and join the registry below: 有没有阳光征迁 (sunshine), 拆除不到位
+(demolition_incomplete), 抢栽抢种/偷建私建 (post_freeze) and 久拖未决 ranked by priority (stalled_priority).
 """
 
 from __future__ import annotations
@@ -779,6 +782,10 @@ CHECKS: dict[str, Check] = {c.name: c for c in (
     Check("stalled", "久拖未决", Stalled, stalled),
     Check("dispatch_gaps", "指挥一线缺位", DispatchGaps, dispatch_gaps_check),
 )}
+# The checks in modules of their own (gis.inspections), built on the pieces above, join the registry here.
+from gis.inspections.registered import MORE_CHECKS  # noqa: E402 - they import this module's pieces
+
+CHECKS |= {c.name: c for c in MORE_CHECKS}
 
 
 def get_check(name: str) -> Check:

@@ -36,6 +36,14 @@ from gis.platform.config import DEFAULT_TIMEZONE
 from gis.platform.errors import InvalidInput
 from gis.records.footprints import overlaps_in_force_sql
 from gis.records.targets import TARGET_STATUS_ZH, district_targets, measure_text, period_label
+from gis.report_sections import (
+    SECTION_HEADINGS,
+    SectionContext,
+    SectionTable,
+    build_sections,
+    project_names,
+    with_project_names,
+)
 
 TOP = 10
 FINDINGS_HIDDEN_ZH = "核查明细仅向纪检监察和管理员显示；此处只列各项问题数。"
@@ -85,6 +93,9 @@ class Report:
     today_by_district: list[dict[str, Any]] | None = None
     # Each district's targets of the day's year and quarter with progress at the end of the day (年度任务).
     targets: list[dict[str, Any]] = field(default_factory=list)
+    # What the kind is for (gis.report_sections): the daily's extra news, the three-day trend and stalled cases,
+    # the weekly dispatch agenda.
+    sections: list[SectionTable] = field(default_factory=list)
 
     @property
     def previous(self) -> date:
@@ -101,6 +112,7 @@ class Report:
             "period_days": self.kind.days, "timezone": self.tz, "tolerance": self.tolerance.as_dict(),
             "projects": self.projects, "districts": self.districts, "blockers": self.blockers,
             "holdouts": self.holdouts, "checks": self.checks, "series": self.series, "targets": self.targets,
+            "sections": [t.as_dict() for t in self.sections],
         } | ({"moves": self.moves, "today_by_district": self.today_by_district} if self.moves is not None else {}))
 
 
@@ -216,17 +228,21 @@ def build_report(conn: Connection, kind: str, day: date, *, tolerance: Tolerance
                  "projects": [{k: v for k, v in p.items() if k != "change"} | {"change": p["change"][key]}
                               for p in d["projects"]]} for d in ranking]
     series = _series(conn, meta, params, day)
+    names = project_names(conn)
     report = Report(
         kind=rk, day=day, tz=tz, tolerance=tolerance, projects=projects, districts=districts, blockers=blockers,
-        holdouts=[_case(f) for f in open_cases], series=series,
+        holdouts=[_case(with_project_names(f, names)) for f in open_cases], series=series,
         checks=[{"check": r.check, "title": r.title, "rule": r.rule, "params": r.params, "count": r.count,
                  "summary": r.summary, "columns": r.columns, "findings_shown": with_findings,
-                 "top": r.findings[:top] if with_findings else []} for r in results.values()],
+                 "top": [with_project_names(f, names) for f in r.findings[:top]] if with_findings else []}
+                for r in results.values()],
     )
     blocks = district_targets(conn, tolerance, day, tz=tz)
     report.targets = [t for _code, block in sorted(blocks.items()) for t in (block["year"], block["quarter"]) if t]
     if rk.name == "daily":
         report.moves, report.today_by_district = _today(conn, params)
+    report.sections = build_sections(conn, SectionContext(
+        rk.name, day, previous, tz, tolerance, results, report.targets, names, reveal_personal))
     if pictures:
         report.charts = {p["code"]: progress_chart(p, series[p["code"]]) for p in projects}
         report.maps = _maps(conn, projects, tolerance, day, tz)
@@ -447,6 +463,18 @@ def _targets_html(r: Report) -> list[str]:
         [row(t) for t in r.targets])]
 
 
+def _sections_html(r: Report) -> list[str]:
+    """The kind's own sections (gis.report_sections) under one heading: each a titled table."""
+    if not r.sections:
+        return []
+    parts = [f"<h2>{escape(SECTION_HEADINGS[r.kind.name])}</h2>"]
+    for t in r.sections:
+        parts += [f"<h3>{escape(t.title)}（{len(t.rows)} 项）</h3>", f'<p class="sub">{escape(t.note)}</p>',
+                  _table([c.label for c in t.columns],
+                         ["<tr>" + "".join(_cell(c, row.get(c.key)) for c in t.columns) + "</tr>" for row in t.rows])]
+    return parts
+
+
 def render_html(report: Report, header: str = "") -> str:
     """The report as one self-contained Chinese HTML page: inline CSS, pictures as data: URIs, no scripts; under
     the site's ``header`` (``gis.maps.nav.site_header``) when served, none in a file."""
@@ -460,6 +488,7 @@ def render_html(report: Report, header: str = "") -> str:
         f"本期自 {r.previous.isoformat()} 日终起 {r.kind.days} 天。占用面积容差 {r.tolerance.min_overlap_m2}㎡、"
         f"占用比例容差 {r.tolerance.min_share}。</p>",
         *(_today_html(r) if r.moves is not None else []),
+        *_sections_html(r),
         "<h2>一、项目进度</h2>",
         _table(["项目", "红线内地块", "已交地", f"本期新增（{since}）", "完成率", "剩余阻碍", "本期阶段变动", "钉子户",
                 "节点日期", "距节点天数"],
@@ -487,7 +516,7 @@ def render_html(report: Report, header: str = "") -> str:
                      f"钉子户 {b['holdouts']} 户</h3>")
         if b["project"] in r.maps:
             parts.append(_img(r.maps[b["project"]], f"{b['name']}阻碍地块分布图"))
-            parts.append('<p class="sub">分布图按生成报告时数据库中的地块阶段绘制。</p>')
+            parts.append(f'<p class="sub">分布图按 {r.day.isoformat()} 日终的地块阶段（历史记录回放）绘制。</p>')
         parts.append(_table(
             ["地块编号", "类型", "片区", "阶段", "本阶段天数", "钉子户", "占用面积(㎡)", "权利人", "难点说明"],
             [f"<tr>{_td(i['code'])}{_td(_label('kind', i['kind']))}{_td(i['district_name'])}"
@@ -585,6 +614,17 @@ def render_xlsx(report: Report) -> bytes:
                 STAGE_LABELS_ZH.get(m["stage_from"], "新登记") if m["stage_from"] else "新登记",
                 STAGE_LABELS_ZH[m["stage_to"]], m["time"], m["floor_area_m2"], m["land_area_mu"]]
                for m in report.moves], formats={6: m2, 7: mu})
+    number_formats = {"m2": m2, "mu": mu, "float": m2}
+
+    def columns_sheet(name: str, columns: tuple[Column, ...], rows: list[dict[str, Any]]) -> None:
+        """Rows by their columns: labels for codes, numbers in their column's format, shares as percentages."""
+        sheet(name, [c.label for c in columns], [[checks.label_value(c, row.get(c.key)) for c in columns]
+                                                 for row in rows],
+              shares=tuple(i for i, c in enumerate(columns) if c.type == "share"),
+              formats={i: number_formats[c.type] for i, c in enumerate(columns) if c.type in number_formats})
+
+    for t in report.sections:
+        columns_sheet(t.title.split("：")[-1], t.columns, t.rows)
     sheet("项目进度", ["项目代码", "项目", "红线内地块", "已交地", "上期已交地", "本期新增", "完成率", "剩余阻碍",
                    "本期阶段变动", "钉子户", "节点日期", "距节点天数"],
           [[p["code"], p["name"], p["total"], p["cleared"], p["cleared_before"], p["change"],
@@ -621,12 +661,11 @@ def render_xlsx(report: Report) -> bytes:
     for c in report.checks:
         if not c["findings_shown"]:
             continue
-        sheet(f"核查-{c['title']}", [col.label for col in c["columns"]],
-              [[checks.label_value(col, f.get(col.key)) for col in c["columns"]] for f in c["top"]],
-              shares=tuple(i for i, col in enumerate(c["columns"]) if col.type == "share"))
+        columns_sheet(f"核查-{c['title']}", c["columns"], c["top"])
+    names = {p["code"]: p["name"] for p in report.projects}
     sheet("进度曲线数据", ["项目", "日期", "已登记地块", "已补偿（含以后）", "已交地"],
-          [[code, p["date"], p["recorded"], p["acquired"], p["cleared"]]
-           for code, points in report.series.items() for p in points])
+          [[names.get(code, code), p["date"], p["recorded"], p["acquired"], p["cleared"]]
+           for code, points in report.series.items() for p in points], {0: 18})
     pictures = book.add_worksheet("图表")
     row = 0
     for name, png, rows in ([(f"{c}_progress.png", png, 17) for c, png in report.charts.items()]

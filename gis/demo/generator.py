@@ -26,6 +26,7 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely import Geometry, STRtree
 
+from gis.demo.disclosures import demo_disclosures
 from gis.domain.geometry import corridor
 from gis.domain.schema import PARCEL_ATTRIBUTES, PARCEL_FLAGS
 from gis.domain.stages import STAGES
@@ -120,6 +121,7 @@ class DemoCity:
     document_requirements: pd.DataFrame
     planted: dict
     targets: pd.DataFrame
+    disclosures: pd.DataFrame = field(default_factory=pd.DataFrame)  # gis.demo.disclosures
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,6 +247,7 @@ def generate_city(
         targets=pd.DataFrame(),
     )
     city.targets = _targets(districts, parcels, city.events, today)
+    city.disclosures = demo_disclosures(projects, city.payments)
     if progress:
         progress(n_parcels)
     return city

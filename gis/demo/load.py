@@ -19,7 +19,7 @@ from gis.records.footprints import record_first_revisions, refresh_projects
 DEMO_TABLES = COMMAND_TABLES + (
     "revision_parcel_overlaps", "project_parcel_overlaps", "project_revisions", "documents", "payments",
     "parcel_events", "parcels", "compensation_standards", "targets",
-    "document_requirements", "projects", "districts", "dataset_notes",
+    "document_requirements", "compensation_disclosures", "projects", "districts", "dataset_notes",
 )
 
 def copy_table(conn: Connection, table: str, frame: pd.DataFrame, *, srid: int,
@@ -44,6 +44,7 @@ def load_city(conn: Connection, city: DemoCity, progress: Callable[[int], None] 
         "projects": copy("projects", city.projects),
         "compensation_standards": copy("compensation_standards", city.standards),
         "targets": copy("targets", city.targets),
+        "compensation_disclosures": copy("compensation_disclosures", city.disclosures),
         "document_requirements": copy("document_requirements", city.document_requirements),
         "parcels": copy("parcels", parcels, progress=progress),
         "parcel_events": copy("parcel_events", city.events),

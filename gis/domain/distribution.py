@@ -25,6 +25,7 @@ REFERENCE: tuple[str, ...] = (
     "dataset_notes", "districts", "document_requirements", "imagery_layers", "import_profiles", "projects",
     "project_revisions", "users", "auth_tokens", "login_attempts", "compensation_standards", "targets",
     "assisting_units", "unit_staff", "command_posts", "frontline_visits", "duty_days",
+    "compensation_disclosures",
 )
 
 # Unique constraints a distributed table cannot keep on Citus (a shard can only check its own rows), and what

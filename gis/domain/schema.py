@@ -203,6 +203,19 @@ def metadata(srid: int) -> MetaData:
     )
     _units_and_dispatch(md, srid)
     Table(
+        # 亮底征收: the days a project's compensation was published (gis.records.disclosures; migration 0013).
+        "compensation_disclosures", md,
+        Column("id", Integer, Identity(), primary_key=True),
+        Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+        # The bounds (PAST_DAY, NOTE) are migration 0013's CHECKs and gis.records.disclosures' checks, not "limits":
+        # migration 0009 adds a CHECK for every column declaring them, before this table exists.
+        Column("published_on", Date, nullable=False, info={"label": "公示日期"}),
+        Column("note", Text, info={"label": "说明"}),
+        Column("recorded_by", Text, nullable=False),
+        Column("recorded_at", TZ, nullable=False, server_default=NOW),
+        UniqueConstraint("project_id", "published_on", name="compensation_disclosures_key"),
+    )
+    Table(
         "parcels", md,
         Column("id", BigInteger, Identity(), primary_key=True),
         Column("code", Text, nullable=False, unique=True, info={"label": "地块编号", "limits": CODE}),

@@ -22,6 +22,12 @@ class Tolerance:
     def from_settings(cls, settings: Settings) -> Tolerance:
         return cls(settings.blocker_min_m2, settings.blocker_min_share)
 
+    @classmethod
+    def defaults(cls) -> Tolerance:
+        """The settings' default tolerance: for checks that take no settings (their parameters are their own)."""
+        fields = Settings.model_fields
+        return cls(fields["blocker_min_m2"].default, fields["blocker_min_share"].default)
+
     def as_dict(self) -> dict[str, float]:
         return {"min_overlap_m2": self.min_overlap_m2, "min_share": self.min_share}
 

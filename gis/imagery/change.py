@@ -54,6 +54,7 @@ SELECT l.id
 FROM imagery_layers l JOIN projects p ON p.id = :project_id
 WHERE l.kind = :kind AND l.footprint && p.footprint AND ST_Intersects(l.footprint, p.footprint)
   AND CASE WHEN :before THEN l.acquired_on <= p.freeze_date ELSE l.acquired_on > p.freeze_date END
+  AND (CAST(:as_of AS date) IS NULL OR l.acquired_on <= :as_of)
 ORDER BY l.acquired_on DESC, l.id DESC
 LIMIT 1
 """
@@ -268,8 +269,10 @@ def select_epochs(
     kind: str | None = None,
     before_id: int | None = None,
     after_id: int | None = None,
+    as_of: date | None = None,
 ) -> tuple[ImageryLayer, ImageryLayer]:
-    """The two epochs to compare for a project: given by id, or found by kind around the freeze date."""
+    """The two epochs to compare for a project: given by id, or found by kind around the freeze date (among the
+    layers acquired by ``as_of`` when given: a past day's check sees the imagery of that day)."""
     project = _project(conn, project_id)
     if kind is not None and kind not in CHANGE_KINDS:
         raise InvalidInput(f"change is measured on {', '.join(CHANGE_KINDS)} layers, not {kind!r}", where="kind")
@@ -286,7 +289,7 @@ def select_epochs(
         for role in ("before", "after"):
             if role not in epochs:
                 layer_id = conn.execute(
-                    text(EPOCH_SQL), {"project_id": project_id, "kind": k, "before": role == "before"}
+                    text(EPOCH_SQL), {"project_id": project_id, "kind": k, "before": role == "before", "as_of": as_of}
                 ).scalar()
                 if layer_id is not None:
                     epochs[role] = get_layer(conn, layer_id)
@@ -329,9 +332,16 @@ def post_freeze_check(
     rule = ChangeRule.from_settings(
         settings, after.kind, threshold_m=threshold_m, min_area_m2=min_area_m2, min_share=min_share
     )
+    return compare_epochs(conn, project, before, after, rule, Tolerance.from_settings(settings))
+
+
+def compare_epochs(conn: Connection, project, before: ImageryLayer, after: ImageryLayer,  # noqa: ANN001 - a Row
+                   rule: ChangeRule, tolerance: Tolerance) -> PostFreezeResult:
+    """The comparison itself: per parcel of the project's footprint (beyond ``tolerance``) that both epochs reach,
+    the changed area and share by ``rule``, and the flag."""
     rows = conn.execute(
         text(FOOTPRINT_PARCELS_SQL),
-        {"project_id": project_id, "before_id": before.id, "after_id": after.id, **member_params(settings)},
+        {"project_id": project.id, "before_id": before.id, "after_id": after.id, **tolerance.params},
     ).all()
     covered = [r for r in rows if r.wkb is not None]
     area_crs = working_crs(working_srid(conn))
