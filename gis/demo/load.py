@@ -10,12 +10,15 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from gis.demo.generator import DemoCity
+from gis.demo.resettlement import seed_resettlement
 from gis.domain.schema import metadata
 from gis.platform.bulk import copy_frame
 from gis.records.footprints import record_first_revisions, refresh_projects
 
 # Child tables first: TRUNCATE ... CASCADE would also do, but naming them keeps it explicit.
 DEMO_TABLES = (
+    "land_supply", "transition_payments", "resettlement_allocations", "resettlement_households",
+    "resettlement_flats", "resettlement_buildings", "resettlement_estates",
     "revision_parcel_overlaps", "project_parcel_overlaps", "project_revisions", "documents", "payments",
     "parcel_events", "parcels", "compensation_standards", "targets",
     "document_requirements", "projects", "districts", "dataset_notes",
@@ -52,6 +55,7 @@ def load_city(conn: Connection, city: DemoCity, progress: Callable[[int], None] 
     conn.execute(text("SELECT setval(pg_get_serial_sequence('parcels', 'id'), (SELECT max(id) FROM parcels))"))
     record_first_revisions(conn, "demo")
     written["project_parcel_overlaps"] = refresh_projects(conn)
+    seed_resettlement(conn, seed=city.seed)  # estates, households in every state, land supply, planted cases
     manifest = {"seed": city.seed, "parcels": len(city.parcels), "synthetic": True, "planted": city.planted}
     conn.execute(
         text("INSERT INTO dataset_notes (key, value) VALUES ('demo', CAST(:value AS jsonb))"),
