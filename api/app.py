@@ -28,6 +28,7 @@ from api.routers import (
     projects,
     public,
     reports,
+    resettlement,
     session,
     standards,
     targets,
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(standards.router)
     app.include_router(targets.router)
+    app.include_router(resettlement.router)  # 安置 and cleared land's supply
     app.include_router(admin.router)
     app.include_router(workbench.router)
     app.include_router(docs.router)

@@ -22,6 +22,7 @@ from cli import (
     maps,
     projects,
     reports,
+    resettlement,
     serve,
     standards,
     targets,
@@ -49,6 +50,8 @@ app.add_typer(checks.app, name="check")
 app.command("report")(reports.report)
 app.add_typer(standards.app, name="standards")
 app.add_typer(targets.app, name="targets")
+app.add_typer(resettlement.app, name="resettlement")
+app.add_typer(resettlement.land_app, name="cleared-land")
 
 
 def main() -> None:

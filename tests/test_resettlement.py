@@ -15,6 +15,7 @@ from gis.analysis import resettlement as analysis
 from gis.analysis.resettlement import add_months, months_started, price_difference, promised_end, transition_months
 from gis.demo.resettlement import NOTE_KEY, write_reoccupation_imagery
 from gis.imagery.layers import delete_layers_under
+from gis.platform.config import DEFAULT_TIMEZONE
 
 
 def test_transition_months_by_hand():
@@ -75,8 +76,8 @@ def test_each_check_finds_exactly_the_planted_cases(engine, manifest, name):
 def test_demo_has_every_state_and_supply_status(engine, manifest):
     as_of = date.fromisoformat(manifest["as_of"])
     with engine.connect() as conn:
-        rows = analysis.households(conn, as_of=as_of, tz="Asia/Shanghai")
-        land = analysis.cleared_land(conn, as_of=as_of, tz="Asia/Shanghai")
+        rows = analysis.households(conn, as_of=as_of, tz=DEFAULT_TIMEZONE)
+        land = analysis.cleared_land(conn, as_of=as_of, tz=DEFAULT_TIMEZONE)
         stock = analysis.flats(conn, as_of=as_of)
     assert {r["state"] for r in rows} == set(analysis.STATE_LABELS_ZH)
     assert {r["supply_status"] for r in land} == {"awaiting", "transfer", "allocation"}
@@ -89,9 +90,9 @@ def test_demo_has_every_state_and_supply_status(engine, manifest):
 def test_totals_per_project_and_district_add_up(engine, manifest):
     as_of = date.fromisoformat(manifest["as_of"])
     with engine.connect() as conn:
-        rows = analysis.households(conn, as_of=as_of, tz="Asia/Shanghai")
-        by_project = analysis.totals(conn, as_of=as_of, tz="Asia/Shanghai", by="project")
-        by_district = analysis.totals(conn, as_of=as_of, tz="Asia/Shanghai", by="district")
+        rows = analysis.households(conn, as_of=as_of, tz=DEFAULT_TIMEZONE)
+        by_project = analysis.totals(conn, as_of=as_of, tz=DEFAULT_TIMEZONE, by="project")
+        by_district = analysis.totals(conn, as_of=as_of, tz=DEFAULT_TIMEZONE, by="district")
         paid_months = conn.execute(text("SELECT count(*) FROM transition_payments WHERE paid_on <= :d"),
                                    {"d": as_of}).scalar()
     roles = manifest["households"]

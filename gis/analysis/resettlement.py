@@ -24,14 +24,22 @@ from __future__ import annotations
 import calendar
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, text
 
 from gis.domain.privacy import mask_name
 from gis.domain.stages import STAGE_AT_SQL, end_of_day
+from gis.io.export import Column, Sheet, write_xlsx_sheets
 from gis.platform.errors import InvalidInput, NotFound
-from gis.records.resettlement import ACTIVE_ALLOCATION_SQL, CHOICE_LABELS_ZH, flat_status_sql, get_household
+from gis.records.resettlement import (
+    ACTIVE_ALLOCATION_SQL,
+    CHOICE_LABELS_ZH,
+    SUPPLY_LABELS_ZH,
+    flat_status_sql,
+    get_household,
+)
 
 STATE_LABELS_ZH = {
     "money_pending": "货币补偿待发放",
@@ -276,8 +284,70 @@ ORDER BY pa.code
 """
 
 
+CLEARED_LAND_COLUMNS = (
+    Column("code", "地块编号", width=14),
+    Column("district_name", "片区", width=8),
+    Column("projects", "涉及项目", width=14),
+    Column("cleared_on", "交地日期", "date"),
+    Column("days_cleared", "交地后天数", "int"),
+    Column("supply_status", "供地状态", values=SUPPLY_LABELS_ZH, width=10),
+    Column("supplied_on", "供地日期", "date"),
+    Column("receiving_project", "受让项目", width=18),
+    Column("area_m2", "面积(㎡)", "m2", total=True),
+)
+
+
 def cleared_land(conn: Connection, *, as_of: date, tz: str, with_geometry: bool = False) -> list[dict[str, Any]]:
     """Every parcel cleared (交地) at the end of ``as_of`` with its supply status, day and receiving project."""
     sql = CLEARED_LAND_SQL.replace("{geom}", ", ST_AsBinary(pa.geom) AS geom" if with_geometry else "")
     rows = conn.execute(text(sql), {"as_of": as_of, "end": end_of_day(as_of, tz), "tz": tz}).mappings()
     return [{k: (bytes(v) if isinstance(v, memoryview) else v) for k, v in r.items()} for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# The workbook of resettlement status by project
+
+TOTALS_COLUMNS = (
+    Column("code", "项目编号", width=12),
+    Column("name", "项目", width=18),
+    Column("households", "安置户数", "int", total=True),
+    Column("resettled", "已安置", "int", total=True),
+    Column("waiting", "待安置", "int", total=True),
+    Column("money", "货币补偿", "int", total=True),
+    Column("flat", "产权调换", "int", total=True),
+    Column("months_due", "应发过渡月数", "int", total=True),
+    Column("months_paid", "已发过渡月数", "int", total=True),
+    Column("fees_paid_yuan", "已发临时安置费(元)", "float", total=True),
+    Column("overdue", "过渡期超期户数", "int", total=True),
+)
+HOUSEHOLD_COLUMNS = (
+    Column("code", "地块编号", width=14),
+    Column("district_name", "片区", width=8),
+    Column("owner_name", "权利人", width=10),
+    Column("choice", "安置方式", values=CHOICE_LABELS_ZH, width=10),
+    Column("state", "安置状态", values=STATE_LABELS_ZH, width=14),
+    Column("agreement_on", "协议日期", "date"),
+    Column("selection_order", "选房顺序号", "int"),
+    Column("estate_name", "安置小区", width=14),
+    Column("building", "楼栋", width=8),
+    Column("flat_number", "房号", width=8),
+    Column("flat_area_m2", "安置房面积(㎡)", "m2", total=True),
+    Column("transition_from", "过渡起始日", "date"),
+    Column("promised_end", "约定交房日", "date"),
+    Column("months_due", "应发过渡月数", "int", total=True),
+    Column("months_paid", "已发过渡月数", "int", total=True),
+    Column("keys_on", "交房日期", "date"),
+    Column("difference_yuan", "结算差价(元)", "float", total=True),
+)
+
+
+def status_workbook(conn: Connection, path: Path, *, as_of: date, tz: str, reveal_personal: bool = False) -> list[int]:
+    """Resettlement status by project as XLSX at ``path``: a sheet of totals per project, then one sheet per
+    project listing its households (names masked unless ``reveal_personal``); each sheet's row count."""
+    rows = households(conn, as_of=as_of, tz=tz, reveal_personal=reveal_personal)
+    by_project: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_project.setdefault(r["project_name"] or "无项目", []).append(r)
+    sheets = [Sheet("按项目汇总", totals(conn, as_of=as_of, tz=tz), TOTALS_COLUMNS, unit="个项目")]
+    sheets += [Sheet(name, items, HOUSEHOLD_COLUMNS, unit="户") for name, items in by_project.items()]
+    return write_xlsx_sheets(sheets, path, reveal_personal=reveal_personal, tz=tz, on=as_of)

@@ -35,6 +35,7 @@ from sqlalchemy import Connection, text
 
 from gis.analysis.resettlement import add_months, months_started, price_difference
 from gis.imagery.layers import delete_layers_under, register_layer, to_cog, working_crs
+from gis.platform.config import DEFAULT_TIMEZONE
 from gis.platform.db import working_srid
 
 NOTE_KEY = "demo_resettlement"
@@ -58,7 +59,8 @@ PLANTED_IDLE = 4
 
 
 def _today(conn: Connection) -> date:
-    return conn.execute(text("SELECT max(CAST(timezone('Asia/Shanghai', at) AS date)) FROM parcel_events")).scalar()
+    return conn.execute(text("SELECT max(CAST(timezone(:tz, at) AS date)) FROM parcel_events"),
+                        {"tz": DEFAULT_TIMEZONE}).scalar()
 
 
 def _stock(conn: Connection) -> dict[str, list[tuple[int, Decimal, Decimal]]]:
