@@ -4,11 +4,15 @@ export."""
 
 from __future__ import annotations
 
+import io
 from datetime import date
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from gis import checks
 from gis.analysis import resettlement as analysis
@@ -16,6 +20,10 @@ from gis.analysis.resettlement import add_months, months_started, price_differen
 from gis.demo.resettlement import NOTE_KEY, write_reoccupation_imagery
 from gis.imagery.layers import delete_layers_under
 from gis.platform.config import DEFAULT_TIMEZONE
+from gis.platform.db import get_engine
+from gis.platform.errors import Conflict, InvalidInput
+from gis.records import resettlement as records
+from tests.conftest import add_parcel
 
 
 def test_transition_months_by_hand():
@@ -120,3 +128,145 @@ def test_reoccupation_finds_the_planted_structure(engine, demo_city, tmp_path):
     finally:
         with engine.begin() as conn:
             delete_layers_under(conn, tmp_path / "cleared")
+
+
+# ---------------------------------------------------------------------------------------------
+# A small world: the writes, their refusals, the routes
+
+
+@pytest.fixture(scope="module")
+def world(workflow_db):
+    """An estate in district A with one building of two floors and three flats; four house parcels of A at
+    stage demolished with their agreement amounts; a cleared parcel; the API over it."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    s = workflow_db.settings
+    parcels = [add_parcel(s, 1, stage="demolished", paid_yuan=300000 + 1000 * k, owner=f"安置户{k}")
+               for k in range(4)]
+    cleared = add_parcel(s, 1, stage="cleared", paid_yuan=100000)
+    with get_engine(s).begin() as conn:
+        estate = records.add_estate(conn, "T-AZ", "测试安置小区", 1, "test")
+        building = records.add_building(conn, estate, "1栋", 2)
+        flats = [records.add_flat(conn, building, n, f, Decimal(a), Decimal(4000))
+                 for n, f, a in (("101", 1, "90"), ("102", 1, "75.5"), ("201", 2, "110"))]
+        signed = [conn.execute(text("SELECT signed_on FROM parcels WHERE id = :p"), {"p": p}).scalar() for p in parcels]
+    with TestClient(create_app(s)) as client:
+        yield SimpleNamespace(settings=s, parcels=parcels, cleared=cleared, flats=flats, signed=signed[0],
+                              client=client, headers=workflow_db.headers)
+
+
+def test_writes_follow_the_rules_and_keep_history(world):
+    s, (p0, p1, p2, p3), (f1, f2, _f3) = world.settings, world.parcels, world.flats
+    today = date.today()
+    day = world.signed
+    engine = get_engine(s)
+    with engine.begin() as conn:
+        for p in (p0, p1, p2):
+            records.register_household(conn, records.HouseholdIn(p, "flat", transition_from=day, promised_months=6,
+                                                                 monthly_fee_yuan=Decimal(1200)), "test", today)
+        records.register_household(conn, records.HouseholdIn(p3, "money"), "test", today)
+        # The agreement amount is the old house's value unless given.
+        assert records.get_household(conn, p0)["old_value_yuan"] == Decimal("300000.00")
+    with engine.begin() as conn, pytest.raises(Conflict, match="already recorded"):
+        records.register_household(conn, records.HouseholdIn(p0, "money"), "test", today)
+    with engine.begin() as conn, pytest.raises(InvalidInput, match="no transition"):
+        records.register_household(conn, records.HouseholdIn(world.cleared, "money", promised_months=3), "test",
+                                   today)
+    # Signing order: p0, p1, p2 signed the same day, so by code; p1 cannot select before p0.
+    with engine.begin() as conn, pytest.raises(Conflict, match="not this household's turn"):
+        records.select_flat(conn, p1, f1, day, "test", today)
+    with engine.begin() as conn:
+        chosen = records.select_flat(conn, p0, f1, day, "test", today)
+        assert chosen["selection_order"] == 1
+    with engine.begin() as conn, pytest.raises(Conflict, match="already allocated"):
+        records.select_flat(conn, p1, f1, day, "test", today)
+    # The database itself refuses a second allocation of a flat in force.
+    with engine.begin() as conn, pytest.raises(IntegrityError):
+        conn.execute(text("INSERT INTO resettlement_allocations (parcel_id, flat_id, selection_order, selected_on) "
+                          "VALUES (:p, :f, 2, :d)"), {"p": p1, "f": f1, "d": day})
+    with engine.begin() as conn:
+        assert records.select_flat(conn, p1, f2, day, "test", today)["selection_order"] == 2
+        # A month's fee once; the transition months, as of today, are those started since `day`.
+        records.pay_transition_month(conn, p0, 1, day, Decimal(1200), "test", today)
+    with engine.begin() as conn, pytest.raises(Conflict, match="already paid"):
+        records.pay_transition_month(conn, p0, 1, day, Decimal(1200), "test", today)
+    with engine.begin() as conn:
+        difference = analysis.household_difference(conn, p0)
+        # 90 m² × 4,000 = 360,000 against 300,000: the household pays 60,000.
+        assert difference["difference_yuan"] == Decimal("60000.00")
+        assert analysis.household_difference(conn, p0, Decimal(400000))["difference_yuan"] == Decimal("-40000.00")
+        records.hand_over_keys(conn, p0, today, "test", today)
+        kinds = conn.execute(text("SELECT count(*) FROM parcel_events WHERE parcel_id = :p AND kind = 'resettlement'"),
+                             {"p": p0}).scalar()
+        assert kinds == 4  # household, selection, fee, keys
+        steps = [s["step"] for s in analysis.timeline(conn, p0, as_of=today, tz=DEFAULT_TIMEZONE)]
+        assert steps[0] == "agreement" and steps[-1] == "keys" and "selection" in steps and "transition_fee" in steps
+        state = {h["parcel_id"]: h["state"] for h in analysis.households(conn, as_of=today, tz=DEFAULT_TIMEZONE)}
+        assert state == {p0: "delivered", p1: "selected", p2: "awaiting_selection", p3: "money_paid"}
+    # p2 is demolished with no flat and no fee, but 30 days is the grace: found with grace 0 only (it is not
+    # past its promise either). Nothing written by a refused call.
+    with engine.connect() as conn:
+        found = checks.get_check("unresettled").run(conn, checks.get_check("unresettled").params(grace_days=0))
+        assert p2 in {f["parcel_id"] for f in found.findings} and p0 not in {f["parcel_id"] for f in found.findings}
+        assert conn.execute(text("SELECT count(*) FROM transition_payments WHERE parcel_id = :p"),
+                            {"p": p0}).scalar() == 1
+
+
+def test_supply_of_cleared_land(world):
+    s, today = world.settings, date.today()
+    engine = get_engine(s)
+    with engine.begin() as conn, pytest.raises(InvalidInput, match="only cleared land"):
+        records.record_supply(conn, world.parcels[0], "transfer", today, "某项目", "test", today)
+    with engine.connect() as conn:
+        before = {r["parcel_id"]: r["supply_status"] for r in analysis.cleared_land(conn, as_of=today,
+                                                                                     tz=DEFAULT_TIMEZONE)}
+    assert before[world.cleared] == "awaiting"
+    r = world.client.post(f"/cleared-land/{world.cleared}/supply", headers=world.headers["district_editor"],
+                          json={"method": "allocation", "supplied_on": today.isoformat(), "receiving_project": "道路"})
+    assert r.status_code == 201, r.text
+    land = world.client.get("/cleared-land", headers=world.headers["viewer"]).json()
+    mine = next(p for p in land["parcels"] if p["parcel_id"] == world.cleared)
+    assert (mine["supply_status"], mine["receiving_project"]) == ("allocation", "道路")
+    # Once only; a bad method is a 422 naming the field.
+    again = world.client.post(f"/cleared-land/{world.cleared}/supply", headers=world.headers["admin"],
+                              json={"method": "allocation", "supplied_on": today.isoformat(), "receiving_project": "x"})
+    assert again.status_code == 409
+    bad = world.client.post(f"/cleared-land/{world.cleared}/supply", headers=world.headers["admin"],
+                            json={"method": "sale", "supplied_on": today.isoformat(), "receiving_project": "x"})
+    assert bad.status_code == 422 and "method" in bad.text
+    layer = world.client.get("/cleared-land.geojson", headers=world.headers["viewer"])
+    assert layer.status_code == 200
+    features = layer.json()["features"]
+    assert [f["geometry"]["type"] for f in features if f["id"] == mine["code"]] == ["MultiPolygon"]
+
+
+def test_routes_mask_names_and_export_rereads(world):
+    viewer = world.client.get("/resettlement/households", headers=world.headers["viewer"]).json()
+    inspector = world.client.get("/resettlement/households", headers=world.headers["inspector"]).json()
+    assert viewer["count"] == inspector["count"] >= 4
+    assert all("安置户" not in (h["owner_name"] or "") for h in viewer["households"])
+    assert {h["owner_name"] for h in inspector["households"]} >= {"安置户0", "安置户3"}
+    # An editor of district A records for A's parcels; B's are refused (403), bad bodies are 422.
+    other = add_parcel(world.settings, 2, stage="demolished", paid_yuan=1000)
+    r = world.client.post("/resettlement/households", headers=world.headers["district_editor"],
+                          json={"parcel_id": other, "choice": "money"})
+    assert r.status_code == 403
+    r = world.client.post("/resettlement/households", headers=world.headers["admin"],
+                          json={"parcel_id": other, "choice": "cash"})
+    assert r.status_code == 422 and "choice" in r.text
+    r = world.client.get("/resettlement/households?color=red", headers=world.headers["viewer"])
+    assert r.status_code == 422
+    # The workbook: a totals sheet and one per project, re-read.
+    xlsx = world.client.get("/resettlement/status.xlsx", headers=world.headers["viewer"])
+    assert xlsx.status_code == 200
+    book = load_workbook(io.BytesIO(xlsx.content), read_only=True)
+    totals = list(book[book.sheetnames[0]].iter_rows(values_only=True))
+    assert book.sheetnames[0] == "按项目汇总" and totals[0][:3] == ("项目编号", "项目", "安置户数")
+    households = sum(r[2] for r in totals[1:] if isinstance(r[2], int) and not str(r[0]).startswith("合计"))
+    assert households == viewer["count"]
+    listed = [row for name in book.sheetnames[1:] for row in book[name].iter_rows(values_only=True)]
+    assert all("安置户" not in str(cell) for row in listed for cell in row)
+    totals_api = world.client.get("/resettlement/totals?by=district", headers=world.headers["viewer"]).json()
+    assert sum(g["households"] for g in totals_api["groups"]) == viewer["count"]

@@ -222,7 +222,8 @@ def totals(conn: Connection, *, as_of: date, tz: str, by: str = "project") -> li
         raise InvalidInput("by is project or district", "by")
     groups: dict[Any, dict[str, Any]] = {}
     for h in households(conn, as_of=as_of, tz=tz):
-        key = (h["project_code"], h["project_name"]) if by == "project" else (h["district"], h["district_name"])
+        key = ((h["project_code"], h["project_name"] or "无项目") if by == "project"
+               else (h["district"], h["district_name"]))
         g = groups.setdefault(key, {"code": key[0], "name": key[1], "households": 0, "resettled": 0, "waiting": 0,
                                     "money": 0, "flat": 0, "months_due": 0, "months_paid": 0,
                                     "fees_paid_yuan": Decimal(0), "overdue": 0})
