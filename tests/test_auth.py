@@ -52,6 +52,8 @@ EXPECTED = {
     ("GET", "/resettlement/totals"): AT_LEAST["viewer"],
     ("GET", "/resettlement/status.xlsx"): AT_LEAST["viewer"],
     ("GET", "/cleared-land"): AT_LEAST["viewer"],
+    ("GET", "/cleared-land/map"): AT_LEAST["viewer"],
+    ("GET", "/resettlement"): AT_LEAST["viewer"],
     ("GET", "/cleared-land.geojson"): AT_LEAST["viewer"],
     ("POST", "/resettlement/households"): {"district_editor", "admin"},
     ("POST", "/resettlement/households/{parcel_id}/selection"): {"district_editor", "admin"},

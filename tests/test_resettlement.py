@@ -270,3 +270,19 @@ def test_routes_mask_names_and_export_rereads(world):
     assert all("安置户" not in str(cell) for row in listed for cell in row)
     totals_api = world.client.get("/resettlement/totals?by=district", headers=world.headers["viewer"]).json()
     assert sum(g["households"] for g in totals_api["groups"]) == viewer["count"]
+
+
+def test_page_and_map_show_totals_without_names(world):
+    page = world.client.get("/resettlement", headers=world.headers["viewer"])
+    assert page.status_code == 200 and "安置进度" in page.text and 'data-nav="resettlement"' in page.text
+    groups = world.client.get("/resettlement/totals", headers=world.headers["viewer"]).json()["groups"]
+    for g in groups:  # each project's row: its name, then its households
+        assert f'<td>{g["name"]}</td><td class="n">{g["households"]}</td>' in page.text
+    flats = world.client.get("/resettlement/flats", headers=world.headers["viewer"]).json()["flats"]
+    available = sum(f["status"] == "available" for f in flats)
+    assert f'<td>测试安置小区</td><td class="n">{available}</td>' in page.text
+    names = [f"安置户{k}" for k in range(4)]
+    assert not [n for n in names if n in page.text]
+    land = world.client.get("/cleared-land/map", headers=world.headers["viewer"])
+    assert land.status_code == 200 and "交地后土地供应" in land.text and not [n for n in names if n in land.text]
+    assert "cdn." not in land.text.lower()  # the map's scripts are served locally

@@ -12,16 +12,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, text
 from starlette.background import BackgroundTask
 
 from api.auth import Principal, Role, require, require_any
+from api.capacity import render_slot
 from api.deps import AsOf, BigId, Conn, IntId, get_settings, get_today
+from api.pages import page_header, root_path
 from gis.analysis import resettlement as analysis
 from gis.io.export import content_disposition, export_filename, stream_geojson
+from gis.maps.assets import ensure_assets
+from gis.maps.page import Basemap, MapContext
+from gis.maps.resettlement_page import cleared_land_map_html, resettlement_page_html
 from gis.platform.config import Settings
 from gis.platform.errors import NotFound
 from gis.records import resettlement as records
@@ -194,6 +199,26 @@ def get_cleared_land_geojson(_principal: Viewer, conn: Conn, settings: SettingsD
     rows = analysis.cleared_land(conn, as_of=as_of or today, tz=settings.city_timezone, with_geometry=True)
     body = stream_geojson(rows, analysis.CLEARED_LAND_COLUMNS, srid=settings.srid)
     return StreamingResponse(body, media_type="application/geo+json")
+
+
+@router.get("/resettlement", response_class=HTMLResponse)
+def resettlement_page(request: Request, _principal: Viewer, conn: Conn, settings: SettingsDep, today: Today,
+                      as_of: AsOf = None) -> HTMLResponse:
+    """The resettlement page (安置进度): totals per project and district, the stock, links to the workbook and map."""
+    html = resettlement_page_html(conn, as_of=as_of or today, tz=settings.city_timezone,
+                                  header=page_header(request, current="resettlement"), base_url=root_path(request))
+    return HTMLResponse(html)
+
+
+@router.get("/cleared-land/map", response_class=HTMLResponse, dependencies=[Depends(render_slot)])
+def cleared_land_map(request: Request, _principal: Viewer, conn: Conn, settings: SettingsDep, today: Today,
+                     as_of: AsOf = None) -> HTMLResponse:
+    """The map of cleared land by supply status; land awaiting supply beyond the idle days in red."""
+    ensure_assets(settings.map_assets_dir)
+    ctx = MapContext(lang="zh", basemap=Basemap.from_settings(settings), base_url=root_path(request),
+                     header=page_header(request, current="resettlement"))
+    return HTMLResponse(cleared_land_map_html(conn, as_of=as_of or today, tz=settings.city_timezone,
+                                              idle_days=settings.idle_land_days, ctx=ctx))
 
 
 # ---------------------------------------------------------------------------------------------
