@@ -286,3 +286,32 @@ def test_page_and_map_show_totals_without_names(world):
     land = world.client.get("/cleared-land/map", headers=world.headers["viewer"])
     assert land.status_code == 200 and "交地后土地供应" in land.text and not [n for n in names if n in land.text]
     assert "cdn." not in land.text.lower()  # the map's scripts are served locally
+
+
+def test_cli_lists_exports_and_refuses(world, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cli import app as cli
+    from gis.platform.config import get_settings
+
+    s = world.settings
+    for key, value in {"GIS_DATA_DIR": str(s.data_dir), "GIS_PG_FSYNC": "false",
+                       "GIS_DATABASE_NAME": s.database_name, "GIS_PG_PORT": str(s.pg_port)}.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        listed = runner.invoke(cli, ["cleared-land", "list"])
+        assert listed.exit_code == 0 and str(world.cleared) in listed.stdout
+        out = tmp_path / "status.xlsx"
+        assert runner.invoke(cli, ["resettlement", "export", str(out)]).exit_code == 0
+        assert load_workbook(out, read_only=True).sheetnames[0] == "按项目汇总"
+        refused = runner.invoke(cli, ["cleared-land", "supply", str(world.parcels[0]), "transfer", "某项目",
+                                      "--actor", "test"])
+        assert refused.exit_code == 1
+        assert "only cleared land" in (refused.output + str(refused.exception))
+        with get_engine(s).connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM land_supply WHERE parcel_id = :p"),
+                                {"p": world.parcels[0]}).scalar() == 0
+    finally:
+        get_settings.cache_clear()
