@@ -21,9 +21,10 @@ from starlette.background import BackgroundTask
 from api.auth import Principal, Role, require, require_any
 from api.capacity import render_slot
 from api.deps import AsOf, BigId, Conn, IntId, get_settings, get_today
+from api.export import export_response
 from api.pages import page_header, root_path
 from gis.analysis import resettlement as analysis
-from gis.io.export import content_disposition, export_filename, stream_geojson
+from gis.io.export import content_disposition, export_filename
 from gis.maps.assets import ensure_assets
 from gis.maps.page import Basemap, MapContext
 from gis.maps.resettlement_page import cleared_land_map_html, resettlement_page_html
@@ -196,9 +197,10 @@ def get_cleared_land(_principal: Viewer, conn: Conn, settings: SettingsDep, toda
 def get_cleared_land_geojson(_principal: Viewer, conn: Conn, settings: SettingsDep, today: Today,
                              as_of: AsOf = None) -> StreamingResponse:
     """The map layer of cleared land by supply status (GeoJSON, WGS 84); styled by ``supply_status``."""
-    rows = analysis.cleared_land(conn, as_of=as_of or today, tz=settings.city_timezone, with_geometry=True)
-    body = stream_geojson(rows, analysis.CLEARED_LAND_COLUMNS, srid=settings.srid)
-    return StreamingResponse(body, media_type="application/geo+json")
+    day = as_of or today
+    rows = analysis.cleared_land(conn, as_of=day, tz=settings.city_timezone, with_geometry=True)
+    return export_response(rows, "cleared_land", "geojson", srid=settings.srid, today=day,
+                           columns=analysis.CLEARED_LAND_COLUMNS, title="交地后土地供应", tz=settings.city_timezone)
 
 
 @router.get("/resettlement", response_class=HTMLResponse)

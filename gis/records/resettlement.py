@@ -285,6 +285,8 @@ def hand_over_keys(conn: Connection, parcel_id: int, on: date, actor: str, today
         raise Conflict("the keys were already handed over", "keys_on")
     if on < selected:
         raise InvalidInput("keys cannot be handed over before the flat was selected", "keys_on")
+    if household["transition_from"] is not None and on < household["transition_from"]:
+        raise InvalidInput("keys cannot be handed over before the transition started", "keys_on")
     conn.execute(text("UPDATE resettlement_households SET keys_on = :on WHERE parcel_id = :p"),
                  {"on": on, "p": parcel_id})
     _history(conn, parcel_id, actor, "resettlement", {"keys_on": {"from": None, "to": on}})
