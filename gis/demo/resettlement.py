@@ -185,18 +185,19 @@ def seed_resettlement(conn: Connection, *, seed: int = 42) -> dict[str, Any]:
     for h in roles["unresettled"]:
         household(h, "flat", PROMISED)
     # A legacy record: the first household's cancellation came after the flat had gone to the second.
-    first, second = roles["twice"]
-    for h in (first, second):
-        household(h, "flat", PROMISED)
-        fees(h, today + timedelta(days=1))
-    on = min(today - timedelta(days=20), max(first["signed_on"], first["demolished_on"], second["signed_on"],
-                                              second["demolished_on"]) + timedelta(days=5))
-    shared = allocate(first, on, cancelled=on + timedelta(days=10))
-    conn.execute(text("INSERT INTO resettlement_allocations (parcel_id, flat_id, selection_order, selected_on, "
-                      "recorded_by) VALUES (:p, :f, :o, :on, :by)"),
-                 {"p": second["id"], "f": shared[0], "o": place[second["id"]], "on": on + timedelta(days=3),
-                  "by": ACTOR})
-    allocate(first, on + timedelta(days=10))
+    if len(roles["twice"]) == 2:  # a city too small has no pair to plant
+        first, second = roles["twice"]
+        for h in (first, second):
+            household(h, "flat", PROMISED)
+            fees(h, today + timedelta(days=1))
+        on = min(today - timedelta(days=20), max(first["signed_on"], first["demolished_on"], second["signed_on"],
+                                                  second["demolished_on"]) + timedelta(days=5))
+        shared = allocate(first, on, cancelled=on + timedelta(days=10))
+        conn.execute(text("INSERT INTO resettlement_allocations (parcel_id, flat_id, selection_order, selected_on, "
+                          "recorded_by) VALUES (:p, :f, :o, :on, :by)"),
+                     {"p": second["id"], "f": shared[0], "o": place[second["id"]], "on": on + timedelta(days=3),
+                      "by": ACTOR})
+        allocate(first, on + timedelta(days=10))
     supply = _land_supply(conn, rng, today)
     manifest = {
         "as_of": today.isoformat(), "seed": seed, "synthetic": True,
@@ -273,6 +274,8 @@ def write_reoccupation_imagery(conn: Connection, out_dir: Path, *, seed: int = 4
     srid = working_srid(conn)
     crs = working_crs(srid)
     parcel = shapely.from_wkb(row.wkb)
+    if parcel.buffer(-3.0).is_empty:
+        return {}
     spot = parcel.buffer(-3.0).point_on_surface()
     structure = shapely.box(spot.x - STRUCTURE_M / 2, spot.y - STRUCTURE_M / 2, spot.x + STRUCTURE_M / 2,
                             spot.y + STRUCTURE_M / 2).intersection(parcel.buffer(-1.0))
