@@ -30,6 +30,7 @@ from api.routers import (
     projects,
     public,
     reports,
+    resettlement,
     session,
     standards,
     targets,
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(units.router)
     app.include_router(dispatch.router)
     app.include_router(disclosures.router)
+    app.include_router(resettlement.router)  # 安置 and cleared land's supply
     app.include_router(admin.router)
     app.include_router(workbench.router)
     app.include_router(docs.router)

@@ -23,6 +23,7 @@ from cli import (
     maps,
     projects,
     reports,
+    resettlement,
     serve,
     standards,
     targets,
@@ -54,6 +55,8 @@ app.add_typer(targets.app, name="targets")
 app.add_typer(units.app, name="units")
 app.add_typer(units.posts_app, name="posts")
 app.add_typer(disclosures.app, name="disclosures")
+app.add_typer(resettlement.app, name="resettlement")
+app.add_typer(resettlement.land_app, name="cleared-land")
 
 
 def main() -> None:

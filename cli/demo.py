@@ -39,6 +39,7 @@ def load(
         with get_engine(settings).connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
     console.print(", ".join(f"{k} {v}" for k, v in written.items()))
+    from gis.demo.resettlement import write_reoccupation_imagery
     from gis.imagery.demo import write_demo_imagery  # two synthetic height epochs around one project
     from gis.platform.errors import InvalidInput
 
@@ -46,6 +47,8 @@ def load(
         with get_engine(settings).begin() as conn:
             shot = write_demo_imagery(conn, settings.data_dir / "imagery" / "demo", settings, seed=seed)
         console.print(f"demo imagery over {shot['project_code']}: layers {[v['id'] for v in shot['layers'].values()]}")
+        with get_engine(settings).begin() as conn:  # cleared land built on again (再次占用)
+            write_reoccupation_imagery(conn, settings.data_dir / "imagery" / "cleared-demo", seed=seed)
     except InvalidInput as exc:  # a city too small to fly over is still a city
         console.print(f"no demo imagery: {exc}")
     _demo_users(settings)

@@ -794,3 +794,7 @@ def get_check(name: str) -> Check:
     if check is None:
         raise InvalidInput(f"unknown check {name!r}; checks are {', '.join(c.slug for c in CHECKS.values())}", "name")
     return check
+
+
+# The checks of resettlement and cleared land, in their own module, register themselves with CHECKS on import.
+import gis.resettlement_checks  # noqa: E402, F401

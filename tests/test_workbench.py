@@ -187,7 +187,7 @@ def test_every_page_has_the_header_and_its_links_open(client, role_headers, role
         assert '<form method="post" action="/logout"' in header and "退出登录" in header
         assert 'href="/logout"' not in r.text
         links = {key: href for href, key in LINK.findall(header)}
-        expected = {"projects", "maps", "workbench", "reports", "public", "docs"}
+        expected = {"projects", "maps", "workbench", "reports", "resettlement", "public", "docs"}
         expected |= {"checks"} if role in ("inspector", "admin") else set()
         expected |= {"admin"} if role == "admin" else set()
         assert set(links) == expected, (page, links)

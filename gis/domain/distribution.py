@@ -18,6 +18,10 @@ DISTRIBUTED: dict[str, str] = {
     "project_parcel_overlaps": "parcel_id",
     "revision_parcel_overlaps": "parcel_id",
     "unit_assignments": "parcel_id",
+    "resettlement_households": "parcel_id",
+    "resettlement_allocations": "parcel_id",
+    "transition_payments": "parcel_id",
+    "land_supply": "parcel_id",
 }
 
 # Reference tables: replicated to every node, so any shard joins them locally.
@@ -25,14 +29,20 @@ REFERENCE: tuple[str, ...] = (
     "dataset_notes", "districts", "document_requirements", "imagery_layers", "import_profiles", "projects",
     "project_revisions", "users", "auth_tokens", "login_attempts", "compensation_standards", "targets",
     "assisting_units", "unit_staff", "command_posts", "frontline_visits", "duty_days",
-    "compensation_disclosures",
+    "compensation_disclosures", "resettlement_estates", "resettlement_buildings", "resettlement_flats",
 )
 
-# Unique constraints a distributed table cannot keep on Citus (a shard can only check its own rows), and what
-# keeps the rule there instead.
-DROPPED_ON_CITUS: dict[str, str] = {
-    "parcels_code_key": "parcel codes stay unique through the importer, which upserts by code under its table "
-                        "lock (gis.records.importer), the only writer that creates parcels",
+# Unique constraints a distributed table cannot keep on Citus (a shard can only check its own rows): the statement
+# that drops each, and what keeps the rule there instead.
+DROPPED_ON_CITUS: dict[str, tuple[str, str]] = {
+    "parcels_code_key": (
+        "ALTER TABLE parcels DROP CONSTRAINT parcels_code_key",
+        "parcel codes stay unique through the importer, which upserts by code under its table lock "
+        "(gis.records.importer), the only writer that creates parcels"),
+    "resettlement_allocations_flat_active": (
+        "DROP INDEX resettlement_allocations_flat_active",
+        "an allocation first locks its flat's row (resettlement_flats, a reference table) and looks for an active "
+        "allocation (gis.records.resettlement); the check 一房多配 finds any that slip through"),
 }
 
 
@@ -40,7 +50,7 @@ def citus_setup_sql() -> list[str]:
     """The statements that distribute a migrated database on a Citus coordinator, in an order Citus accepts:
     the exceptions dropped, reference tables first (foreign keys point at them), then the parcels, then the
     tables colocated with them."""
-    statements = [f"ALTER TABLE parcels DROP CONSTRAINT {name}" for name in DROPPED_ON_CITUS]
+    statements = [drop for drop, _why in DROPPED_ON_CITUS.values()]
     statements += [f"SELECT create_reference_table('{table}')" for table in REFERENCE]
     anchor = next(iter(DISTRIBUTED))
     for table, column in DISTRIBUTED.items():

@@ -317,7 +317,91 @@ def metadata(srid: int) -> MetaData:
                              ["project_revisions.project_id", "project_revisions.revision"]),
         Index("revision_parcel_overlaps_revision_idx", "project_id", "revision"),
     )
+    _resettlement_tables(md)
     return md
+
+
+def _resettlement_tables(md: MetaData) -> None:
+    """Resettlement (安置) and cleared land's supply (migration 0017; bounds in gis.records.resettlement)."""
+    def recorded() -> tuple[Column, Column]:
+        return Column("recorded_by", Text), Column("recorded_at", TZ, nullable=False, server_default=NOW)
+
+    Table(
+        "resettlement_estates", md,
+        Column("id", Integer, Identity(), primary_key=True),
+        Column("code", Text, nullable=False, unique=True, info={"label": "安置小区编号"}),
+        Column("name", Text, nullable=False, info={"label": "安置小区"}),
+        Column("district_id", Integer, ForeignKey("districts.id"), nullable=False),
+        *recorded(),
+    )
+    Table(
+        "resettlement_buildings", md,
+        Column("id", Integer, Identity(), primary_key=True),
+        Column("estate_id", Integer, ForeignKey("resettlement_estates.id"), nullable=False),
+        Column("name", Text, nullable=False, info={"label": "楼栋"}),
+        Column("floors", Integer, nullable=False, info={"label": "层数"}),
+        UniqueConstraint("estate_id", "name", name="resettlement_buildings_key"),
+    )
+    Table(
+        "resettlement_flats", md,
+        Column("id", Integer, Identity(), primary_key=True),
+        Column("building_id", Integer, ForeignKey("resettlement_buildings.id"), nullable=False),
+        Column("number", Text, nullable=False, info={"label": "房号"}),
+        Column("floor", Integer, nullable=False, info={"label": "楼层"}),
+        Column("area_m2", Numeric(8, 2), nullable=False, info={"label": "面积（㎡）"}),
+        Column("unit_price_yuan", Numeric(12, 2), nullable=False, info={"label": "结算单价（元/㎡）"}),
+        UniqueConstraint("building_id", "number", name="resettlement_flats_key"),
+    )
+    Table(
+        "resettlement_households", md,
+        Column("parcel_id", BigInteger, ForeignKey("parcels.id"), primary_key=True),
+        Column("project_id", Integer, ForeignKey("projects.id")),
+        Column("choice", Text, nullable=False, info={"label": "安置方式"}),
+        Column("agreement_on", Date, nullable=False, info={"label": "协议日期"}),
+        Column("old_value_yuan", Numeric(14, 2), info={"label": "被征收房屋价值（元）"}),
+        Column("transition_from", Date, info={"label": "过渡起始日"}),
+        Column("promised_months", Integer, info={"label": "约定过渡期（月）"}),
+        Column("monthly_fee_yuan", Numeric(12, 2), info={"label": "临时安置费（元/月）"}),
+        Column("keys_on", Date, info={"label": "交房日期"}),
+        Column("note", Text, info={"label": "备注"}),
+        *recorded(),
+        Index("resettlement_households_project_idx", "project_id", "agreement_on"),
+    )
+    Table(
+        "resettlement_allocations", md,
+        Column("parcel_id", BigInteger, ForeignKey("resettlement_households.parcel_id"), nullable=False),
+        Column("id", BigInteger, Identity(), nullable=False),
+        Column("flat_id", Integer, ForeignKey("resettlement_flats.id"), nullable=False),
+        Column("selection_order", Integer, nullable=False, info={"label": "选房顺序号"}),
+        Column("selected_on", Date, nullable=False, info={"label": "选房日期"}),
+        Column("settled_on", Date, info={"label": "差价结算日期"}),
+        Column("difference_yuan", Numeric(14, 2), info={"label": "结算差价（元）"}),
+        Column("cancelled_on", Date, info={"label": "撤销日期"}),
+        *recorded(),
+        PrimaryKeyConstraint("parcel_id", "id"),
+        # One active allocation per flat and per household: a flat allocated twice is refused here.
+        Index("resettlement_allocations_flat_active", "flat_id", unique=True,
+              postgresql_where=text("cancelled_on IS NULL")),
+        Index("resettlement_allocations_household_active", "parcel_id", unique=True,
+              postgresql_where=text("cancelled_on IS NULL")),
+    )
+    Table(
+        "transition_payments", md,
+        Column("parcel_id", BigInteger, ForeignKey("resettlement_households.parcel_id"), primary_key=True),
+        Column("month_no", Integer, primary_key=True, autoincrement=False, info={"label": "过渡月份"}),
+        Column("paid_on", Date, nullable=False, info={"label": "发放日期"}),
+        Column("amount_yuan", Numeric(12, 2), nullable=False, info={"label": "金额（元）"}),
+        *recorded(),
+    )
+    Table(
+        "land_supply", md,
+        Column("parcel_id", BigInteger, ForeignKey("parcels.id"), primary_key=True),
+        Column("method", Text, nullable=False, info={"label": "供地方式"}),
+        Column("supplied_on", Date, nullable=False, info={"label": "供地日期"}),
+        Column("receiving_project", Text, nullable=False, info={"label": "受让项目"}),
+        Column("note", Text, info={"label": "备注"}),
+        *recorded(),
+    )
 
 
 def _units_and_dispatch(md: MetaData, srid: int) -> None:

@@ -35,6 +35,7 @@ NAV_LINKS: tuple[NavLink, ...] = (
     NavLink("maps", "进度地图", "/districts/map", Role.viewer),
     NavLink("workbench", "工作台", "/workbench", Role.viewer),
     NavLink("reports", "报告", "/reports/daily", Role.viewer),
+    NavLink("resettlement", "安置", "/resettlement", Role.viewer),
     NavLink("checks", "核查", "/checks?format=html", Role.inspector),
     NavLink("public", "公示", "/public/", None),
     NavLink("docs", "接口文档", "/docs", None),

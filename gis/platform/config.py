@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     imagery_change_threshold_m: float = Field(default=2.0, description="Height gain that counts as change.")
     imagery_flag_min_m2: float = Field(default=20.0, description="Changed area a parcel needs to be flagged.")
     imagery_flag_min_share: float = Field(default=0.01, description="Changed share a parcel needs to be flagged.")
+    idle_land_days: int = Field(default=180, ge=1, le=36_500, description="Cleared land not supplied for more than "
+                                "this many days is 长期无法净地开发 (the check's default).")
     imagery_built_classes: tuple[int, ...] = (50,)  # classification codes: ESA WorldCover's built-up
     imagery_vegetation_classes: tuple[int, ...] = (10, 20, 30, 40)  # tree, shrub, grass, cropland
     # Maps (gis.maps): no basemap unless one is configured; the pages load their scripts from map_assets_dir.

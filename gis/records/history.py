@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 # Migration 0004 holds its own copy: a migration stays as it was written.
-EVENT_KINDS = ("created", "stage", "attributes", "geometry", "flags", "payment", "document", "assignment")
+EVENT_KINDS = ("created", "stage", "attributes", "geometry", "flags", "payment", "document", "assignment",
+               "resettlement", "land_supply")
 COLUMNS = ("parcel_id", "actor", "kind", "stage_from", "stage_to", "changes", "note")
 _INSERT = f"INSERT INTO parcel_events ({', '.join(COLUMNS)})"
 _VALUES = _INSERT + " VALUES (:parcel_id, :actor, :kind, :stage_from, :stage_to, CAST(:changes AS jsonb), :note)"
