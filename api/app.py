@@ -17,6 +17,7 @@ from api.routers import (
     districts,
     docs,
     exports,
+    findings,
     health,
     imagery,
     imports,
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(standards.router)
     app.include_router(targets.router)
+    app.include_router(findings.router)
     app.include_router(admin.router)
     app.include_router(workbench.router)
     app.include_router(docs.router)

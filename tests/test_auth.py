@@ -45,6 +45,14 @@ EXPECTED = {
     ("POST", "/districts/imports"): {"admin"},
     ("PATCH", "/districts/{code}"): {"admin"},
     ("DELETE", "/districts/{code}"): {"admin"},
+    ("GET", "/findings"): AT_LEAST["viewer"],
+    ("GET", "/findings/overdue"): AT_LEAST["viewer"],
+    ("GET", "/findings/{finding_id}"): AT_LEAST["viewer"],
+    ("POST", "/findings"): AT_LEAST["inspector"],
+    ("POST", "/findings/recheck"): AT_LEAST["inspector"],
+    ("POST", "/findings/{finding_id}/status"): AT_LEAST["district_editor"],  # the move decides: see test_findings
+    ("POST", "/findings/{finding_id}/documents"): {"district_editor", "admin"},
+    ("GET", "/contest"): AT_LEAST["viewer"],
 }
 
 

@@ -36,6 +36,8 @@ NAV_LINKS: tuple[NavLink, ...] = (
     NavLink("workbench", "工作台", "/workbench", Role.viewer),
     NavLink("reports", "报告", "/reports/daily", Role.viewer),
     NavLink("checks", "核查", "/checks?format=html", Role.inspector),
+    NavLink("findings", "督查整改", "/findings?format=html", Role.viewer),
+    NavLink("contest", "四季竞赛", "/contest?format=html", Role.viewer),
     NavLink("public", "公示", "/public/", None),
     NavLink("docs", "接口文档", "/docs", None),
     NavLink("admin", "系统管理", "/admin", Role.admin),
