@@ -17,6 +17,7 @@ from cli import (
     demo,
     districts,
     export,
+    findings,
     imagery,
     imports,
     maps,
@@ -49,6 +50,8 @@ app.add_typer(checks.app, name="check")
 app.command("report")(reports.report)
 app.add_typer(standards.app, name="standards")
 app.add_typer(targets.app, name="targets")
+app.add_typer(findings.app, name="findings")
+app.command("contest")(findings.contest_command)
 
 
 def main() -> None:

@@ -266,3 +266,36 @@ def test_contest_routes(contest_world):
         assert client.get("/contest", headers=headers["viewer"], params={"year": 2100, "quarter": 4}).status_code == 422
         assert client.get("/contest", headers=headers["viewer"], params={"quarter": 5}).status_code == 422
         assert client.get("/contest").status_code == 401
+
+
+def test_cli_contest_and_findings(contest_world, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cli import app as cli
+    from gis.platform.config import get_settings
+
+    s, _headers = contest_world
+    for key, value in {"GIS_DATA_DIR": str(s.data_dir), "GIS_PG_FSYNC": "false",
+                       "GIS_DATABASE_NAME": s.database_name, "GIS_PG_PORT": str(s.pg_port)}.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        out = tmp_path / "contest.xlsx"
+        r = runner.invoke(cli, ["contest", "--year", str(YEAR), "--quarter", "2", "--json", "--xlsx", str(out)])
+        assert r.exit_code == 0, r.output
+        import json
+
+        answer = json.loads(r.stdout)
+        assert [(d["district"], d["score"]) for d in answer["districts"]] == [("a", 66.67), ("b", 56.67)]
+        assert out.read_bytes()[:2] == b"PK"
+        refused = runner.invoke(cli, ["contest", "--year", "2100", "--quarter", "4"])
+        assert refused.exit_code == 1
+        listed = runner.invoke(cli, ["findings", "list", "--district", "a", "--json"])
+        assert listed.exit_code == 0 and [i["district"] for i in json.loads(listed.stdout)] == ["a", "a"]
+        moved = runner.invoke(cli, ["findings", "status", "1", "verified", "--note", "现场复核"])
+        assert moved.exit_code == 0, moved.output
+        with get_engine(s).connect() as conn:
+            assert conn.execute(text("SELECT status FROM findings WHERE id = 1")).scalar() == "verified"
+    finally:
+        get_settings.cache_clear()
