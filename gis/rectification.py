@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gis.checks import CHECKS, HEADER_KEYS, format_value, get_check, jsonable
+from gis.checks import CHECKS, HEADER_KEYS, CheckResult, format_value, get_check, jsonable
 from gis.domain.schema import personal_columns
 from gis.platform.config import DEFAULT_TIMEZONE
 from gis.platform.errors import InvalidInput
@@ -41,10 +41,13 @@ def _flagged(conn: Connection, check_name: str, params: dict[str, Any], as_of: d
     return out
 
 
-def _summary(row: dict[str, Any], result: Any) -> str:
+def describe(row: dict[str, Any], result: CheckResult) -> tuple[str, dict[str, Any]]:
+    """What an item keeps of a check's finding row: a one-line summary in words, and the row without personal
+    data or geometry."""
     shown = [c for c in result.columns if c.key not in HEADER_KEYS and c.key not in _KEPT_OUT][:3]
     parts = [f"{c.label}：{format_value(c, row.get(c.key))}" for c in shown if row.get(c.key) is not None]
-    return f"{result.title}（地块{row['code']}）" + ("：" + "；".join(parts) if parts else "")
+    summary = f"{result.title}（地块{row['code']}）" + ("：" + "；".join(parts) if parts else "")
+    return summary, {k: jsonable(v) for k, v in row.items() if k not in _KEPT_OUT}
 
 
 def open_item(conn: Connection, *, check: str, parcel_id: int, deadline: date, principal: Principal,
@@ -63,9 +66,9 @@ def open_item(conn: Connection, *, check: str, parcel_id: int, deadline: date, p
         raise InvalidInput(f"the check {get_check(name).slug} does not flag parcel {parcel_id} as of {today}",
                            "parcel_id")
     row, result = hit
-    detail = {k: jsonable(v) for k, v in row.items() if k not in _KEPT_OUT}
+    summary, detail = describe(row, result)
     new_id = findings.insert_item(conn, check_name=name, check_params=result.params, parcel_id=parcel_id,
-                                  summary=_summary(row, result), detail=detail, deadline=deadline,
+                                  summary=summary, detail=detail, deadline=deadline,
                                   unit_code=unit_code, note=note, principal=principal)
     return findings.get_item(conn, new_id, today=today)
 

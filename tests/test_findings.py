@@ -299,3 +299,21 @@ def test_cli_contest_and_findings(contest_world, tmp_path, monkeypatch):
             assert conn.execute(text("SELECT status FROM findings WHERE id = 1")).scalar() == "verified"
     finally:
         get_settings.cache_clear()
+
+
+def test_the_demo_city_follows_findings_in_every_status(demo_city, engine):
+    """Planted by the demo build (gis.demo.findings): the plan twice over, so two items of each plan row, and on the
+    demo's day six overdue (open, rectifying, reopened past their deadline), from several checks."""
+    from zoneinfo import ZoneInfo
+
+    with engine.connect() as conn:
+        counts = dict(conn.execute(text("SELECT status, count(*) FROM findings GROUP BY status")).all())
+        last = conn.execute(text("SELECT max(at) FROM parcel_events")).scalar()
+        day = last.astimezone(ZoneInfo(TZ)).date()
+        overdue = overdue_items(conn, day)
+        per_item = conn.execute(text("SELECT count(*) FROM finding_events GROUP BY finding_id ORDER BY 1")).scalars()
+    assert counts == {"open": 4, "rectifying": 6, "rectified": 2, "verified": 2, "reopened": 2}
+    assert sorted(o["status"] for o in overdue) == ["open", "open", "rectifying", "rectifying", "reopened",
+                                                    "reopened"]
+    assert sorted(per_item) == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4]
+    assert len({o["check_name"] for o in overdue}) >= 2

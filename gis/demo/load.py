@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from gis.demo.findings import plant_findings
 from gis.demo.generator import DemoCity
 from gis.domain.schema import metadata
 from gis.platform.bulk import copy_frame
@@ -53,6 +54,7 @@ def load_city(conn: Connection, city: DemoCity, progress: Callable[[int], None] 
     conn.execute(text("SELECT setval(pg_get_serial_sequence('parcels', 'id'), (SELECT max(id) FROM parcels))"))
     record_first_revisions(conn, "demo")
     written["project_parcel_overlaps"] = refresh_projects(conn)
+    written["findings"] = plant_findings(conn)
     manifest = {"seed": city.seed, "parcels": len(city.parcels), "synthetic": True, "planted": city.planted}
     conn.execute(
         text("INSERT INTO dataset_notes (key, value) VALUES ('demo', CAST(:value AS jsonb))"),

@@ -80,8 +80,9 @@ def _check_note(note: str | None, where: str = "note") -> str | None:
 
 def insert_item(conn: Connection, *, check_name: str, check_params: dict[str, Any], parcel_id: int,
                 summary: str, detail: dict[str, Any], deadline: date, unit_code: str | None, note: str | None,
-                principal: Principal) -> int:
-    """Store a new item (status open) for a finding already confirmed by its check; its 'created' event too."""
+                principal: Principal, at: datetime | None = None) -> int:
+    """Store a new item (status open) for a finding already confirmed by its check; its 'created' event too
+    (``at``: now unless given)."""
     ensure_inspector(principal)
     check_values({"deadline": DAY}, {"deadline": deadline})
     _check_note(note)
@@ -97,15 +98,16 @@ def insert_item(conn: Connection, *, check_name: str, check_params: dict[str, An
         raise Conflict(f"finding {pending} of this check on this parcel is still being followed")
     new_id = conn.execute(text(
         """INSERT INTO findings (check_name, check_params, parcel_id, district_id, unit_code, summary, detail,
-                                 deadline, note, created_by)
+                                 deadline, note, created_by, created_at, updated_at)
            VALUES (:check, CAST(:params AS jsonb), :parcel, :district, :unit, :summary, CAST(:detail AS jsonb),
-                   :deadline, :note, :by) RETURNING id"""),
+                   :deadline, :note, :by, coalesce(CAST(:at AS timestamptz), now()),
+                   coalesce(CAST(:at AS timestamptz), now())) RETURNING id"""),
         {"check": check_name, "params": _json(check_params), "parcel": parcel_id, "district": district,
          "unit": unit_code, "summary": summary[:2000], "detail": _json(detail), "deadline": deadline, "note": note,
-         "by": principal.name}).scalar_one()
+         "by": principal.name, "at": at}).scalar_one()
     history.record_findings(conn, [history.finding_event(
         new_id, principal.name, "created", status_to="open",
-        changes={"check": check_name, "deadline": deadline, "unit_code": unit_code}, note=note)])
+        changes={"check": check_name, "deadline": deadline, "unit_code": unit_code}, note=note, at=at)])
     return int(new_id)
 
 
@@ -129,9 +131,10 @@ def may_move(principal: Principal, district_id: int, who: str) -> bool:
 
 
 def set_status(conn: Connection, finding_id: int, status: str, principal: Principal, *, note: str | None = None,
-               kind: str = "status") -> dict[str, Any]:
+               at: datetime | None = None) -> dict[str, Any]:
     """Move an item to ``status`` when the move is allowed (``TRANSITIONS``) and ``principal`` may make it;
-    Conflict for a move the workflow has no arrow for, Forbidden for the wrong role or district."""
+    Conflict for a move the workflow has no arrow for, Forbidden for the wrong role or district. ``at``: now
+    unless given."""
     check_status(status)
     _check_note(note)
     item = _item_row(conn, finding_id, lock=True)
@@ -141,10 +144,11 @@ def set_status(conn: Connection, finding_id: int, status: str, principal: Princi
     if not may_move(principal, item["district_id"], who):
         raise Forbidden("rectifying is for the editors of the finding's district; verifying and reopening for "
                         "inspectors")
-    conn.execute(text("UPDATE findings SET status = :s, updated_at = now() WHERE id = :id"),
-                 {"s": status, "id": finding_id})
-    history.record_findings(conn, [history.finding_event(finding_id, principal.name, kind,
-                                                         status_from=item["status"], status_to=status, note=note)])
+    conn.execute(text("UPDATE findings SET status = :s, updated_at = coalesce(CAST(:at AS timestamptz), now()) "
+                      "WHERE id = :id"), {"s": status, "id": finding_id, "at": at})
+    history.record_findings(conn, [history.finding_event(finding_id, principal.name, "status",
+                                                         status_from=item["status"], status_to=status, note=note,
+                                                         at=at)])
     return get_item(conn, finding_id)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -50,18 +51,21 @@ def record_selected(conn: Connection, select_sql: str, params: Mapping[str, Any]
 # of an inspection check followed to the end: who, what kind of change, the status move, the changes, a note.
 
 FINDING_EVENT_KINDS = ("created", "status", "evidence", "recheck", "assigned")
-FINDING_COLUMNS = ("finding_id", "actor", "kind", "status_from", "status_to", "changes", "note")
-_FINDING_VALUES = (f"INSERT INTO finding_events ({', '.join(FINDING_COLUMNS)}) VALUES (:finding_id, :actor, :kind, "
-                   ":status_from, :status_to, CAST(:changes AS jsonb), :note)")
+FINDING_COLUMNS = ("finding_id", "at", "actor", "kind", "status_from", "status_to", "changes", "note")
+# ``at`` is now unless given (the demo city dates its items).
+_FINDING_VALUES = (f"INSERT INTO finding_events ({', '.join(FINDING_COLUMNS)}) VALUES (:finding_id, "
+                   "coalesce(CAST(:at AS timestamptz), now()), :actor, :kind, :status_from, :status_to, "
+                   "CAST(:changes AS jsonb), :note)")
 
 
 def finding_event(finding_id: int, actor: str, kind: str, *, status_from: str | None = None,
                   status_to: str | None = None, changes: Mapping[str, Any] | None = None,
-                  note: str | None = None) -> dict[str, Any]:
-    """One rectification item's event as the bound parameters ``record_findings`` takes."""
+                  note: str | None = None, at: datetime | None = None) -> dict[str, Any]:
+    """One rectification item's event as the bound parameters ``record_findings`` takes (``at``: now unless
+    given)."""
     if kind not in FINDING_EVENT_KINDS:
         raise ValueError(kind)
-    return {"finding_id": finding_id, "actor": actor, "kind": kind, "status_from": status_from,
+    return {"finding_id": finding_id, "at": at, "actor": actor, "kind": kind, "status_from": status_from,
             "status_to": status_to,
             "changes": json.dumps(changes, ensure_ascii=False, default=str) if changes is not None else None,
             "note": note}
