@@ -69,19 +69,22 @@ class RecheckIn(BaseModel):
 @router.get("/findings", response_model=None)
 def list_findings(
     request: Request, _principal: Reader, conn: Conn, today: Today,
-    status: Annotated[Literal[findings.STATUSES] | None, Query(description="Only items in this status.")] = None,
+    # "" is "all", as the page's filter form sends it.
+    status: Annotated[Literal[("", *findings.STATUSES)] | None, Query(description="Only items in this status.")] = None,
     district: Annotated[str | None, Query(max_length=64, description="Only this district's (code).")] = None,
-    overdue: Annotated[bool | None, Query(description="Only overdue items (true) or the others (false).")] = None,
+    overdue: Annotated[Literal["", "true", "false"] | None, Query(description="Only overdue items (true) or the "
+                                                                            "others (false).")] = None,
     format: Annotated[Literal["json", "html"], Query(description="json, or html: the findings list page.")] = "json",
 ) -> Any:
     """The rectification items by deadline, with overdue (still pending past the deadline) and days overdue."""
-    items = findings.list_items(conn, today=today, status=status, district=district or None, overdue=overdue)
+    late = {"true": True, "false": False}.get(overdue or "")
+    items = findings.list_items(conn, today=today, status=status or None, district=district or None, overdue=late)
     if format == "html":
         districts = dict(conn.execute(text("SELECT code, name FROM districts ORDER BY code")).all())
         return HTMLResponse(findings_html(
             items, today=today.isoformat(), districts=districts, checks=rectification.known_checks(),
-            status=status, district=district, overdue=overdue, header=page_header(request, current="findings"),
-            base_url=root_path(request)))
+            status=status or None, district=district or None, overdue=late,
+            header=page_header(request, current="findings"), base_url=root_path(request)))
     return {"today": today.isoformat(), "count": len(items), "items": [findings.as_json(i) for i in items]}
 
 

@@ -41,7 +41,7 @@ def findings_html(items: list[dict[str, Any]], *, today: str, districts: dict[st
     base = escape(base_url.rstrip("/"), quote=True)
     overdue_options = {"true": "仅逾期", "false": "未逾期"}
     chosen_overdue = None if overdue is None else ("true" if overdue else "false")
-    form = (f'<form method="get" action="{base}/findings"><input type="hidden" name="format" value="html">'
+    form = (f'<form id="filters" method="get" action="{base}/findings"><input type="hidden" name="format" value="html">'
             f'状态 <select name="status">{_options(STATUS_LABELS_ZH, status)}</select> '
             f'片区 <select name="district">{_options(districts, district)}</select> '
             f'逾期 <select name="overdue">{_options(overdue_options, chosen_overdue)}</select> '
