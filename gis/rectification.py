@@ -10,7 +10,9 @@ is reopened (重新整改), each with a 'recheck' event naming the day the check
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from datetime import date
 from typing import Any
 
@@ -30,6 +32,11 @@ _KEPT_OUT = {*personal_columns("parcels"), "geom"}
 def _flagged(conn: Connection, check_name: str, params: dict[str, Any], as_of: date, tz: str) -> dict[int, Any]:
     """parcel id → its first finding row (and the result), the check run with ``params`` as of ``as_of``."""
     check = get_check(check_name)
+    counts = {f.name for f in dataclasses.fields(check.params) if f.type in ("int", int)}
+    for name in counts & set(params):  # a day count given as 10.0 is 10; 10.5 is no day count
+        if not math.isfinite(params[name]) or float(params[name]) != int(params[name]):
+            raise InvalidInput(f"{name} is a whole number of days", f"params.{name}")
+        params = params | {name: int(params[name])}
     try:
         values = check.params(**params)
     except TypeError as exc:

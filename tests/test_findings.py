@@ -107,6 +107,12 @@ def test_who_may_move_what(world):
         "check": "paid-not-demolished", "parcel_id": clean, "deadline": "2100-01-01"})
     assert r.status_code == 422 and "does not flag" in r.text
     assert _open(client, headers, p3, date(2001, 1, 1)).status_code == 422
+    for params in ({"days": 10.5}, {"days": -1}, {"nope": 1}, {"days": 1e300}):
+        r = client.post("/findings", headers=headers["inspector"], json={
+            "check": "paid-not-demolished", "parcel_id": p3, "deadline": "2100-01-01", "params": params})
+        assert r.status_code == 422 and r.json(), (params, r.text)
+    assert client.post("/findings", headers=headers["inspector"], json={
+        "check": "paid-not-demolished", "parcel_id": p3, "deadline": "2100-01-01", "note": "a\x00b"}).status_code == 422
     assert client.post(f"/findings/{fid}/status", headers=headers["admin"],
                        json={"status": "done"}).status_code == 422
     assert client.get("/findings", headers=headers["viewer"], params={"status": "x"}).status_code == 422

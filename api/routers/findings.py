@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from api.auth import Principal, Role, require, require_any
-from api.deps import Conn, IntId, get_settings, get_today, get_tolerance
+from api.deps import NO_NUL, Conn, IntId, Text, get_settings, get_today, get_tolerance
 from api.pages import page_header, root_path
 from gis import contest as contest_scores
 from gis import rectification
@@ -42,13 +42,13 @@ class FindingIn(BaseModel):
     """A finding of a check to follow: the check, the parcel it flags, the deadline."""
 
     model_config = ConfigDict(extra="forbid")
-    check: str = Field(description="The check's name (paid-not-demolished, …; see /checks).", max_length=64)
+    check: Text = Field(description="The check's name (paid-not-demolished, …; see /checks).", max_length=64)
     parcel_id: int = Field(ge=1, le=2**63 - 1, description="The parcel the check flags.")
     deadline: date = Field(description="Rectify by the end of this day.")
     params: dict[str, float] = Field(default_factory=dict, description="The check's parameters (its defaults "
                                      "otherwise); the re-check runs with the same.")
-    unit_code: str | None = Field(None, min_length=1, max_length=64, description="The assisting unit responsible.")
-    note: str | None = Field(None, max_length=MAX_NOTE)
+    unit_code: Text | None = Field(None, min_length=1, max_length=64, description="The assisting unit responsible.")
+    note: Text | None = Field(None, max_length=MAX_NOTE)
 
 
 class StatusIn(BaseModel):
@@ -56,7 +56,7 @@ class StatusIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     status: Literal["rectifying", "rectified", "verified", "reopened"]
-    note: str | None = Field(None, max_length=MAX_NOTE)
+    note: Text | None = Field(None, max_length=MAX_NOTE)
 
 
 class RecheckIn(BaseModel):
@@ -71,7 +71,8 @@ def list_findings(
     request: Request, _principal: Reader, conn: Conn, today: Today,
     # "" is "all", as the page's filter form sends it.
     status: Annotated[Literal[("", *findings.STATUSES)] | None, Query(description="Only items in this status.")] = None,
-    district: Annotated[str | None, Query(max_length=64, description="Only this district's (code).")] = None,
+    district: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, description="Only this district's (code).")
+                        ] = None,
     overdue: Annotated[Literal["", "true", "false"] | None, Query(description="Only overdue items (true) or the "
                                                                             "others (false).")] = None,
     format: Annotated[Literal["json", "html"], Query(description="json, or html: the findings list page.")] = "json",
