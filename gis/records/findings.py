@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from gis.domain.limits import DAY, NOTE, check_values
-from gis.domain.stages import end_of_day
+from gis.domain.stages import end_of_day, today_in
 from gis.platform.config import DEFAULT_TIMEZONE
 from gis.platform.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gis.records import history
@@ -203,9 +203,10 @@ def list_items(conn: Connection, *, today: date, status: str | None = None, dist
 
 
 def get_item(conn: Connection, finding_id: int, *, today: date | None = None) -> dict[str, Any]:
-    """One item with its finding's detail, parameters, history (oldest first) and evidence files."""
+    """One item with its finding's detail, parameters, history (oldest first) and evidence files; overdue as of
+    ``today`` (default: today in the city's default time zone)."""
     item = _item_row(conn, finding_id)
-    listed = list_items(conn, today=today or date.today(), ids=[finding_id])[0]
+    listed = list_items(conn, today=today or today_in(DEFAULT_TIMEZONE), ids=[finding_id])[0]
     events = conn.execute(text(
         """SELECT id, at, actor, kind, status_from, status_to, changes, note FROM finding_events
            WHERE finding_id = :id ORDER BY at, id"""), {"id": finding_id}).mappings()
