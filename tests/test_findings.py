@@ -323,3 +323,19 @@ def test_the_demo_city_follows_findings_in_every_status(demo_city, engine):
                                                     "reopened"]
     assert sorted(per_item) == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4]
     assert len({o["check_name"] for o in overdue}) >= 2
+
+
+@pytest.mark.parametrize("statement", ["UPDATE finding_events SET note = 'rewritten'", "DELETE FROM finding_events",
+                                       "TRUNCATE finding_events"])
+def test_the_service_login_may_not_rewrite_an_items_history(world, statement):
+    import psycopg
+    from sqlalchemy.exc import ProgrammingError
+
+    from gis.platform.db import get_app_engine
+
+    s = world[0]
+    with get_app_engine(s).connect() as conn:
+        assert conn.execute(text("SELECT current_user")).scalar_one() == s.app_db_user
+        with pytest.raises(ProgrammingError) as refused:
+            conn.execute(text(statement))
+        assert isinstance(refused.value.orig, psycopg.errors.InsufficientPrivilege)

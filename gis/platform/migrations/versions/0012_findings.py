@@ -6,10 +6,13 @@ Revises: 0010
 A finding of any inspection check (``gis.checks.CHECKS``) on a parcel becomes an item with the district
 responsible, optionally an assisting unit's code (free text: the units' table arrives separately, so no foreign
 key yet), a deadline and a status (open → rectifying → rectified → verified, or reopened). Its history is
-``finding_events``, written only by ``gis.records.history``; evidence files go to the documents' content store,
-one row each in ``finding_documents``. The statuses and event kinds come from ``gis.records.findings``; the
-bounds of the deadline and the notes from ``gis.domain.schema`` (CHECK constraints ``<table>_<column>_limits``).
+``finding_events``, written only by ``gis.records.history`` and append-only for the service's login; evidence
+files go to the documents' content store, one row each in ``finding_documents``. The statuses come from
+``gis.records.findings``, the event kinds from ``gis.records.history``, the bounds of the deadline and the notes
+from ``gis.domain.limits`` (constraints ``<table>_<column>_range``).
 """
+
+import re
 
 from alembic import op
 
@@ -83,8 +86,18 @@ CREATE TABLE finding_documents (
 """
 
 
+def _role() -> str:
+    # As migration 0004: DDL takes no bound parameters; the name comes from the validated setting, checked again.
+    role = str(op.get_context().config.attributes.get("app_db_user", "gis_app"))
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+        raise ValueError(f"invalid app_db_user {role!r}")
+    return role
+
+
 def upgrade() -> None:
     op.execute(_schema())
+    # The items' history is append-only for the service's login, like the parcels' (migration 0004).
+    op.execute(f'REVOKE UPDATE, DELETE, TRUNCATE ON finding_events FROM "{_role()}", PUBLIC')
     for table, column, bound in _BOUNDS:
         op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_{column}_range CHECK ({bound.sql(column)})")
     op.execute("ALTER TABLE findings ADD CONSTRAINT findings_unit_code_range CHECK (char_length(unit_code) "
