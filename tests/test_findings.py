@@ -125,6 +125,8 @@ def test_who_may_move_what(world):
 def test_overdue_and_new_items(world):
     s, client, headers, (_p1, _p2, p3) = world
     today = today_in(TZ)
+    fresh = _open(client, headers, add_parcel(s, 1, stage="paid", paid_yuan=5), today + timedelta(days=1))
+    assert fresh.status_code == 201, fresh.text
     with get_engine(s).begin() as conn:
         # an item whose deadline passed 4 days ago, opened 10 days ago and still open
         pid = add_parcel(s, 2, stage="paid", paid_yuan=5)
@@ -139,7 +141,11 @@ def test_overdue_and_new_items(world):
         # a week ago it was not yet overdue
         assert overdue_items(conn, today - timedelta(days=7)) == []
         opened_today = {i["id"] for i in new_items(conn, today)}
-        assert fid not in opened_today and len(opened_today) >= 1
+        assert fresh.json()["id"] in opened_today and fid not in opened_today
+    week_ago = client.get("/findings/overdue", headers=headers["viewer"],
+                          params={"as_of": str(today - timedelta(days=7))}).json()
+    assert week_ago["count"] == 0
+    assert [i["id"] for i in client.get("/findings/overdue", headers=headers["viewer"]).json()["items"]] == [fid]
     listed = client.get("/findings", headers=headers["viewer"], params={"overdue": "true"}).json()
     assert [i["id"] for i in listed["items"]] == [fid]
     by_b = client.get("/findings", headers=headers["viewer"], params={"district": "b", "status": "open"}).json()

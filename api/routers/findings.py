@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from api.auth import Principal, Role, require, require_any
-from api.deps import NO_NUL, Conn, IntId, Text, get_settings, get_today, get_tolerance
+from api.deps import NO_NUL, AsOf, Conn, IntId, Text, get_settings, get_today, get_tolerance
 from api.pages import page_header, root_path
 from gis import contest as contest_scores
 from gis import rectification
@@ -107,10 +107,13 @@ def post_recheck(principal: Inspector, conn: Conn, today: Today, settings: Setti
 
 
 @router.get("/findings/overdue")
-def get_overdue(_principal: Reader, conn: Conn, today: Today, settings: SettingsDep) -> dict[str, Any]:
-    """Items still pending past their deadline at the end of today, replayed from the history."""
-    items = findings.overdue_items(conn, today, tz=settings.city_timezone)
-    return {"as_of": today.isoformat(), "count": len(items), "items": [findings.as_json(i) for i in items]}
+def get_overdue(_principal: Reader, conn: Conn, today: Today, settings: SettingsDep, as_of: AsOf = None
+                ) -> dict[str, Any]:
+    """Items still pending past their deadline at the end of the day (default today), replayed from the history:
+    the weekly dispatch agenda's overdue findings."""
+    day = as_of or today
+    items = findings.overdue_items(conn, day, tz=settings.city_timezone)
+    return {"as_of": day.isoformat(), "count": len(items), "items": [findings.as_json(i) for i in items]}
 
 
 @router.get("/findings/{finding_id}")
