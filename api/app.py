@@ -19,6 +19,7 @@ from api.routers import (
     districts,
     docs,
     exports,
+    findings,
     health,
     imagery,
     imports,
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dispatch.router)
     app.include_router(disclosures.router)
     app.include_router(resettlement.router)  # 安置 and cleared land's supply
+    app.include_router(findings.router)
     app.include_router(admin.router)
     app.include_router(workbench.router)
     app.include_router(docs.router)

@@ -18,6 +18,7 @@ from cli import (
     disclosures,
     districts,
     export,
+    findings,
     imagery,
     imports,
     maps,
@@ -57,6 +58,8 @@ app.add_typer(units.posts_app, name="posts")
 app.add_typer(disclosures.app, name="disclosures")
 app.add_typer(resettlement.app, name="resettlement")
 app.add_typer(resettlement.land_app, name="cleared-land")
+app.add_typer(findings.app, name="findings")
+app.command("contest")(findings.contest_command)
 
 
 def main() -> None:

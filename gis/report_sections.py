@@ -33,6 +33,7 @@ from gis.checks import CheckResult
 from gis.domain.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
 from gis.domain.tolerance import Tolerance
 from gis.io.export import Column
+from gis.records.findings import STATUS_LABELS_ZH, new_items, overdue_items
 from gis.records.targets import TARGET_STATUS_ZH, district_targets, period, period_label
 
 KEY_PARCELS_TOP = 20
@@ -216,10 +217,42 @@ def posts_missing_visits_section(conn: Connection, ctx: SectionContext) -> Secti
                         MISSED_VISIT_COLUMNS, rows)
 
 
-# Daily: what else happened today (new findings). Weekly: one line per agenda item, in meeting order.
-DAILY_SECTIONS: list[Section] = []
+FINDING_COLUMNS = (
+    Column("district_name", "片区"),
+    Column("parcel_code", "地块编号"),
+    Column("check_title", "核查项"),
+    Column("summary", "问题"),
+    Column("deadline", "整改期限", "date"),
+)
+
+
+def _finding_rows(items: list[dict[str, Any]], ctx: SectionContext) -> list[dict[str, Any]]:
+    titles = {name: result.title for name, result in ctx.results.items()}
+    return [i | {"check_title": titles.get(i["check_name"], i["check_name"])} for i in items]
+
+
+def new_findings(conn: Connection, ctx: SectionContext) -> SectionTable:
+    """Today: the findings opened during the day (新增督查问题)."""
+    return SectionTable("new_findings", "今日新增督查问题", "当日新立的督查整改事项。", FINDING_COLUMNS,
+                        _finding_rows(new_items(conn, ctx.day, tz=ctx.tz), ctx))
+
+
+OVERDUE_COLUMNS = FINDING_COLUMNS + (Column("status", "状态", values=STATUS_LABELS_ZH),
+                                     Column("days_overdue", "逾期天数", "int"))
+
+
+def overdue_findings(conn: Connection, ctx: SectionContext) -> SectionTable:
+    """Agenda item: the findings still not rectified after their deadline, oldest first (逾期未整改)."""
+    return SectionTable("overdue_findings", "议题三：逾期未整改问题",
+                        "整改期限已过、仍未整改到位的督查事项，按期限先后。", OVERDUE_COLUMNS,
+                        _finding_rows(overdue_items(conn, ctx.day, tz=ctx.tz), ctx))
+
+
+# Daily: what else happened today. Weekly: one line per agenda item, in meeting order.
+DAILY_SECTIONS: list[Section] = [new_findings]
 THREE_DAY_SECTIONS: list[Section] = [target_trend, stalled_cases]
-WEEKLY_AGENDA: list[Section] = [holdouts_and_key_parcels, districts_behind_target, posts_missing_visits_section]
+WEEKLY_AGENDA: list[Section] = [holdouts_and_key_parcels, districts_behind_target, overdue_findings,
+                                 posts_missing_visits_section]
 SECTIONS: dict[str, list[Section]] = {"daily": DAILY_SECTIONS, "three-day": THREE_DAY_SECTIONS,
                                       "weekly": WEEKLY_AGENDA}
 SECTION_HEADINGS = {"daily": "今日其他动态", "three-day": "三日趋势与久拖案件", "weekly": "本周调度议程"}

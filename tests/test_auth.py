@@ -86,6 +86,14 @@ EXPECTED = {
     ("GET", "/checks/flat-allocated-twice"): AT_LEAST["inspector"],
     ("GET", "/checks/idle-cleared-land"): AT_LEAST["inspector"],
     ("GET", "/checks/reoccupied"): AT_LEAST["inspector"],
+    ("GET", "/findings"): AT_LEAST["viewer"],
+    ("GET", "/findings/overdue"): AT_LEAST["viewer"],
+    ("GET", "/findings/{finding_id}"): AT_LEAST["viewer"],
+    ("POST", "/findings"): AT_LEAST["inspector"],
+    ("POST", "/findings/recheck"): AT_LEAST["inspector"],
+    ("POST", "/findings/{finding_id}/status"): AT_LEAST["district_editor"],  # the move decides: see test_findings
+    ("POST", "/findings/{finding_id}/documents"): {"district_editor", "admin"},
+    ("GET", "/contest"): AT_LEAST["viewer"],
 }
 
 

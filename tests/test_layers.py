@@ -24,7 +24,7 @@ WINGS: list[tuple[str, tuple[str, ...]]] = [
     ("migrations", ("gis.platform.migrations",)),
     ("analysis", ("gis.analysis",)),
     ("products", ("gis.checks", "gis.inspections", "gis.resettlement_checks", "gis.reports", "gis.disclosure",
-                  "gis.maps", "gis.ogc", "gis.imagery", "gis.report_sections")),
+                  "gis.maps", "gis.ogc", "gis.imagery", "gis.report_sections", "gis.contest", "gis.rectification")),
     ("demo", ("gis.demo",)),
     ("api", ("api",)),
     ("cli", ("cli",)),

@@ -25,6 +25,7 @@ def _sources(*folders: str) -> dict[str, str]:
     ("the city's default time zone", r"Asia/Shanghai", "gis/platform/config.py"),
     ("the wording of an unknown project", r"no project with id", "gis/platform/errors.py"),
     ("the history's columns", r"INSERT\s+INTO\s+parcel_events", "gis/records/history.py"),
+    ("the findings' history", r"INSERT\s+INTO\s+finding_events", "gis/records/history.py"),
     ("the CJK font lookup", r"CJK_FAMILIES\s*=", "gis/maps/fonts.py"),
     ("the parcel's field list", r"\"owner_name\",\s*\"owner_id_number\",\s*\"owner_phone\"",
      "gis/domain/schema.py"),

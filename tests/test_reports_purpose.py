@@ -14,6 +14,8 @@ from sqlalchemy import text
 from gis import report_sections, reports
 from gis.domain.tolerance import Tolerance
 from gis.platform.db import get_engine
+from gis.records.findings import insert_item
+from gis.records.users import Principal, Role
 from tests.conftest import add_parcel_with_history, city_time
 from tests.worlds import WORLD_ORIGIN, insert_zone, two_districts
 
@@ -68,12 +70,25 @@ def world(pg_dir):
                 "INSERT INTO frontline_visits (post_id, visited_on, leader, leader_role, geom, recorded_by) "
                 f"VALUES (1, :day, '李指挥', :role, {point}, 'test')"),
                 {"day": day, "role": role, "x": x, "y": y, "srid": s.srid})
+        # Findings: on 'old' (stalled) opened on 1 March, due the 10th, still open; on 'hold' opened on the day.
+        inspector = Principal("督查员", Role.inspector)
+        insert_item(conn, check_name="stalled", check_params={}, parcel_id=ids["old"], summary="久拖未决",
+                    detail={}, deadline=date(2023, 3, 10), unit_code=None, note=None, principal=inspector,
+                    at=_at(date(2023, 3, 1)))
+        insert_item(conn, check_name="stalled", check_params={}, parcel_id=ids["hold"], summary="钉子户未化解",
+                    detail={}, deadline=date(2023, 4, 15), unit_code=None, note=None, principal=inspector,
+                    at=_at(DAY, 11))
     return s, {k: codes[v] for k, v in ids.items()}
 
 
 def build(s, kind: str) -> reports.Report:
     with get_engine(s).connect() as conn:
         return reports.build_report(conn, kind, DAY, tolerance=Tolerance.from_settings(s), tz=s.city_timezone)
+
+
+def weekly_title(report: reports.Report, check: str) -> str:
+    (found,) = [c["title"] for c in report.checks if c["check"] == check]
+    return found
 
 
 def section(report: reports.Report, key: str) -> report_sections.SectionTable:
@@ -112,7 +127,11 @@ def test_the_three_day_summary_has_the_trend_against_target_and_the_stalled_case
 def test_the_weekly_dispatch_has_its_agenda_and_the_daily_does_not(world):
     s, code = world
     weekly = build(s, "weekly")
-    assert [t.key for t in weekly.sections] == ["key_parcels", "behind_target", "posts_missing_visits"]
+    assert [t.key for t in weekly.sections] == ["key_parcels", "behind_target", "overdue_findings",
+                                                "posts_missing_visits"]
+    (overdue,) = section(weekly, "overdue_findings").rows
+    assert (overdue["parcel_code"], overdue["days_overdue"], overdue["status"]) == (code["old"], 5, "open")
+    assert overdue["check_title"] == weekly_title(weekly, "stalled")
     key = section(weekly, "key_parcels")
     # hold: 40/30 + 0.4 (400 m² parcel) + 10 (holdout) = 11.73; old: 150/30 + 0.4 = 5.4; Z1's deadline is years off.
     assert [(r["rank"], r["code"], r["priority"]) for r in key.rows] == [
@@ -133,7 +152,8 @@ def test_the_weekly_dispatch_has_its_agenda_and_the_daily_does_not(world):
     assert code["s1"] not in agenda and "今日动态" not in html
 
     daily = build(s, "daily")
-    assert daily.sections == [] and [m["code"] for m in daily.moves] == [code["s1"]]
+    assert [t.key for t in daily.sections] == ["new_findings"] and [m["code"] for m in daily.moves] == [code["s1"]]
+    assert [r["parcel_code"] for r in section(daily, "new_findings").rows] == [code["hold"]]  # not the 1 March one
     html = reports.render_html(daily)
     assert "本周调度议程" not in html and code["s1"] in html[html.index("今日动态"):html.index("一、项目进度")]
 

@@ -171,6 +171,7 @@ def signed_in_pages(client) -> list[str]:
     project_id = client.get("/projects").json()["projects"][0]["id"]
     return ["/", "/workbench", f"/projects/{project_id}/map", "/districts/map",
             f"/projects/{project_id}/revisions/1/diff/1/map", "/reports/daily", "/docs", "/ogc?f=html",
+            "/findings?format=html", "/contest?format=html",
             "/ogc/collections?f=html", "/ogc/collections/parcels/items?f=html&limit=2"]
 
 
@@ -187,7 +188,7 @@ def test_every_page_has_the_header_and_its_links_open(client, role_headers, role
         assert '<form method="post" action="/logout"' in header and "退出登录" in header
         assert 'href="/logout"' not in r.text
         links = {key: href for href, key in LINK.findall(header)}
-        expected = {"projects", "maps", "workbench", "reports", "resettlement", "public", "docs"}
+        expected = {"projects", "maps", "workbench", "reports", "findings", "contest", "resettlement", "public", "docs"}
         expected |= {"checks"} if role in ("inspector", "admin") else set()
         expected |= {"admin"} if role == "admin" else set()
         assert set(links) == expected, (page, links)

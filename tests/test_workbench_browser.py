@@ -225,7 +225,8 @@ def test_header_links_open_and_sign_out_works(browser, base_url, planner):
         header = page.locator("header.pb-site-header")
         assert "wb-planner（纪检监察）" in header.text_content()
         links = header.locator("nav a").evaluate_all("links => links.map(a => [a.dataset.nav, a.href])")
-        assert [k for k, _ in links] == ["projects", "maps", "workbench", "reports", "checks", "public", "docs"]
+        assert [k for k, _ in links] == ["projects", "maps", "workbench", "reports", "resettlement", "checks",
+                                        "findings", "contest", "public", "docs"]
         for key, href in links:
             response = page.goto(href)
             assert response.status < 400, (key, href, response.status)

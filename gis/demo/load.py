@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from gis.demo.command import COMMAND_TABLES, load_command
+from gis.demo.findings import plant_findings
 from gis.demo.generator import DemoCity
 from gis.demo.resettlement import seed_resettlement
 from gis.domain.schema import metadata
@@ -18,6 +19,7 @@ from gis.records.footprints import record_first_revisions, refresh_projects
 
 # Child tables first: TRUNCATE ... CASCADE would also do, but naming them keeps it explicit.
 DEMO_TABLES = COMMAND_TABLES + (
+    "finding_documents", "finding_events", "findings",
     "land_supply", "transition_payments", "resettlement_allocations", "resettlement_households",
     "resettlement_flats", "resettlement_buildings", "resettlement_estates",
     "revision_parcel_overlaps", "project_parcel_overlaps", "project_revisions", "documents", "payments",
@@ -59,6 +61,7 @@ def load_city(conn: Connection, city: DemoCity, progress: Callable[[int], None] 
     written["project_parcel_overlaps"] = refresh_projects(conn)
     written |= load_command(conn, city)  # units, assignments and command posts need the overlaps
     seed_resettlement(conn, seed=city.seed)  # estates, households in every state, land supply, planted cases
+    written["findings"] = plant_findings(conn)
     manifest = {"seed": city.seed, "parcels": len(city.parcels), "synthetic": True, "planted": city.planted}
     conn.execute(
         text("INSERT INTO dataset_notes (key, value) VALUES ('demo', CAST(:value AS jsonb))"),

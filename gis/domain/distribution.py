@@ -9,19 +9,24 @@ standards, users) are reference tables, copied to every node.
 
 from __future__ import annotations
 
-# Distributed tables and their distribution column; all in one colocation group (the parcel id, bigint).
-DISTRIBUTED: dict[str, str] = {
-    "parcels": "id",
-    "parcel_events": "parcel_id",
-    "payments": "parcel_id",
-    "documents": "parcel_id",
-    "project_parcel_overlaps": "parcel_id",
-    "revision_parcel_overlaps": "parcel_id",
-    "unit_assignments": "parcel_id",
-    "resettlement_households": "parcel_id",
-    "resettlement_allocations": "parcel_id",
-    "transition_payments": "parcel_id",
-    "land_supply": "parcel_id",
+# Distributed tables: their distribution column and the table they are colocated with. Two groups: a parcel and
+# everything hung on it, by the parcel id (bigint); an inspector's finding with its history and evidence, by the
+# finding's id.
+DISTRIBUTED: dict[str, tuple[str, str]] = {
+    "parcels": ("id", "parcels"),
+    "parcel_events": ("parcel_id", "parcels"),
+    "payments": ("parcel_id", "parcels"),
+    "documents": ("parcel_id", "parcels"),
+    "project_parcel_overlaps": ("parcel_id", "parcels"),
+    "revision_parcel_overlaps": ("parcel_id", "parcels"),
+    "unit_assignments": ("parcel_id", "parcels"),
+    "resettlement_households": ("parcel_id", "parcels"),
+    "resettlement_allocations": ("parcel_id", "parcels"),
+    "transition_payments": ("parcel_id", "parcels"),
+    "land_supply": ("parcel_id", "parcels"),
+    "findings": ("id", "findings"),
+    "finding_events": ("finding_id", "findings"),
+    "finding_documents": ("finding_id", "findings"),
 }
 
 # Reference tables: replicated to every node, so any shard joins them locally.
@@ -32,8 +37,9 @@ REFERENCE: tuple[str, ...] = (
     "compensation_disclosures", "resettlement_estates", "resettlement_buildings", "resettlement_flats",
 )
 
-# Unique constraints a distributed table cannot keep on Citus (a shard can only check its own rows): the statement
-# that drops each, and what keeps the rule there instead.
+# Constraints a distributed table cannot keep on Citus: unique ones without the distribution column (a shard checks
+# only its own rows), foreign keys across colocation groups. The statement that drops each, and what keeps the
+# rule there instead.
 DROPPED_ON_CITUS: dict[str, tuple[str, str]] = {
     "parcels_code_key": (
         "ALTER TABLE parcels DROP CONSTRAINT parcels_code_key",
@@ -43,6 +49,9 @@ DROPPED_ON_CITUS: dict[str, tuple[str, str]] = {
         "DROP INDEX resettlement_allocations_flat_active",
         "an allocation first locks its flat's row (resettlement_flats, a reference table) and looks for an active "
         "allocation (gis.records.resettlement); the check 一房多配 finds any that slip through"),
+    "findings_parcel_id_fkey": (
+        "ALTER TABLE findings DROP CONSTRAINT findings_parcel_id_fkey",
+        "a finding is opened only for a parcel its check flags (gis.rectification), and parcels are never deleted"),
 }
 
 
@@ -52,8 +61,7 @@ def citus_setup_sql() -> list[str]:
     tables colocated with them."""
     statements = [drop for drop, _why in DROPPED_ON_CITUS.values()]
     statements += [f"SELECT create_reference_table('{table}')" for table in REFERENCE]
-    anchor = next(iter(DISTRIBUTED))
-    for table, column in DISTRIBUTED.items():
-        colocate = "" if table == anchor else f", colocate_with => '{anchor}'"
+    for table, (column, group) in DISTRIBUTED.items():
+        colocate = "" if table == group else f", colocate_with => '{group}'"
         statements.append(f"SELECT create_distributed_table('{table}', '{column}'{colocate})")
     return statements

@@ -37,6 +37,8 @@ NAV_LINKS: tuple[NavLink, ...] = (
     NavLink("reports", "报告", "/reports/daily", Role.viewer),
     NavLink("resettlement", "安置", "/resettlement", Role.viewer),
     NavLink("checks", "核查", "/checks?format=html", Role.inspector),
+    NavLink("findings", "督查整改", "/findings?format=html", Role.viewer),
+    NavLink("contest", "四季竞赛", "/contest?format=html", Role.viewer),
     NavLink("public", "公示", "/public/", None),
     NavLink("docs", "接口文档", "/docs", None),
     NavLink("admin", "系统管理", "/admin", Role.admin),

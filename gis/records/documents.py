@@ -69,7 +69,8 @@ def _check_kind(kind: str, where: str = "kind") -> str:
     return kind
 
 
-def _safe_filename(name: str | None) -> str:
+def safe_filename(name: str | None) -> str:
+    """An uploaded file's name as stored: its base name, printable characters only, at most 255."""
     base = os.path.basename((name or "").replace("\\", "/"))
     base = "".join(c for c in base if c.isprintable()).strip()
     return base[:255] or "document"
@@ -94,7 +95,7 @@ def list_documents(conn: Connection, parcel_id: int, *, reveal_personal: bool = 
             for r in rows]
 
 
-def _store(chunks: Iterable[bytes], data_dir: Path, max_bytes: int) -> tuple[str, int, str]:
+def store_file(chunks: Iterable[bytes], data_dir: Path, max_bytes: int) -> tuple[str, int, str]:
     """Write the stream to the content store; returns (sha256, size, path relative to data_dir)."""
     folder = documents_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -135,12 +136,12 @@ def store_document(
         raise NotFound(f"no parcel with id {parcel_id}")
     principal.ensure_may_edit_district(district)
     _check_kind(kind)
-    sha, size, rel = _store(chunks, data_dir, max_bytes)
+    sha, size, rel = store_file(chunks, data_dir, max_bytes)
     row = conn.execute(
         text("""INSERT INTO documents (parcel_id, kind, filename, sha256, size_bytes, storage_path, uploaded_by)
                 VALUES (:p, :kind, :filename, :sha, :size, :path, :by)
                 RETURNING id, kind, filename, sha256, size_bytes, uploaded_by, uploaded_at"""),
-        {"p": parcel_id, "kind": kind, "filename": _safe_filename(filename), "sha": sha, "size": size, "path": rel,
+        {"p": parcel_id, "kind": kind, "filename": safe_filename(filename), "sha": sha, "size": size, "path": rel,
          "by": principal.name},
     ).mappings().one()
     out = dict(row) | {"uploaded_at": row["uploaded_at"].isoformat(), "stored": True}
