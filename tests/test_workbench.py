@@ -199,7 +199,7 @@ def test_every_page_has_the_header_and_its_links_open(client, role_headers, role
 
 def test_public_pages_have_the_public_header(anon_client, client):
     project_id = client.get("/projects").json()["projects"][0]["id"]
-    for page in ("/public/", f"/public/projects/{project_id}/map", "/docs"):
+    for page in ("/public/", f"/public/projects/{project_id}/map", "/docs", "/login?next=/workbench"):
         r = anon_client.get(page)
         assert r.status_code == 200, page
         header = header_of(r.text)
