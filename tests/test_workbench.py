@@ -232,10 +232,12 @@ def test_the_checks_page_lists_each_check_with_its_count_and_its_lists(client, r
     r = client.get("/checks", params={"format": "html"}, headers=h)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     header_of(r.text)
-    rows = re.findall(r'<tr data-check="([^"]+)"><td>([^<]+)</td><td class="n">(\d+)</td>(.*?)</tr>', r.text, re.DOTALL)
-    assert [(name, title, int(count)) for name, title, count, _ in rows] == [
+    rows = re.findall(r'<tr data-check="([^"]+)"><td><a href="([^"]+)" data-page>([^<]+)</a></td>'
+                      r'<td class="n">(\d+)</td>(.*?)</tr>', r.text, re.DOTALL)
+    assert [(name, title, int(count)) for name, _page, title, count, _ in rows] == [
         (c["check"], c["title"], c["count"]) for c in overview["checks"]]
-    for i, (_name, _title, count, rest) in enumerate(rows):
+    for i, (_name, page, _title, count, rest) in enumerate(rows):
+        assert client.get(page.replace("&amp;", "&"), headers=h).status_code == 200  # the check's own page
         links = [href.replace("&amp;", "&") for href in re.findall(r'href="([^"]+)"', rest)]
         assert len(links) == 7
         for href in (links if i == 0 else [links[0], links[-1]]):  # every format of one check, two of the rest
