@@ -536,7 +536,8 @@ def write_vector(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], f
             arrays = []
             for (c, zh), f in zip(plan, fields, strict=False):
                 if zh:
-                    arrays.append(pa.array(field_legend.labels(c, batch[c.key]), type=pa.string()))
+                    arrays.append(pa.array([None if v is None else str(v) for v in cells.labels(c, batch[c.key])],
+                                           type=pa.string()))
                     continue
                 values = cells.values(c, batch[c.key])
                 if f.type == pa.string():

@@ -19,8 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-ZH_SUFFIX = "_zh"
-BOOL_LABELS = {True: "是", False: "否"}
+ZH_SUFFIX = "_zh"  # the labels themselves are gis.io.export's (_Cells.labels), as in the spreadsheets
 
 
 class LegendColumn(Protocol):
@@ -49,13 +48,6 @@ def label_field_name(col: LegendColumn, fmt: str) -> str:
     """The parallel Chinese field's name: ``stage_zh``; within 10 characters in a Shapefile."""
     name = field_name(col, fmt)
     return (name[:10 - len(ZH_SUFFIX)] if fmt == "shp" else name) + ZH_SUFFIX
-
-
-def labels(col: LegendColumn, values: list) -> list:
-    """The values as their Chinese labels (None stays None)."""
-    if col.values is not None:
-        return [None if v is None else str(col.values.get(v, v)) for v in values]
-    return [None if v is None else BOOL_LABELS[bool(v)] for v in values]
 
 
 def legend(columns: Sequence[LegendColumn], fmt: str) -> list[tuple[str, str]]:
