@@ -162,10 +162,10 @@ class RoleDependency:
         # async, with the lookup in the thread pool only on a cache miss: a plain def would cost every
         # request a hop to the thread pool and back, and a query.
         principal = await authenticate(request)
+        request.state.principal = principal  # also when refused: the error page's header says who is signed in
         if principal.role not in self.roles:
             allowed = ", ".join(r.value for r in sorted(self.roles, key=ROLE_RANK.get))
             raise Forbidden(f"this needs the role {allowed}; you are {principal.role.value}")
-        request.state.principal = principal
         return principal
 
 

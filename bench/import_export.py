@@ -36,7 +36,7 @@ import pyogrio
 from sqlalchemy import text
 
 from bench.common import ROOT, bench_settings, ensure_city, write_section
-from gis.io.export import parcel_query
+from gis.io.export import FORMATS, parcel_query
 from gis.platform import cluster, migrate
 from gis.platform.config import SQM_PER_MU, Settings
 from gis.platform.db import get_engine
@@ -112,9 +112,13 @@ def main() -> None:
     ap.add_argument("--parcels", type=int, default=1_000_000)
     ap.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     ap.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"))
+    ap.add_argument("--formats", nargs="+", default=list(FORMATS), choices=list(FORMATS),
+                    help="export formats to measure (the whole city's parcels and a project's blockers); default all")
+    ap.add_argument("--exports-only", action="store_true", help="skip the imports")
     args = ap.parse_args()
     settings = bench_settings(Path(args.data_dir))
     loaded = ensure_city(settings, args.parcels)
+    load_before = os.getloadavg()[0]
     ours_db, ogr_db = prepare_targets(settings)
     gis = [sys.executable, "-c", "from cli import main; main()"]
     env = {**os.environ, "GIS_DATA_DIR": str(settings.data_dir), "GIS_DATABASE_NAME": settings.database_name}
@@ -131,45 +135,55 @@ def main() -> None:
     for path in (ours_file, ogr_file):
         info = pyogrio.read_info(path)
         assert info["features"] == args.parcels, (path, info["features"])
-    # A project's whole blocker list, as a planner downloads it: memory must not grow with the list.
-    blockers_gpkg, blockers_xlsx = work / "blockers.gpkg", work / "blockers.xlsx"
-    runs += [
-        measure("blockers of hsr → GPKG (whole list)", "gis",
-                [*gis, "blockers", "hsr", "--format", "gpkg", "-o", str(blockers_gpkg)], env),
-        measure("blockers of hsr → XLSX (whole list)", "gis",
-                [*gis, "blockers", "hsr", "--format", "xlsx", "-o", str(blockers_xlsx)], env),
-    ]
-    blocker_count = pyogrio.read_info(blockers_gpkg)["features"]
-    blockers_gpkg.unlink()
-    blockers_xlsx.unlink()
+    # Every other format of the whole city, and a project's whole blocker list in every format, as a planner
+    # downloads them: memory must not grow with the list.
+    for fmt in args.formats:
+        if fmt != "gpkg":
+            target = work / f"parcels{FORMATS[fmt].suffix}"
+            runs.append(measure(f"export PostGIS → {fmt.upper()}", "gis",
+                                [*gis, "export", "parcels", "--format", fmt, "-o", str(target), "--reveal-personal"],
+                                env))
+            target.unlink()
+    blocker_count = 0
+    for fmt in args.formats:
+        target = work / f"blockers{FORMATS[fmt].suffix}"
+        runs.append(measure(f"blockers of hsr → {fmt.upper()} (whole list)", "gis",
+                            [*gis, "blockers", "hsr", "--format", fmt, "-o", str(target)], env))
+        if fmt == "gpkg":
+            blocker_count = pyogrio.read_info(target)["features"]
+        target.unlink()
     import_env = {**env, "GIS_DATABASE_NAME": ours_db.database_name}
-    runs += [
+    runs += [] if args.exports_only else [
         measure("import GPKG → PostGIS", "gis", [*gis, "import", str(ours_file), "--actor", "bench"], import_env),
         measure("import GPKG → PostGIS", "ogr2ogr", [
             "ogr2ogr", "-f", "PostgreSQL", pg_dsn(ogr_db, ogr_db.database_name), str(ours_file), "-nln", "parcels_ogr",
             "-lco", "GEOMETRY_NAME=geom", "-lco", "FID=id", "-overwrite"]),
         measure("re-import, all unchanged", "gis", [*gis, "import", str(ours_file), "--actor", "bench"], import_env),
     ]
-    with get_engine(ours_db).connect() as conn:
-        counts = conn.execute(text("SELECT (SELECT count(*) FROM parcels), (SELECT count(*) FROM parcel_events)")).one()
-    with get_engine(ogr_db).connect() as conn:
-        ogr_count = conn.execute(text("SELECT count(*) FROM parcels_ogr")).scalar_one()
-    assert counts[0] == ogr_count == args.parcels, (counts, ogr_count)
+    if not args.exports_only:
+        with get_engine(ours_db).connect() as conn:
+            counts = conn.execute(text("SELECT (SELECT count(*) FROM parcels), (SELECT count(*) FROM parcel_events)"
+                                       )).one()
+        with get_engine(ogr_db).connect() as conn:
+            ogr_count = conn.execute(text("SELECT count(*) FROM parcels_ogr")).scalar_one()
+        assert counts[0] == ogr_count == args.parcels, (counts, ogr_count)
     sizes = {p.name: p.stat().st_size / 1e6 for p in (ours_file, ogr_file)} | {"blockers": blocker_count}
     for p in (ours_file, ogr_file):
         p.unlink()
     work.rmdir()
-    write_results(Path(args.results), args.parcels, runs, sizes, loaded)
+    write_results(Path(args.results), args.parcels, runs, sizes, loaded, (load_before, os.getloadavg()[0]))
 
 
-def write_results(path: Path, parcels: int, runs: list[Run], sizes: dict[str, float], loaded: dict) -> None:
+def write_results(path: Path, parcels: int, runs: list[Run], sizes: dict[str, float], loaded: dict,
+                  load: tuple[float, float]) -> None:
     ogr_version = subprocess.run(["ogr2ogr", "--version"], capture_output=True, text=True).stdout.strip()
     by = {(r.label, r.tool): r for r in runs}
     lines = [
         "",
-        f"`python -m bench.import_export --parcels {parcels}` — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"`python -m bench.import_export {' '.join(sys.argv[1:])}` — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}, "
-        f"{ogr_version}; pyogrio's GDAL {pyogrio.__gdal_version_string__}.",
+        f"{ogr_version}; pyogrio's GDAL {pyogrio.__gdal_version_string__}; load average {load[0]:.2f} before and "
+        f"{load[1]:.2f} after (the machine is shared).",
         "",
         "| operation | tool | wall time | peak RSS | time vs ogr2ogr | memory vs ogr2ogr |",
         "|---|---|---:|---:|---:|---:|",

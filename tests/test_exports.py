@@ -128,7 +128,7 @@ def test_zipped_shapefile_has_prj_and_cpg_and_reads_back_in_utf8(io_city, parcel
     export(io_city, "shp", path, reveal_personal=True)
     with zipfile.ZipFile(path) as z:
         names = z.namelist()
-        assert {n.rsplit(".", 1)[1] for n in names} == {"shp", "shx", "dbf", "prj", "cpg"}
+        assert {n.rsplit(".", 1)[1] for n in names} == {"shp", "shx", "dbf", "prj", "cpg", "tsv"}  # tsv: the legend
         assert z.read(next(n for n in names if n.endswith(".cpg"))).decode().strip().upper() in ("UTF-8", "UTF8")
         assert "Gauss" in z.read(next(n for n in names if n.endswith(".prj"))).decode()
     frame = pyogrio.read_dataframe(f"/vsizip/{path}")

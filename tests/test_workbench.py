@@ -200,7 +200,7 @@ def test_every_page_has_the_header_and_its_links_open(client, role_headers, role
 
 def test_public_pages_have_the_public_header(anon_client, client):
     project_id = client.get("/projects").json()["projects"][0]["id"]
-    for page in ("/public/", f"/public/projects/{project_id}/map", "/docs"):
+    for page in ("/public/", f"/public/projects/{project_id}/map", "/docs", "/login?next=/workbench"):
         r = anon_client.get(page)
         assert r.status_code == 200, page
         header = header_of(r.text)
@@ -233,10 +233,12 @@ def test_the_checks_page_lists_each_check_with_its_count_and_its_lists(client, r
     r = client.get("/checks", params={"format": "html"}, headers=h)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     header_of(r.text)
-    rows = re.findall(r'<tr data-check="([^"]+)"><td>([^<]+)</td><td class="n">(\d+)</td>(.*?)</tr>', r.text, re.DOTALL)
-    assert [(name, title, int(count)) for name, title, count, _ in rows] == [
+    rows = re.findall(r'<tr data-check="([^"]+)"><td><a href="([^"]+)" data-page>([^<]+)</a></td>'
+                      r'<td class="n">(\d+)</td>(.*?)</tr>', r.text, re.DOTALL)
+    assert [(name, title, int(count)) for name, _page, title, count, _ in rows] == [
         (c["check"], c["title"], c["count"]) for c in overview["checks"]]
-    for i, (_name, _title, count, rest) in enumerate(rows):
+    for i, (_name, page, _title, count, rest) in enumerate(rows):
+        assert client.get(page.replace("&amp;", "&"), headers=h).status_code == 200  # the check's own page
         links = [href.replace("&amp;", "&") for href in re.findall(r'href="([^"]+)"', rest)]
         assert len(links) == 7
         for href in (links if i == 0 else [links[0], links[-1]]):  # every format of one check, two of the rest

@@ -168,7 +168,7 @@ def test_an_invalid_polygon_is_said_in_chinese_and_marked_on_the_map(workbench, 
     page.evaluate("workbench.analyse()")
     message = page.locator("#draw-result")
     assert "error" in message.get_attribute("class")
-    assert message.text_content().startswith("绘制的图形无效：自相交")
+    assert message.text_content().startswith("图形无效：自相交")
     lon, lat = map(float, page.evaluate("document.body.dataset.errorPoint").split(","))
     assert (lon, lat) == pytest.approx((118.975, 30.61), abs=1e-9)
     marker = page.locator(".pb-error-marker")

@@ -25,7 +25,9 @@ from api.export import export_response
 from api.pages import page_header, root_path
 from gis import checks
 from gis.io.export import FORMATS
+from gis.maps.check_result_page import check_result_html
 from gis.maps.checks_page import checks_overview_html
+from gis.maps.page import district_shapes
 from gis.platform.config import Settings
 from gis.records.users import CHECKS_MIN_ROLE
 
@@ -34,9 +36,10 @@ router = APIRouter(prefix="/checks", tags=["checks"])
 Inspector = Annotated[Principal, Depends(require(CHECKS_MIN_ROLE))]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Today = Annotated[date, Depends(get_today)]
-FORMAT_NAMES = ("json", *FORMATS)
+FORMAT_NAMES = ("json", "html", *FORMATS)
 Format = Annotated[str, Query(pattern="^(" + "|".join(FORMAT_NAMES) + ")$",
-                              description="json, or a parcel list file: " + ", ".join(FORMATS) + ".")]
+                              description="json; html (the check's page: its parcels in a table and on a map, with "
+                                          "the downloads); or a parcel list file: " + ", ".join(FORMATS) + ".")]
 GIS_FORMATS = frozenset(name for name, spec in FORMATS.items() if name == "geojson" or spec.driver)
 
 
@@ -65,12 +68,17 @@ def _params_suffix(params: checks.CheckParams) -> str:
 def _route(check: checks.Check) -> None:
     Params = Annotated[check.params, Depends(params_dependency(check.params))]
 
-    def endpoint(principal: Inspector, conn: Conn, settings: SettingsDep, today: Today, params: Params,
-                 as_of: AsOf = None, format: Format = "json") -> Response:
+    def endpoint(request: Request, principal: Inspector, conn: Conn, settings: SettingsDep, today: Today,
+                 params: Params, as_of: AsOf = None, format: Format = "json") -> Response:
         result = check.run(conn, params, as_of=as_of or today, tz=settings.city_timezone,
-                           reveal_personal=principal.reveal_personal, with_geometry=format in GIS_FORMATS)
+                           reveal_personal=principal.reveal_personal,
+                           with_geometry=format in GIS_FORMATS or format == "html")
         if format == "json":
             return JSONResponse(result.as_dict())
+        if format == "html":
+            return HTMLResponse(check_result_html(
+                result, path=f"/checks/{check.slug}", srid=settings.srid, districts=district_shapes(conn),
+                header=page_header(request, current="checks"), base_url=root_path(request)))
         response = export_response(
             result.export_rows(), f"check_{check.name}_{_params_suffix(params)}", format, srid=settings.srid,
             today=result.as_of, columns=result.columns, reveal_personal=principal.reveal_personal,

@@ -53,13 +53,14 @@ def _context(request: Request, settings: Settings, lang: str) -> MapContext:
 
 @router.get("/", response_class=HTMLResponse)
 def landing(request: Request, conn: Conn, tolerance: Tol, today: Today, settings: AppSettings,
-            _principal: Viewer) -> HTMLResponse:
+            principal: Viewer) -> HTMLResponse:
     """The projects with their progress, linking to their maps; the districts' targets of the year and quarter;
-    the district map; the API docs."""
+    the district map, the reports, the checks (for the roles that read them); the API docs."""
     projects = list_projects(conn, tolerance, today)
     targets = district_targets(conn, tolerance, today, tz=settings.city_timezone)
     return HTMLResponse(landing_html(projects, today=today, base_url=root_path(request), targets=targets,
-                                     header=page_header(request, current="projects")), headers=PAGE_CACHE)
+                                     header=page_header(request, current="projects"),
+                                     checks=principal.may_read_checks), headers=PAGE_CACHE)
 
 
 @router.get("/projects/{project_id}/map", response_class=HTMLResponse)

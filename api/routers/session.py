@@ -14,7 +14,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from api.auth import SESSION_COOKIE, Principal, Role, principal_cache, require
 from api.deps import Conn, get_settings
+from api.pages import root_path
 from api.proxy import client_address
+from gis.maps.nav import site_header
 from gis.platform.config import Settings
 from gis.records import users as auth
 
@@ -33,7 +35,7 @@ input[type=text], input[type=password] {{ width: 100%; box-sizing: border-box; p
 button {{ margin-top: 1.2rem; width: 100%; padding: .6rem; font-size: 1rem; }}
 .error {{ color: #b00020; }}
 </style></head>
-<body><form method="post" action="/login">
+<body style="margin:0">{header}<form method="post" action="{base}/login">
 <h1>征收征迁信息系统 · 登录</h1>
 {error}
 <label for="username">用户名</label><input id="username" name="username" type="text" autocomplete="username" required>
@@ -52,15 +54,18 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _page(next_path: str, error: str = "") -> str:
-    return _PAGE.format(next=escape(_safe_next(next_path), quote=True),
+def _page(request: Request, next_path: str, error: str = "") -> str:
+    """The login page under the site's public header (nobody is signed in on it)."""
+    base = root_path(request)
+    return _PAGE.format(next=escape(_safe_next(next_path), quote=True), base=escape(base, quote=True),
+                        header=site_header(None, base_url=base, current="login"),
                         error=f'<p class="error">{escape(error)}</p>' if error else "")
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(next: str = "/") -> HTMLResponse:  # noqa: A002 - the conventional parameter name
+def login_page(request: Request, next: str = "/") -> HTMLResponse:  # noqa: A002 - the conventional parameter name
     """The login page (Chinese); ``next`` is where to go after signing in, a path on this site only."""
-    return HTMLResponse(_page(next))
+    return HTMLResponse(_page(request, next))
 
 
 @router.post("/login", response_class=HTMLResponse, responses={
@@ -81,11 +86,11 @@ def login(
                         throttle=auth.LoginThrottle.from_settings(settings))
     if result.token is None:
         if result.retry_after is None:
-            return HTMLResponse(_page(next, "用户名或密码错误"), status_code=401)
+            return HTMLResponse(_page(request, next, "用户名或密码错误"), status_code=401)
         headers = {"Retry-After": str(result.retry_after)}
         message = f"登录失败次数过多，请 {result.retry_after} 秒后再试"
         if "text/html" in request.headers.get("accept", ""):
-            return HTMLResponse(_page(next, message), status_code=429, headers=headers)
+            return HTMLResponse(_page(request, next, message), status_code=429, headers=headers)
         return JSONResponse({"detail": message, "retry_after": result.retry_after}, status_code=429, headers=headers)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(

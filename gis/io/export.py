@@ -43,6 +43,7 @@ from gis.domain.privacy import mask_id_number, mask_name, mask_phone
 from gis.domain.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
 from gis.domain.tolerance import tolerance_sql
 from gis.domain.workflow import DATE_COLUMNS
+from gis.io import field_legend
 from gis.io.fields import FIELDS, SHORT_DATE_NAMES
 from gis.platform.config import DEFAULT_TIMEZONE, SQM_PER_MU
 from gis.platform.errors import InvalidInput
@@ -519,8 +520,11 @@ def write_vector(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], f
     driver = FORMATS[fmt].driver
     target = 4326 if fmt == "kml" else (crs or srid)
     cells = _Cells(reveal_personal, ZoneInfo(tz))
-    names = [c.shp_name if fmt == "shp" else c.key for c in columns]
-    fields = [pa.field(n, _arrow_type(c, driver)) for n, c in zip(names, columns, strict=True)]
+    # each column's field, then its Chinese labels' field where it holds codes (gis.io.field_legend)
+    plan = [(c, False) for c in columns] + [(c, True) for c in columns if field_legend.has_labels(c)]
+    plan.sort(key=lambda item: list(columns).index(item[0]))
+    fields = [pa.field(field_legend.label_field_name(c, fmt), pa.string()) if zh else
+              pa.field(field_legend.field_name(c, fmt), _arrow_type(c, driver)) for c, zh in plan]
     if fmt == "kml":
         fields.append(pa.field("Name", pa.string()))  # the placemark's name: the parcel code
     schema = pa.schema([*fields, pa.field("geometry", pa.binary())])
@@ -530,7 +534,11 @@ def write_vector(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], f
         nonlocal count
         for n, batch in _column_batches(rows, [c.key for c in columns] + ["geom"]):
             arrays = []
-            for c, f in zip(columns, fields, strict=False):
+            for (c, zh), f in zip(plan, fields, strict=False):
+                if zh:
+                    arrays.append(pa.array([None if v is None else str(v) for v in cells.labels(c, batch[c.key])],
+                                           type=pa.string()))
+                    continue
                 values = cells.values(c, batch[c.key])
                 if f.type == pa.string():
                     values = [None if v is None else (v.isoformat(sep=" ") if isinstance(v, datetime) else str(v))
@@ -552,6 +560,8 @@ def write_vector(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], f
     reader = pa.RecordBatchReader.from_batches(schema, batches())
     pyogrio.write_arrow(reader, str(path), layer=layer, driver=driver, geometry_name="geometry",
                         geometry_type="MultiPolygon", crs=f"EPSG:{target}", layer_options=options)
+    if fmt == "gpkg":
+        field_legend.write_gpkg_aliases(path, layer, field_legend.legend(columns, fmt))
     return count
 
 
@@ -605,6 +615,7 @@ def write_export(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], f
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for part in sorted(folder.iterdir()):
                 archive.write(part, part.name)
+            archive.writestr(f"{stem}_字段说明.tsv", field_legend.sidecar_text(field_legend.legend(columns, fmt)))
         return count
     finally:
         shutil.rmtree(folder, ignore_errors=True)

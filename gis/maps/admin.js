@@ -6,7 +6,9 @@
 
   class ApiError extends Error {}
 
+  // Asked with Accept-Language: zh, the service words its errors in Chinese too (``detail_zh``).
   function describe(status, body) {
+    if (body && body.detail_zh) return body.detail_zh;
     if (!body || body.detail === undefined) return `请求失败（HTTP ${status}）`;
     const detail = Array.isArray(body.detail)
       ? body.detail.map(e => `${(e.loc || []).slice(1).join(".")}：${e.msg}`).join("；")
@@ -15,7 +17,8 @@
   }
 
   async function api(path, options = {}) {
-    const response = await fetch(base + path, {credentials: "same-origin", ...options});
+    const headers = {"Accept-Language": "zh", ...(options.headers || {})};
+    const response = await fetch(base + path, {credentials: "same-origin", ...options, headers});
     const body = response.status === 204 ? null : await response.json().catch(() => null);
     if (!response.ok) throw new ApiError(describe(response.status, body));
     return body;

@@ -43,6 +43,8 @@ def checks_overview_html(overview: dict[str, Any], *, header: str = "", base_url
         links = "".join(
             f'<a href="{base}{escape(c["path"], quote=True)}?{escape(urlencode({"as_of": as_of, "format": f}))}">'
             f"{label}</a>" for f, label in CHECK_DOWNLOADS.items())
-        rows.append(f'<tr data-check="{escape(c["check"], quote=True)}"><td>{escape(c["title"])}</td>'
+        page = f'{base}{escape(c["path"], quote=True)}?{escape(urlencode({"as_of": as_of, "format": "html"}))}'
+        rows.append(f'<tr data-check="{escape(c["check"], quote=True)}"><td><a href="{page}" data-page>'
+                    f'{escape(c["title"])}</a></td>'
                     f'<td class="n">{int(c["count"])}</td><td>{escape(c["rule"])}</td><td>{links}</td></tr>')
     return _PAGE.format(fonts=SYSTEM_FONTS, header=header, as_of=escape(as_of), rows="".join(rows))

@@ -38,7 +38,7 @@ table.targets th {{ background: #e3f2fd; }} table.targets td.n {{ text-align: ri
 <p class="sub">截至 {today}</p>
 <nav><a href="{base}/districts/map">各片区征迁进度图</a><a href="{base}/workbench">规划工作台</a>
 <a href="{base}/reports/daily">日报</a><a href="{base}/reports/three-day">三天小结</a>
-<a href="{base}/reports/weekly">周调度</a>
+<a href="{base}/reports/weekly">周调度</a>{checks}
 <a href="{base}/public/">公示页面</a><a href="{base}/docs">接口文档（API）</a></nav>
 {targets}{projects}
 </main></body></html>
@@ -51,7 +51,7 @@ _PROJECT = """<section class="project" data-project-id="{id}">
 <p class="figures">
 已交地 {cleared}/{parcels} 宗（{pct}）；阻碍地块 {blocking} 宗，其中钉子户 {holdouts} 户{deadline}</p>
 <p class="links"><a href="{base}/projects/{id}/map">阻碍地块地图</a>
-<a href="{base}/projects/{id}/map.png">静态图（PNG）</a>
+<a href="{base}/projects/{id}/map.png">静态图（PNG）</a><a href="{base}/projects/{id}/map.pdf">作战图（PDF）</a>
 <a href="{base}/districts/map?project_id={id}">片区进度图</a><a href="{base}/public/projects/{id}/map">公示地图</a>
 <a href="{base}/projects/{id}/map?lang=en">English map</a></p>
 </section>"""
@@ -89,9 +89,10 @@ def _targets_table(targets: dict[str, dict[str, Any]]) -> str:
 
 
 def landing_html(projects: list[dict[str, Any]], *, today: date, base_url: str = "", header: str = "",
-                 targets: dict[str, dict[str, Any]] | None = None) -> str:
+                 targets: dict[str, dict[str, Any]] | None = None, checks: bool = False) -> str:
     """The page for ``projects`` (``gis.records.projects.list_projects`` rows) under the site's ``header``, with the
-    districts' targets of the year and quarter (``gis.records.targets.district_targets``) when given."""
+    districts' targets of the year and quarter (``gis.records.targets.district_targets``) when given; ``checks``:
+    link the inspection checks' page (for the roles that may read it)."""
     base = escape(base_url.rstrip("/"), quote=True)
     sections = [
         _PROJECT.format(
@@ -105,4 +106,5 @@ def landing_html(projects: list[dict[str, Any]], *, today: date, base_url: str =
     ]
     body = "\n".join(sections) or "<p>尚无项目。</p>"
     return _PAGE.format(fonts=SYSTEM_FONTS, today=today.isoformat(), base=base, projects=body, header=header,
-                        targets=_targets_table(targets or {}))
+                        targets=_targets_table(targets or {}),
+                        checks=f'<a href="{base}/checks?format=html">纪检监察核查</a>' if checks else "")

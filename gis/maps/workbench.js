@@ -19,48 +19,12 @@
     }
   }
 
-  // The service answers in English (``detail``), with ``detail_zh`` where it has one; the drawing's own
-  // mistakes are said here in Chinese, with the place when the service names one.
-  const REASONS_ZH = [
-    [/^Ring Self-intersection/i, "边界自相交"],
-    [/^Self-intersection/i, "自相交"],
-    [/^Too few points/i, "点数太少"],
-    [/^Hole lies outside shell/i, "内环在外环之外"],
-    [/^Nested shells/i, "外环嵌套"],
-    [/^Interior is disconnected/i, "内部不连通"],
-    [/^Duplicate Rings?/i, "环重复"],
-  ];
-  const MESSAGES_ZH = [
-    [/^invalid geometry: (.*)$/, m => `绘制的图形无效：${reason(m[1])}`],
-    [/needs a corridor width/, () => "线须填写宽度（米）"],
-    [/corridor width must be a positive/, () => "宽度须为大于 0 的米数"],
-    [/corridor width of .* is implausible/, () => "宽度过大（最多 2000 米）"],
-    [/applies to lines only/, () => "面不需要宽度：请清空宽度"],
-    [/lies outside the area covered by parcels/, () => "图形不在地块覆盖的范围内"],
-    [/the geometry is empty/, () => "图形为空：请先在地图上画线或画面"],
-    [/distance bands are measured from a centre line/, () => "距离带须以中线计算：请画线，不是面"],
-    [/band edges must start at 0/, () => "距离带须从 0 开始并逐个增大"],
-    [/at least two band edges/, () => "距离带至少需要两个数"],
-    [/outermost band may reach at most/, () => "最外一带最远 5000 米"],
-    [/give a parcel code, a district or an owner/, () => "请填写编号、片区或权利人"],
-    [/searching by owner/, () => "您的角色不能按权利人查询"],
-    [/unknown district/, () => "没有这个片区"],
-  ];
-
-  function reason(text) {
-    const found = REASONS_ZH.find(([pattern]) => pattern.test(text));
-    return found ? found[1] : text.replace(/\[.*\]$/, "");
-  }
-
+  // The service answers in English (``detail``) and, asked with Accept-Language: zh as every request here is,
+  // in Chinese (``detail_zh``, worded once in api/messages_zh.py); the place comes as ``where`` and ``point``.
   function describe(status, body) {
+    if (body && body.detail_zh) return body.detail_zh;
     if (!body || body.detail === undefined) return `请求失败（HTTP ${status}）`;
-    if (body.detail_zh) return body.detail_zh;
-    if (Array.isArray(body.detail)) {
-      return "输入有误：" + body.detail.map(e => `${(e.loc || []).slice(1).join(".")} ${e.msg}`).join("；");
-    }
-    const detail = String(body.detail);
-    const known = MESSAGES_ZH.find(([pattern]) => pattern.test(detail));
-    return known ? known[1](detail.match(known[0])) : `请求失败：${detail}${body.where ? `（${body.where}）` : ""}`;
+    return `请求失败：${body.detail}${body.where ? `（${body.where}）` : ""}`;
   }
 
   async function request(path, options = {}) {
