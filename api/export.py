@@ -60,6 +60,7 @@ def export_response(
     crs: int | None = None,
     title: str = "地块清单",
     tz: str = DEFAULT_TIMEZONE,
+    geometry_type: str = "MultiPolygon",
 ) -> StreamingResponse:
     """The rows as a file download named ``<base_name>_<today>.<ext>`` with the format's media type.
 
@@ -70,7 +71,7 @@ def export_response(
     if not spec.streams:
         return _file_response(filename, fmt, lambda path: write_export(
             rows, columns, fmt, path, srid=srid, crs=crs, reveal_personal=reveal_personal, title=title,
-            layer=base_name, tz=tz, on=today))
+            layer=base_name, tz=tz, on=today, geometry_type=geometry_type))
     body = stream_export(rows, columns, fmt, srid=srid, reveal_personal=reveal_personal, tz=tz)
     return StreamingResponse(body, media_type=spec.media_type, headers={"Content-Disposition": content_disposition(
         filename)})

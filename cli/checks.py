@@ -68,7 +68,8 @@ def run(check: Check, params: CheckParams, as_of: str | None, fmt: str, output: 
     else:
         path = output or Path(export_filename(f"check_{check.name}", fmt=fmt, on=result.as_of))
         write_export(result.export_rows(), result.columns, fmt, path, srid=settings.srid,
-                     reveal_personal=reveal_personal, title=check.title, layer=check.name, tz=tz)
+                     reveal_personal=reveal_personal, title=check.title, layer=check.name, tz=tz,
+                     geometry_type=result.geometry_type)
         console.print(f"written {path}")
 
 

@@ -179,6 +179,7 @@ class CheckResult:
     findings: list[dict[str, Any]]
     columns: tuple[Column, ...]
     summary: dict[str, int] = field(default_factory=dict)
+    geometry_type: str = "MultiPolygon"  # of the findings' ``geom`` in the GIS downloads: a parcel's, or a post's
 
     @property
     def count(self) -> int:
@@ -752,7 +753,7 @@ def dispatch_gaps_check(conn: Connection, params: DispatchGaps = DispatchGaps(),
         f"截至{day.as_of}：近{params.weeks}个完整周（周一至周日）内指挥长、副指挥长未到一线调度的周；"
         f"近{params.days}天内无指挥分部人员现场办公的日期（自指挥分部成立起计）",
         day.as_of, params.as_dict(), findings, DISPATCH_GAPS_COLUMNS,
-        summary={k: sum(f["gap"] == k for f in findings) for k in GAP_LABELS_ZH},
+        summary={k: sum(f["gap"] == k for f in findings) for k in GAP_LABELS_ZH}, geometry_type="Point",
     )
 
 

@@ -82,7 +82,7 @@ def _route(check: checks.Check) -> None:
         response = export_response(
             result.export_rows(), f"check_{check.name}_{_params_suffix(params)}", format, srid=settings.srid,
             today=result.as_of, columns=result.columns, reveal_personal=principal.reveal_personal,
-            title=check.title, tz=settings.city_timezone,
+            title=check.title, tz=settings.city_timezone, geometry_type=result.geometry_type,
         )
         response.headers["X-Check-Params"] = "; ".join(f"{k}={v}" for k, v in result.params.items())
         return response

@@ -515,8 +515,10 @@ def _arrow_type(col: Column, driver: str) -> pa.DataType:
 
 def write_vector(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], fmt: str, path: Path, *, srid: int,
                  crs: int | None = None, reveal_personal: bool = False, layer: str = "parcels",
-                 tz: str = DEFAULT_TIMEZONE, progress: Callable[[int], None] | None = None) -> int:
-    """GeoPackage, Shapefile (a folder's .shp, .shx, .dbf, .prj, .cpg), FlatGeobuf or KML at ``path``."""
+                 tz: str = DEFAULT_TIMEZONE, progress: Callable[[int], None] | None = None,
+                 geometry_type: str = "MultiPolygon") -> int:
+    """GeoPackage, Shapefile (a folder's .shp, .shx, .dbf, .prj, .cpg), FlatGeobuf or KML at ``path``; every
+    ``geom`` of the rows is a ``geometry_type`` (parcels' multipolygons unless said)."""
     driver = FORMATS[fmt].driver
     target = 4326 if fmt == "kml" else (crs or srid)
     cells = _Cells(reveal_personal, ZoneInfo(tz))
@@ -559,7 +561,7 @@ def write_vector(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], f
     options = {"ENCODING": "UTF-8"} if fmt == "shp" else {}
     reader = pa.RecordBatchReader.from_batches(schema, batches())
     pyogrio.write_arrow(reader, str(path), layer=layer, driver=driver, geometry_name="geometry",
-                        geometry_type="MultiPolygon", crs=f"EPSG:{target}", layer_options=options)
+                        geometry_type=geometry_type, crs=f"EPSG:{target}", layer_options=options)
     if fmt == "gpkg":
         field_legend.write_gpkg_aliases(path, layer, field_legend.legend(columns, fmt))
     return count
@@ -580,9 +582,10 @@ def stream_export(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], 
 def write_export(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], fmt: str, path: Path | str, *,
                  srid: int, crs: int | None = None, reveal_personal: bool = False, title: str = "地块清单",
                  layer: str = "parcels", tz: str = DEFAULT_TIMEZONE,
-                 progress: Callable[[int], None] | None = None, on: date | None = None) -> int:
+                 progress: Callable[[int], None] | None = None, on: date | None = None,
+                 geometry_type: str = "MultiPolygon") -> int:
     """Write the rows to the file ``path`` in ``fmt``; returns the number of rows written. ``on``: the day the
-    list is of (an XLSX's creation date)."""
+    list is of (an XLSX's creation date); ``geometry_type``: of every row's ``geom`` (write_vector)."""
     check_format(fmt)
     path = Path(path)
     if FORMATS[fmt].streams:
@@ -606,12 +609,13 @@ def write_export(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], f
     if fmt != "shp":
         path.unlink(missing_ok=True)
         return write_vector(rows, columns, fmt, path, srid=srid, crs=crs, reveal_personal=reveal_personal,
-                            layer=layer, tz=tz, progress=progress)
+                            layer=layer, tz=tz, progress=progress, geometry_type=geometry_type)
     folder = Path(tempfile.mkdtemp(prefix="pb-shp-"))
     try:
         stem = Path(path.name.removesuffix(".zip")).stem or layer
         count = write_vector(rows, columns, fmt, folder / f"{stem}.shp", srid=srid, crs=crs,
-                             reveal_personal=reveal_personal, layer=stem, tz=tz, progress=progress)
+                             reveal_personal=reveal_personal, layer=stem, tz=tz, progress=progress,
+                             geometry_type=geometry_type)
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for part in sorted(folder.iterdir()):
                 archive.write(part, part.name)

@@ -14,8 +14,8 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
+import numpy as np
 import shapely
-from shapely.ops import transform
 
 from gis.checks import CheckResult, format_value
 from gis.domain.geometry import transformer
@@ -91,12 +91,12 @@ td.n {{ text-align: right; }}
 
 def findings_geojson(result: CheckResult, srid: int) -> dict[str, Any]:
     """The findings with a geometry as a WGS 84 FeatureCollection: each feature's ``code`` and a Chinese label."""
-    to_wgs84 = transformer(srid, 4326).transform
+    to_wgs84 = transformer(srid, 4326)
+    placed = [f for f in result.findings if f.get("geom") is not None]
+    geoms = shapely.transform(shapely.from_wkb([bytes(f["geom"]) for f in placed]),
+                              lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1])))
     features = []
-    for f in result.findings:
-        if f.get("geom") is None:
-            continue
-        geom = shapely.set_precision(transform(to_wgs84, shapely.from_wkb(bytes(f["geom"]))), 10 ** -PRECISION)
+    for f, geom in zip(placed, shapely.set_precision(geoms, 10 ** -PRECISION), strict=True):
         label = "、".join(str(v) for v in (f.get("code"), f.get("district_name"), f.get("owner_name")) if v)
         features.append({"type": "Feature", "geometry": shapely.geometry.mapping(geom),
                          "properties": {"code": f.get("code"), "label": label}})
