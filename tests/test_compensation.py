@@ -1,0 +1,218 @@
+"""Itemised compensation (逐项补偿): every item of a house on state land and of collective land priced from a
+standards table written here, each checked against a hand computation from that table: the structure's and the
+decoration grade's rates, counted attachments and crops, months of transition, business use, the signing incentive
+inside and after its deadline, and a standard that changed in the middle of the project (the agreement's date
+decides).
+
+In a database of its own ('compensation'): districts A (甲区, code a) and B (乙区, code b).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from types import SimpleNamespace
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from gis.analysis import compensation
+from gis.domain.compensation import SurveyFacts
+from gis.domain.stages import today_in
+from gis.platform.db import get_engine
+from gis.platform.errors import InvalidInput
+from gis.records import standards, surveys
+from tests.conftest import add_parcel, bearer, make_role_tokens
+from tests.worlds import two_districts
+
+START = date(2024, 1, 1)
+CHANGE = date(2025, 7, 1)  # 甲区's brick-concrete house rate rises mid-project
+SIGN_BY = date(2025, 9, 30)  # the signing incentive's deadline
+# The standards table, by hand: (kind, item, grade, unit, rate, valid_from, extra)
+TABLE = [
+    ("house", "house_value", "砖混", "m2", "3000", START),
+    ("house", "house_value", "砖混", "m2", "3600", CHANGE),
+    ("house", "house_value", "钢混", "m2", "3800", START),
+    ("house", "decoration", "中等装修", "m2", "300", START),
+    ("house", "decoration", "精装修", "m2", "600", START),
+    ("house", "attachments", "水井", "each", "1500", START),
+    ("house", "attachments", "围墙", "each", "120", START),
+    ("house", "relocation", "", "m2", "20", START),
+    ("house", "temporary_resettlement", "", "m2_month", "12", START),
+    ("house", "business_loss", "", "m2", "800", START),
+    ("house", "incentive", "", "m2", "200", START),
+    ("land", "land", "", "mu", "48000", START),
+    ("land", "subsidy", "", "mu", "32000", START),
+    ("land", "social_security", "", "mu", "25000", START),
+    ("land", "crops", "青苗", "mu", "2000", START),
+    ("land", "crops", "果树", "each", "80", START),
+    ("land", "attachments", "坟墓", "each", "3000", START),
+]
+RATE = {(k, i, g, d): Decimal(r) for k, i, g, _u, r, d in TABLE}
+
+
+@pytest.fixture(scope="module")
+def world(pg_dir, settings):
+    from api.app import create_app
+
+    s = two_districts(pg_dir, "compensation")
+    tokens = make_role_tokens(get_engine(s), ["a"], prefix="comp")
+    rows = [{"district": "甲区", "kind": k, "item": i, "grade": g or None, "unit": u, "rate_yuan": r,
+             "valid_from": d.isoformat(), "note": f"宁政〔2024〕{n}号 第{n}条"}
+            for n, (k, i, g, u, r, d) in enumerate(TABLE, start=1)]
+    rows[10]["sign_by"] = SIGN_BY.isoformat()
+    with get_engine(s).begin() as conn:
+        standards.put_standards(conn, rows, "comp-test", today=date(2024, 1, 1))
+    with TestClient(create_app(s), headers=bearer(tokens["admin"])) as client:
+        yield SimpleNamespace(settings=s, client=client, today=today_in(s.city_timezone),
+                              headers={r: bearer(t) for r, t in tokens.items()})
+
+
+def yuan(x: Decimal) -> Decimal:
+    return x.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def calc(world, h: compensation.Household) -> compensation.Calculation:
+    with get_engine(world.settings).connect() as conn:
+        return compensation.calculate(conn, h)
+
+
+def house(on: date, **survey) -> compensation.Household:
+    facts = {"structure": "brick_concrete", "decoration": "medium", "business_area_m2": Decimal(30),
+             "transition_months": 6} | survey
+    return compensation.household("house", 1, on, floor_area_m2=Decimal(120), survey=SurveyFacts(**facts))
+
+
+def test_every_house_item_is_its_hand_computation(world):
+    from gis.domain.compensation import Count
+
+    counts = (Count("attachments", "水井", Decimal(1)), Count("attachments", "围墙", Decimal(25)))
+    got = calc(world, house(date(2025, 3, 1), counts=counts))
+    lines = [(i.item, i.grade, i.quantity, i.rate_yuan, i.amount_yuan) for i in got.items]
+    hand = [
+        ("house_value", "brick_concrete", 120, 3000, 120 * 3000),
+        ("relocation", "", 120, 20, 120 * 20),
+        ("temporary_resettlement", "", 120 * 6, 12, 120 * 6 * 12),
+        ("business_loss", "", 30, 800, 30 * 800),
+        ("incentive", "", 120, 200, 120 * 200),
+        ("decoration", "medium", 120, 300, 120 * 300),
+        ("attachments", "水井", 1, 1500, 1500),
+        ("attachments", "围墙", 25, 120, 25 * 120),
+    ]
+    assert lines == [(i, g, Decimal(q), Decimal(r), Decimal(a)) for i, g, q, r, a in hand]
+    assert got.total_yuan == Decimal(sum(a for *_x, a in hand)) == Decimal("459540")
+    assert got.complete
+    # Each line names its standard's article and the day it took effect.
+    (value,) = [i for i in got.items if i.item == "house_value"]
+    assert (value.article, value.valid_from) == ("宁政〔2024〕1号 第1条", START)
+
+
+def test_the_agreement_date_chooses_the_standard_that_changed_mid_project(world):
+    before = calc(world, house(CHANGE - timedelta(days=1)))
+    after = calc(world, house(CHANGE))
+    (b,) = [i for i in before.items if i.item == "house_value"]
+    (a,) = [i for i in after.items if i.item == "house_value"]
+    assert (b.rate_yuan, b.amount_yuan, b.valid_from) == (3000, 120 * 3000, START)
+    assert (a.rate_yuan, a.amount_yuan, a.valid_from) == (3600, 120 * 3600, CHANGE)
+    assert after.total_yuan - before.total_yuan == 120 * (3600 - 3000)
+    # The steel-concrete class kept its one rate across the change.
+    steel = calc(world, house(CHANGE, structure="steel_concrete"))
+    assert [i.amount_yuan for i in steel.items if i.item == "house_value"] == [120 * 3800]
+
+
+def test_the_signing_incentive_only_inside_its_deadline(world):
+    on_time = calc(world, house(SIGN_BY))
+    late = calc(world, house(SIGN_BY + timedelta(days=1)))
+    (i1,) = [i for i in on_time.items if i.item == "incentive"]
+    (i2,) = [i for i in late.items if i.item == "incentive"]
+    assert i1.amount_yuan == 120 * 200 and i1.note is None
+    assert i2.amount_yuan == 0 and SIGN_BY.isoformat() in i2.note
+    assert on_time.total_yuan - late.total_yuan == 120 * 200
+
+
+def test_rounding_to_the_fen_and_missing_facts(world):
+    odd = compensation.household("house", 1, date(2025, 3, 1), floor_area_m2=Decimal("87.65"),
+                                 survey=SurveyFacts(structure="brick_concrete"))
+    got = calc(world, odd)
+    by = {i.item: i for i in got.items}
+    assert by["house_value"].amount_yuan == yuan(Decimal("87.65") * 3000)
+    assert by["relocation"].amount_yuan == yuan(Decimal("87.65") * 20)  # 1753.00
+    # No months of transition recorded: the item is listed without an amount, and says why.
+    assert by["temporary_resettlement"].amount_yuan is None and "过渡期" in by["temporary_resettlement"].note
+    assert "decoration" not in by and "business_loss" not in by  # no decoration, no business use
+    assert not got.complete
+    # No structure recorded while rates are set per structure: no amount, and the reason.
+    unknown = calc(world, compensation.household("house", 1, date(2025, 3, 1), floor_area_m2=Decimal(100)))
+    (value,) = [i for i in unknown.items if i.item == "house_value"]
+    assert value.amount_yuan is None and value.note == "缺少房屋结构"
+
+
+def test_every_land_item_is_its_hand_computation(world):
+    from gis.domain.compensation import Count
+
+    counts = (Count("crops", "青苗", Decimal("2.5")), Count("crops", "果树", Decimal(40)),
+              Count("attachments", "坟墓", Decimal(2)))
+    h = compensation.household("land", 1, date(2025, 3, 1), land_area_mu=Decimal("2.5"),
+                               survey=SurveyFacts(counts=counts))
+    got = calc(world, h)
+    lines = [(i.item, i.grade, i.amount_yuan) for i in got.items]
+    assert lines == [
+        ("land", "", Decimal("2.5") * 48000), ("crops", "青苗", Decimal("2.5") * 2000), ("crops", "果树", 40 * 80),
+        ("subsidy", "", Decimal("2.5") * 32000), ("attachments", "坟墓", 2 * 3000),
+        ("social_security", "", Decimal("2.5") * 25000),
+    ]
+    assert got.total_yuan == Decimal("120000") + 5000 + 3200 + 80000 + 6000 + 62500
+    # A district without standards has no items at all.
+    other = compensation.household("land", 2, date(2025, 3, 1), land_area_mu=Decimal("2.5"))
+    assert calc(world, other).items == []
+
+
+def test_standards_by_grade_and_the_incentive_deadline_are_kept_and_refused(world):
+    with get_engine(world.settings).connect() as conn:
+        listed = standards.list_standards(conn, item="房屋价值补偿", on=CHANGE)
+        assert {(s["grade"], s["rate_yuan"]) for s in listed} == {("brick_concrete", 3600), ("steel_concrete", 3800)}
+        (incentive,) = standards.list_standards(conn, item="incentive")
+        assert incentive["sign_by"] == SIGN_BY
+        bad = [
+            {"district": "a", "kind": "house", "item": "house_value", "grade": "茅草", "rate_yuan": 10,
+             "valid_from": "2026-01-01"},
+            {"district": "a", "kind": "house", "item": "relocation", "grade": "砖混", "rate_yuan": 10,
+             "valid_from": "2026-01-01"},
+            {"district": "a", "kind": "house", "item": "relocation", "sign_by": "2026-03-01", "rate_yuan": 10,
+             "valid_from": "2026-01-01"},
+        ]
+        with pytest.raises(standards.StandardsRejected) as refused:
+            standards.put_standards(conn, bad, "comp-test")
+    assert [(i.row, i.column) for i in refused.value.issues] == [(1, "grade"), (2, "grade"), (3, "sign_by")]
+
+
+def test_a_parcels_survey_is_recorded_and_prices_its_calculation(world):
+    s = world.settings
+    pid = add_parcel(s, 1, stage="paid")  # a house of 400 m²
+    with get_engine(s).begin() as conn:
+        conn.execute(text("UPDATE parcels SET signed_on = :d WHERE id = :id"), {"d": date(2025, 3, 1), "id": pid})
+        conn.execute(text("INSERT INTO payments (parcel_id, paid_on, amount_yuan, item) "
+                          "VALUES (:id, :d, 400 * 3000 + 1000, 'house_value')"), {"id": pid, "d": date(2025, 3, 5)})
+        out = surveys.put_survey(conn, pid, {"structure": "砖混", "decoration": "精装",
+                                             "counts": [{"item": "attachments", "grade": "水井", "quantity": 2}]},
+                                 "comp-test")
+        assert out["changed"] and out["structure"] == "brick_concrete" and out["decoration"] == "fine"
+        assert not surveys.put_survey(conn, pid, {"structure": "brick_concrete", "decoration": "fine",
+                                                  "counts": [{"item": "attachments", "grade": "水井",
+                                                              "quantity": 2}]}, "comp-test")["changed"]
+        with pytest.raises(InvalidInput) as bad:
+            surveys.put_survey(conn, pid, {"transition_months": 500}, "comp-test")
+        assert bad.value.where == "transition_months"
+        events = conn.execute(text("SELECT changes FROM parcel_events WHERE parcel_id = :id AND note = '调查登记'"),
+                              {"id": pid}).scalars().all()
+    assert len(events) == 1 and events[0]["survey.structure"] == {"from": None, "to": "brick_concrete"}
+    with get_engine(s).connect() as conn:
+        got = compensation.parcel_calculation(conn, pid, today=world.today)
+    by = {c["item"]: c for c in got["comparison"]}
+    assert got["agreed_on"] == "2025-03-01"
+    assert by["house_value"]["standard_yuan"] == 400 * 3000
+    assert by["decoration"]["standard_yuan"] == 400 * 600
+    assert by["attachments"]["standard_yuan"] == 2 * 1500
+    assert (by["house_value"]["paid_yuan"], by["house_value"]["difference_yuan"]) == (400 * 3000 + 1000, 1000)
+    assert by["decoration"]["paid_yuan"] == 0 and by["decoration"]["difference_yuan"] == -400 * 600
