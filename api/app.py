@@ -14,6 +14,7 @@ from api.limits import BodyLimit
 from api.routers import (
     admin,
     checks,
+    compensation,
     districts,
     docs,
     exports,
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(standards.router)
     app.include_router(targets.router)
+    app.include_router(compensation.router)
     app.include_router(admin.router)
     app.include_router(workbench.router)
     app.include_router(docs.router)

@@ -45,6 +45,12 @@ EXPECTED = {
     ("POST", "/districts/imports"): {"admin"},
     ("PATCH", "/districts/{code}"): {"admin"},
     ("DELETE", "/districts/{code}"): {"admin"},
+    ("POST", "/compensation/estimate"): AT_LEAST["viewer"],
+    ("GET", "/parcels/{parcel_id}/compensation"): AT_LEAST["viewer"],
+    ("GET", "/parcels/{parcel_id}/compensation.xlsx"): AT_LEAST["viewer"],
+    ("GET", "/parcels/{parcel_id}/survey"): AT_LEAST["viewer"],
+    ("PUT", "/parcels/{parcel_id}/survey"): {"district_editor", "admin"},
+    ("POST", "/surveys/imports"): {"admin"},
 }
 
 

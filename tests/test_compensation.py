@@ -23,6 +23,7 @@ from gis.domain.stages import today_in
 from gis.platform.db import get_engine
 from gis.platform.errors import InvalidInput
 from gis.records import standards, surveys
+from gis.records.users import Principal, Role
 from tests.conftest import add_parcel, bearer, make_role_tokens
 from tests.worlds import two_districts
 
@@ -49,7 +50,7 @@ TABLE = [
     ("land", "crops", "果树", "each", "80", START),
     ("land", "attachments", "坟墓", "each", "3000", START),
 ]
-RATE = {(k, i, g, d): Decimal(r) for k, i, g, _u, r, d in TABLE}
+ADMIN = Principal("comp-test", Role.admin)
 
 
 @pytest.fixture(scope="module")
@@ -196,13 +197,13 @@ def test_a_parcels_survey_is_recorded_and_prices_its_calculation(world):
                           "VALUES (:id, :d, 400 * 3000 + 1000, 'house_value')"), {"id": pid, "d": date(2025, 3, 5)})
         out = surveys.put_survey(conn, pid, {"structure": "砖混", "decoration": "精装",
                                              "counts": [{"item": "attachments", "grade": "水井", "quantity": 2}]},
-                                 "comp-test")
+                                 ADMIN)
         assert out["changed"] and out["structure"] == "brick_concrete" and out["decoration"] == "fine"
         assert not surveys.put_survey(conn, pid, {"structure": "brick_concrete", "decoration": "fine",
                                                   "counts": [{"item": "attachments", "grade": "水井",
-                                                              "quantity": 2}]}, "comp-test")["changed"]
+                                                              "quantity": 2}]}, ADMIN)["changed"]
         with pytest.raises(InvalidInput) as bad:
-            surveys.put_survey(conn, pid, {"transition_months": 500}, "comp-test")
+            surveys.put_survey(conn, pid, {"transition_months": 500}, ADMIN)
         assert bad.value.where == "transition_months"
         events = conn.execute(text("SELECT changes FROM parcel_events WHERE parcel_id = :id AND note = '调查登记'"),
                               {"id": pid}).scalars().all()
@@ -216,3 +217,109 @@ def test_a_parcels_survey_is_recorded_and_prices_its_calculation(world):
     assert by["attachments"]["standard_yuan"] == 2 * 1500
     assert (by["house_value"]["paid_yuan"], by["house_value"]["difference_yuan"]) == (400 * 3000 + 1000, 1000)
     assert by["decoration"]["paid_yuan"] == 0 and by["decoration"]["difference_yuan"] == -400 * 600
+
+
+# ---------------------------------------------------------------------------------------------
+# Through the API: the service's estimate, the public one, a parcel's workbook, the survey edit and import
+
+HOUSEHOLD = {"district": "甲区", "kind": "house", "agreed_on": "2025-03-01", "floor_area_m2": 120,
+             "structure": "砖混", "decoration": "中等装修", "business_area_m2": 30, "transition_months": 6,
+             "counts": [{"item": "attachments", "grade": "水井", "quantity": 1},
+                        {"item": "attachments", "grade": "围墙", "quantity": 25}]}
+
+
+def test_the_service_and_the_public_estimate_are_the_hand_computation(world):
+    service = world.client.post("/compensation/estimate", json=HOUSEHOLD)
+    public = world.client.post("/public/compensation/estimate", json=HOUSEHOLD, headers={"Authorization": ""})
+    assert service.status_code == 200 and public.status_code == 200, (service.text, public.text)
+    assert service.json() == public.json()
+    assert service.json()["total_yuan"] == 459540 and service.json()["complete"]
+    lines = {(i["item"], i["grade"]): i["amount_yuan"] for i in service.json()["items"]}
+    assert lines[("house_value", "brick_concrete")] == 360000 and lines[("attachments", "围墙")] == 3000
+    late = world.client.post("/compensation/estimate", json=HOUSEHOLD | {"agreed_on": "2025-10-01"}).json()
+    assert late["total_yuan"] == 459540 + 120 * (3600 - 3000) - 120 * 200
+
+
+@pytest.mark.parametrize(("change", "where"), [
+    ({"district": "丙区"}, "district"),
+    ({"kind": "shop"}, None),
+    ({"floor_area_m2": -5}, None),
+    ({"floor_area_m2": None}, "floor_area_m2"),
+    ({"structure": "茅草"}, "structure"),
+    ({"transition_months": 500}, None),
+    ({"counts": [{"item": "crops", "grade": "果树", "quantity": 3}]}, "counts[0].item"),
+    ({"agreed_on": "2025-13-01"}, None),
+    ({"colour": "red"}, None),
+])
+def test_a_bad_estimate_is_a_422_naming_the_field(world, change, where):
+    body = {k: v for k, v in (HOUSEHOLD | change).items() if v is not None}
+    for path in ("/compensation/estimate", "/public/compensation/estimate"):
+        r = world.client.post(path, json=body)
+        assert r.status_code == 422, (path, r.text)
+        if where:
+            assert r.json()["where"] == where
+
+
+def test_a_parcels_survey_through_the_api_and_its_workbook_read_back(world, tmp_path):
+    import openpyxl
+
+    s = world.settings
+    pid = add_parcel(s, 1, stage="signed")
+    with get_engine(s).begin() as conn:
+        conn.execute(text("UPDATE parcels SET signed_on = :d WHERE id = :id"), {"d": date(2025, 8, 1), "id": pid})
+    put = world.client.put(f"/parcels/{pid}/survey", json={"structure": "steel_concrete", "transition_months": 12})
+    assert put.status_code == 200, put.text
+    bad = world.client.put(f"/parcels/{pid}/survey", json={"structure": "茅草"})
+    assert bad.status_code == 422 and bad.json()["where"] == "structure"
+    outside = add_parcel(s, 2)
+    refused = world.client.put(f"/parcels/{outside}/survey", json={"structure": "砖混"},
+                               headers=world.headers["district_editor"])
+    assert refused.status_code == 403
+    assert world.client.get(f"/parcels/{outside}/survey").json() == {"parcel_id": outside}
+    got = world.client.get(f"/parcels/{pid}/compensation").json()
+    hand = {"house_value": 400 * 3800, "relocation": 400 * 20, "temporary_resettlement": 400 * 12 * 12,
+            "incentive": 400 * 200}
+    assert {c["item"]: c["standard_yuan"] for c in got["comparison"]} == hand
+    r = world.client.get(f"/parcels/{pid}/compensation.xlsx")
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    path = tmp_path / "calc.xlsx"
+    path.write_bytes(r.content)
+    book = openpyxl.load_workbook(path)
+    rows = list(book["逐项补偿计算"].iter_rows(values_only=True))
+    assert rows[0][:3] == ("补偿科目", "等级/种类", "数量")
+    items = {row[0]: row for row in rows[1:] if row[0] in ("房屋价值补偿", "临时安置费")}
+    assert items["房屋价值补偿"][1:7] == ("钢混", 400, "㎡", 3800, "元/㎡", 400 * 3800)
+    assert items["临时安置费"][2] == 400 * 12 and items["临时安置费"][6] == 400 * 12 * 12
+    assert sum(row[6] for row in rows[1:-1]) == sum(hand.values())
+    assert rows[-1][6] == f"=SUBTOTAL(9,G2:G{len(rows) - 1})"  # the totals row sums every item
+    compared = {row[0]: row[1:] for row in book["与发放金额对比"].iter_rows(values_only=True)}
+    assert compared["房屋价值补偿"] == (400 * 3800, 0, -400 * 3800)
+
+
+def test_survey_facts_import_from_the_parcel_file(world, tmp_path):
+    import openpyxl
+
+    s = world.settings
+    a, b = add_parcel(s, 1), add_parcel(s, 1)
+    with get_engine(s).connect() as conn:
+        codes = dict(conn.execute(text("SELECT id, code FROM parcels WHERE id IN (:a, :b)"), {"a": a, "b": b}).all())
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["地块编号", "权利人", "房屋结构", "装修等级", "过渡期(月)", "附属物"])
+    sheet.append([codes[a], "某某", "砖木", "简装", 6, "围墙:12；水井:1"])
+    sheet.append([codes[b], "某某", "砖混", None, None, None])
+    path = tmp_path / "parcels.xlsx"
+    book.save(path)
+    with path.open("rb") as fh:
+        r = world.client.post("/surveys/imports", files={"file": ("parcels.xlsx", fh)})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"rows": 2, "changed": 2, "dry_run": False}
+    got = world.client.get(f"/parcels/{a}/survey").json()
+    assert (got["structure"], got["decoration"], got["transition_months"]) == ("brick_wood", "simple", 6)
+    assert got["counts"] == [{"item": "attachments", "grade": "围墙", "quantity": 12.0},
+                             {"item": "attachments", "grade": "水井", "quantity": 1.0}]
+    sheet.append(["NO-SUCH-CODE", "", "砖混", None, None, "围墙十米"])
+    book.save(path)
+    with path.open("rb") as fh:
+        refused = world.client.post("/surveys/imports", files={"file": ("parcels.xlsx", fh)})
+    assert refused.status_code == 422 and [i["row"] for i in refused.json()["issues"]] == [4]

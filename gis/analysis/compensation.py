@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -41,6 +42,7 @@ from gis.domain.compensation import (
 )
 from gis.domain.limits import Limit
 from gis.domain.stages import KIND_LABELS_ZH
+from gis.io.export import Column, Sheet, write_xlsx_sheets
 from gis.platform.config import SQM_PER_MU
 from gis.platform.errors import InvalidInput, NotFound
 from gis.records.standards import ITEM_LABELS_ZH, ITEMS_BY_KIND, RATE_UNIT_LABELS_ZH, contract_date_sql
@@ -361,10 +363,12 @@ def household_from(values: Mapping[str, Any], *, district_id: int, on: date) -> 
 
 def district_id_of(conn: Connection, district: Any) -> int:
     """A district's id by its code or name; InvalidInput naming ``district`` otherwise."""
-    row = conn.execute(text("SELECT id FROM districts WHERE code = :d OR name = :d ORDER BY id LIMIT 1"),
-                       {"d": str(district)}).first()
-    if row is None:
-        raise InvalidInput(f"unknown district {str(district)[:40]!r}", "district")
+    row = conn.execute(text("SELECT id FROM districts WHERE code = :d OR name = :d OR CAST(id AS text) = :d "
+                            "ORDER BY id LIMIT 1"), {"d": str(district)}).first()
+    if row is None:  # the value is not echoed: the public sends it, and it may be anything
+        listed = ", ".join(f"{r.name} ({r.code})" for r in conn.execute(text("SELECT code, name FROM districts "
+                                                                             "ORDER BY code")))
+        raise InvalidInput(f"unknown district; districts are {listed}", "district")
     return int(row.id)
 
 
@@ -399,3 +403,35 @@ def standards_for_districts(conn: Connection, district_ids: Sequence[int], on: d
                             "unit_label": RATE_UNIT_LABELS_ZH[r.unit], "valid_from": r.valid_from.isoformat(),
                             "sign_by": r.sign_by.isoformat() if r.sign_by else None, "article": r.note})
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# A household's calculation as a workbook (逐项补偿计算表)
+
+ITEM_COLUMNS = (
+    Column("item_label", "补偿科目", width=14),
+    Column("grade_label", "等级/种类", width=10),
+    Column("quantity", "数量", "float"),
+    Column("quantity_unit_label", "计量单位", width=8),
+    Column("rate_yuan", "标准单价(元)", "float"),
+    Column("rate_unit_label", "单价单位", width=10),
+    Column("amount_yuan", "金额(元)", "float", total=True),
+    Column("valid_from", "标准生效日期", width=12),
+    Column("article", "标准依据", width=28),
+    Column("note", "说明", width=28),
+)
+COMPARISON_COLUMNS = (
+    Column("item_label", "补偿科目", width=14),
+    Column("standard_yuan", "按标准(元)", "float", total=True),
+    Column("paid_yuan", "已发放(元)", "float", total=True),
+    Column("difference_yuan", "差额(元，超标为正)", "float", total=True),
+)
+
+
+def write_calculation_xlsx(calculation: Mapping[str, Any], path: Path, *, on: date) -> None:
+    """The itemised calculation (as ``as_dict`` or ``parcel_calculation`` give it) as a workbook: a sheet of the
+    items with their total, and for a parcel a sheet comparing each item with what was paid."""
+    sheets = [Sheet("逐项补偿计算", calculation["items"], ITEM_COLUMNS, unit="项")]
+    if "comparison" in calculation:
+        sheets.append(Sheet("与发放金额对比", calculation["comparison"], COMPARISON_COLUMNS, unit="项"))
+    write_xlsx_sheets(sheets, path, on=on)

@@ -16,6 +16,7 @@ from gis.records.footprints import record_first_revisions, refresh_projects
 
 # Child tables first: TRUNCATE ... CASCADE would also do, but naming them keeps it explicit.
 DEMO_TABLES = (
+    "parcel_survey_counts", "parcel_surveys",
     "revision_parcel_overlaps", "project_parcel_overlaps", "project_revisions", "documents", "payments",
     "parcel_events", "parcels", "compensation_standards", "targets",
     "document_requirements", "projects", "districts", "dataset_notes",

@@ -58,7 +58,7 @@ def parse_grade(item: str, value: object) -> str:
         code = text if text in vocab else _ALIASES.get(text)
         if code not in vocab:
             listed = "、".join(f"{v} ({k})" for k, v in vocab.items())
-            raise ValueError(f"unknown grade {text[:40]!r} of {item}; grades are {listed}")
+            raise ValueError(f"unknown grade of {item}; grades are {listed}")  # not echoed: it may be anything
         return code
     if item in COUNTED:
         if len(text) > MAX_GRADE:

@@ -22,6 +22,7 @@ from gis.io.fields import normalise
 from gis.platform.errors import InvalidInput, NotFound
 from gis.records import history
 from gis.records.standards import Issue, StandardsRejected, match_header, read_sheet
+from gis.records.users import Principal, Role
 
 SURVEY_LABELS_ZH = {"structure": "房屋结构", "decoration": "装修等级", "business_area_m2": "经营面积（㎡）",
                     "transition_months": "过渡期（月）", "attachments": "附属物", "crops": "青苗及林木"}
@@ -92,16 +93,20 @@ def _store(conn: Connection, parcel_id: int, facts: SurveyFacts, actor: str, not
     return True
 
 
-def put_survey(conn: Connection, parcel_id: int, values: Mapping[str, Any], actor: str) -> dict[str, Any]:
+def put_survey(conn: Connection, parcel_id: int, values: Mapping[str, Any], principal: Principal) -> dict[str, Any]:
     """Record a parcel's survey facts (structure, decoration, business_area_m2, transition_months, counts), replacing
-    what was recorded; InvalidInput names a refused field, NotFound an unknown parcel."""
+    what was recorded; InvalidInput names a refused field, NotFound an unknown parcel, Forbidden a parcel outside a
+    district editor's districts."""
     unknown = sorted(set(values) - set(SURVEY_FIELDS))
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r}; fields are {', '.join(SURVEY_FIELDS)}", unknown[0])
-    if conn.execute(text("SELECT 1 FROM parcels WHERE id = :id FOR UPDATE"), {"id": parcel_id}).first() is None:
+    row = conn.execute(text("SELECT district_id FROM parcels WHERE id = :id FOR UPDATE"), {"id": parcel_id}).first()
+    if row is None:
         raise NotFound(f"no parcel with id {parcel_id}", "parcel")
+    if principal.role != Role.admin:
+        principal.ensure_may_edit_district(row.district_id)
     facts = parse_survey(values)
-    changed = _store(conn, parcel_id, facts, actor, "调查登记")
+    changed = _store(conn, parcel_id, facts, principal.name, "调查登记")
     return facts.as_dict() | {"parcel_id": parcel_id, "changed": changed}
 
 
