@@ -323,3 +323,49 @@ def test_survey_facts_import_from_the_parcel_file(world, tmp_path):
     with path.open("rb") as fh:
         refused = world.client.post("/surveys/imports", files={"file": ("parcels.xlsx", fh)})
     assert refused.status_code == 422 and [i["row"] for i in refused.json()["issues"]] == [4]
+
+
+# ---------------------------------------------------------------------------------------------
+# The above-standard check, item by item
+
+def test_the_above_standard_check_names_the_item_and_its_excess(world):
+    from gis import checks
+
+    s = world.settings
+    made = {}
+
+    def parcel(name: str, signed: date, survey: dict, payments: list[tuple[str, str]]) -> None:
+        pid = add_parcel(s, 1, stage="paid")
+        with get_engine(s).begin() as conn:
+            conn.execute(text("UPDATE parcels SET signed_on = :d WHERE id = :id"), {"d": signed, "id": pid})
+            surveys.put_survey(conn, pid, survey, ADMIN)
+            for item, amount in payments:
+                conn.execute(text("INSERT INTO payments (parcel_id, paid_on, amount_yuan, item) "
+                                  "VALUES (:id, :d, :a, :item)"),
+                             {"id": pid, "d": signed + timedelta(days=5), "a": Decimal(amount), "item": item})
+        with get_engine(s).connect() as conn:
+            made[name] = conn.execute(text("SELECT code FROM parcels WHERE id = :id"), {"id": pid}).scalar_one()
+
+    signed = date(2025, 3, 1)
+    # Steel-concrete (3800) paid at its own rate: within; brick-concrete paid at the steel rate: 800 × 400 above.
+    parcel("steel", signed, {"structure": "钢混"}, [("house_value", str(400 * 3800))])
+    parcel("brick", signed, {"structure": "砖混"}, [("house_value", str(400 * 3800))])
+    # Two wells surveyed (1500 each), paid for three: 1500 above, named as attachments.
+    parcel("wells", signed, {"counts": [{"item": "attachments", "grade": "水井", "quantity": 2}]},
+           [("attachments", "2000"), ("attachments", "2500")])
+    # The incentive paid to a household that signed after the deadline: all of it is above the standard.
+    parcel("late", SIGN_BY + timedelta(days=1), {}, [("incentive", str(400 * 200))])
+    parcel("on_time", SIGN_BY, {}, [("incentive", str(400 * 200))])
+    # Six months of transition paid for a household surveyed at three: 3 × 400 × 12 above.
+    parcel("months", signed, {"transition_months": 3}, [("temporary_resettlement", str(400 * 12 * 6))])
+    with get_engine(s).connect() as conn:
+        result = checks.above_standard(conn, as_of=world.today)
+    found = {(f["code"], f["item"]): f["excess_yuan"] for f in result.findings if f["code"] in made.values()}
+    assert found == {
+        (made["brick"], "house_value"): 400 * (3800 - 3000),
+        (made["wells"], "attachments"): 2000 + 2500 - 2 * 1500,
+        (made["late"], "incentive"): 400 * 200,
+        (made["months"], "temporary_resettlement"): 3 * 400 * 12,
+    }
+    (wells,) = [f for f in result.findings if f["code"] == made["wells"]]
+    assert (wells["amount_yuan"], wells["standard_amount"]) == (4500, 3000)

@@ -155,14 +155,14 @@ def contract_date_sql(parcel: str, fallback: str) -> str:
 
 def standard_in_force_sql(*, district: str, kind: str, item: str, on: str, alias: str, grade: str = "''") -> str:
     """A LEFT JOIN LATERAL giving ``alias`` (id, rate_yuan, unit, valid_from, sign_by, note): the standard in force on
-    ``on`` for the district, kind, item and grade (none by default); NULLs when none is. The unique key's index
-    serves it."""
+    ``on`` for the district, kind, item and grade (none by default), a class without a rate of its own taking the
+    item's rate for all classes (grade ''); NULLs when none is. The unique key's index serves it."""
     return f"""
 LEFT JOIN LATERAL (
     SELECT s.id, s.rate_yuan, s.unit, s.valid_from, s.sign_by, s.note FROM compensation_standards s
-    WHERE s.district_id = {district} AND s.kind = {kind} AND s.item = {item} AND s.grade = {grade}
+    WHERE s.district_id = {district} AND s.kind = {kind} AND s.item = {item} AND s.grade IN ({grade}, '')
       AND s.valid_from <= {on}
-    ORDER BY s.valid_from DESC LIMIT 1
+    ORDER BY s.grade = '', s.valid_from DESC LIMIT 1
 ) {alias} ON true"""
 
 
