@@ -369,3 +369,20 @@ def test_the_above_standard_check_names_the_item_and_its_excess(world):
     }
     (wells,) = [f for f in result.findings if f["code"] == made["wells"]]
     assert (wells["amount_yuan"], wells["standard_amount"]) == (4500, 3000)
+
+
+def test_the_overlap_estimate_is_the_itemised_total(world):
+    import json
+
+    s = world.settings
+    pid = add_parcel(s, 1)  # no contract: today's standards
+    with get_engine(s).begin() as conn:
+        surveys.put_survey(conn, pid, {"structure": "钢混", "transition_months": 12}, ADMIN)
+        square = conn.execute(text("SELECT ST_AsGeoJSON(ST_Expand(geom, 1)) FROM parcels WHERE id = :id"),
+                              {"id": pid}).scalar_one()
+    r = world.client.post("/overlaps", json={"geometry": json.loads(square), "crs": 4549})
+    assert r.status_code == 200, r.text
+    (hit,) = [h for h in r.json()["parcels"] if h["parcel_id"] == pid]
+    # Today is after the incentive's deadline: 0 for it.
+    assert hit["estimated_compensation_yuan"] == 400 * 3800 + 400 * 20 + 400 * 12 * 12
+    assert hit["estimated_compensation_yuan"] == world.client.get(f"/parcels/{pid}/compensation").json()["total_yuan"]

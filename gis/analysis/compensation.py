@@ -435,3 +435,47 @@ def write_calculation_xlsx(calculation: Mapping[str, Any], path: Path, *, on: da
     if "comparison" in calculation:
         sheets.append(Sheet("与发放金额对比", calculation["comparison"], COMPARISON_COLUMNS, unit="项"))
     write_xlsx_sheets(sheets, path, on=on)
+
+
+# ---------------------------------------------------------------------------------------------
+# Many parcels at once (the overlap queries' estimates)
+
+_SURVEYS_SQL = """
+SELECT parcel_id, structure, decoration, business_area_m2, transition_months FROM parcel_surveys
+WHERE parcel_id = ANY(:ids)
+"""
+_MANY_COUNTS_SQL = """
+SELECT parcel_id, item, grade, quantity FROM parcel_survey_counts WHERE parcel_id = ANY(:ids)
+ORDER BY parcel_id, item, grade
+"""
+
+
+def _surveys_of(conn: Connection, ids: Sequence[int]) -> dict[int, SurveyFacts]:
+    counts: dict[int, list[Count]] = {}
+    for r in conn.execute(text(_MANY_COUNTS_SQL), {"ids": list(ids)}):
+        counts.setdefault(r.parcel_id, []).append(Count(r.item, r.grade, r.quantity))
+    out = {r.parcel_id: SurveyFacts(r.structure, r.decoration, _decimal(r.business_area_m2), r.transition_months,
+                                    tuple(counts.pop(r.parcel_id, ())))
+           for r in conn.execute(text(_SURVEYS_SQL), {"ids": list(ids)})}
+    return out | {pid: SurveyFacts(counts=tuple(c)) for pid, c in counts.items()}
+
+
+def estimate_hits(conn: Connection, hits: Sequence[Mapping[str, Any]]) -> dict[int, Decimal | None]:
+    """The itemised total of each parcel an overlap query hits (``parcel_id``, ``kind``, ``district_id``,
+    ``priced_on``, ``floor_area_m2``, ``households``, ``overlap_m2``): a house whole, land for its area inside the
+    footprint; None where no standard prices it. Standards and surveys are read once for all."""
+    surveys = _surveys_of(conn, [h["parcel_id"] for h in hits])
+    rates: dict[tuple[int, str, date], list[Rate]] = {}
+    out: dict[int, Decimal | None] = {}
+    for hit in hits:
+        key = (hit["district_id"], hit["kind"], hit["priced_on"])
+        if key not in rates:
+            rates[key] = rates_in_force(conn, *key)
+        house = hit["kind"] == "house"
+        h = household(hit["kind"], hit["district_id"], hit["priced_on"], households=hit["households"] or 1,
+                      floor_area_m2=_decimal(hit["floor_area_m2"]) if house else None,
+                      land_area_mu=None if house else Decimal(repr(hit["overlap_m2"])) / _MU,
+                      survey=surveys.get(hit["parcel_id"], SurveyFacts()))
+        calc = itemise(rates[key], h)
+        out[hit["parcel_id"]] = calc.total_yuan if calc.items else None
+    return out
