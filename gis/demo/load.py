@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from gis.demo.compensation import load_compensation
 from gis.demo.generator import DemoCity
 from gis.domain.schema import metadata
 from gis.platform.bulk import copy_frame
@@ -50,6 +51,7 @@ def load_city(conn: Connection, city: DemoCity, progress: Callable[[int], None] 
         "payments": copy("payments", city.payments),
         "documents": copy("documents", city.documents),
     }
+    written |= load_compensation(conn, city)
     conn.execute(text("SELECT setval(pg_get_serial_sequence('parcels', 'id'), (SELECT max(id) FROM parcels))"))
     record_first_revisions(conn, "demo")
     written["project_parcel_overlaps"] = refresh_projects(conn)
