@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from gis.analysis import compensation
-from gis.domain.compensation import SurveyFacts
+from gis.domain.compensation import SurveyFacts, parse_grade
 from gis.domain.stages import today_in
 from gis.platform.db import get_engine
 from gis.platform.errors import InvalidInput
@@ -386,3 +386,30 @@ def test_the_overlap_estimate_is_the_itemised_total(world):
     # Today is after the incentive's deadline: 0 for it.
     assert hit["estimated_compensation_yuan"] == 400 * 3800 + 400 * 20 + 400 * 12 * 12
     assert hit["estimated_compensation_yuan"] == world.client.get(f"/parcels/{pid}/compensation").json()["total_yuan"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 亮底征收: the standards on the public project page, and the public index
+
+def test_the_public_project_shows_its_districts_standards_item_by_item(world):
+    from tests.worlds import insert_zone
+
+    with get_engine(world.settings).begin() as conn:
+        insert_zone(conn, world.settings.srid, 71, "Z71", "甲区片区改造", (100, 400), "2025-01-01", "2027-12-31")
+        insert_zone(conn, world.settings.srid, 72, "Z72", "乙区片区改造", (1100, 1400), "2025-01-01", "2027-12-31")
+    anonymous = {"Authorization": ""}
+    record = world.client.get("/public/projects/71", headers=anonymous).json()
+    # Today's standards of 甲区, every item and class: the table less the brick-concrete rate superseded.
+    published = {(s["kind"], s["item"], s["grade"], s["rate_yuan"]) for s in record["standards"]}
+    assert published == {(k, i, parse_grade(i, g), float(r))
+                         for k, i, g, _u, r, d in TABLE if (k, i, g, d) != ("house", "house_value", "砖混", START)}
+    assert {s["district_name"] for s in record["standards"]} == {"甲区"}
+    (incentive,) = [s for s in record["standards"] if s["item"] == "incentive"]
+    assert (incentive["sign_by"], incentive["article"]) == (SIGN_BY.isoformat(), "宁政〔2024〕11号 第11条")
+    assert world.client.get("/public/projects/72", headers=anonymous).json()["standards"] == []  # 乙区 has none
+    page = world.client.get("/public/projects/71/standards", headers=anonymous)
+    assert page.status_code == 200 and "砖混" in page.text and "3,600.00" in page.text and "签约期限" in page.text
+    index = world.client.get("/public", headers=anonymous)
+    assert index.status_code == 200 and 'href="/public/calculator"' in index.text
+    assert 'href="/public/projects/71/standards"' in index.text
+    assert world.client.get("/public/projects/999/standards", headers=anonymous).status_code == 404
