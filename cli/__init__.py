@@ -13,6 +13,7 @@ from rich.markup import escape
 from cli import (
     analysis,
     checks,
+    compensation,
     db,
     demo,
     districts,
@@ -49,6 +50,7 @@ app.add_typer(checks.app, name="check")
 app.command("report")(reports.report)
 app.add_typer(standards.app, name="standards")
 app.add_typer(targets.app, name="targets")
+app.add_typer(compensation.app, name="compensation")
 
 
 def main() -> None:

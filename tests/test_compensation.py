@@ -413,3 +413,34 @@ def test_the_public_project_shows_its_districts_standards_item_by_item(world):
     assert index.status_code == 200 and 'href="/public/calculator"' in index.text
     assert 'href="/public/projects/71/standards"' in index.text
     assert world.client.get("/public/projects/999/standards", headers=anonymous).status_code == 404
+
+
+def test_cli_estimate_parcel_and_a_refusal(world, tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli import app
+    from gis.platform.config import get_settings
+
+    monkeypatch.setenv("GIS_DATA_DIR", str(world.settings.data_dir))
+    monkeypatch.setenv("GIS_DATABASE_NAME", "compensation")
+    monkeypatch.setenv("GIS_PG_FSYNC", "false")
+    get_settings.cache_clear()
+    pid = add_parcel(world.settings, 1)
+    try:
+        estimate = CliRunner().invoke(app, ["compensation", "estimate", "--district", "甲区", "--floor-area-m2", "120",
+                                            "--structure", "砖混", "--decoration", "中等装修", "--business-area-m2",
+                                            "30", "--transition-months", "6", "--agreed-on", "2025-03-01", "--json"])
+        refused = CliRunner().invoke(app, ["compensation", "estimate", "--district", "甲区", "--structure", "茅草",
+                                           "--floor-area-m2", "120"])
+        workbook = tmp_path / "calc.xlsx"
+        parcel = CliRunner().invoke(app, ["compensation", "parcel", str(pid), "--xlsx", str(workbook)])
+    finally:
+        get_settings.cache_clear()
+    assert estimate.exit_code == 0, estimate.output
+    assert json.loads(estimate.stdout)["total_yuan"] == 459540 - 1500 - 25 * 120  # without the attachments
+    # The entry point (cli.main) prints a GisError's message and where, and exits 1.
+    assert refused.exit_code == 1 and isinstance(refused.exception, InvalidInput)
+    assert refused.exception.where == "structure"
+    assert parcel.exit_code == 0 and workbook.exists(), parcel.output
