@@ -444,3 +444,23 @@ def test_cli_estimate_parcel_and_a_refusal(world, tmp_path, monkeypatch):
     assert refused.exit_code == 1 and isinstance(refused.exception, InvalidInput)
     assert refused.exception.where == "structure"
     assert parcel.exit_code == 0 and workbook.exists(), parcel.output
+
+
+def test_survey_columns_of_a_parcel_file_are_imported_with_it(world, tmp_path):
+    from gis.records.importer import import_file
+    from tests.worlds import WORLD_ORIGIN
+
+    x, y = WORLD_ORIGIN
+    ring = ",".join(f"{x + dx} {y + dy}" for dx, dy in ((990, 990), (998, 990), (998, 998), (990, 998), (990, 990)))
+    wkt = f"POLYGON(({ring}))"
+    path = tmp_path / "parcels.csv"
+    path.write_text("地块编号,类型,片区,建筑面积,WKT,房屋结构,装修等级,过渡期,附属物\n"
+                    f'SV-1,房屋,甲区,64,"{wkt}",砖木,精装修,9,水井:1\n', encoding="utf-8")
+    with get_engine(world.settings).begin() as conn:
+        report = import_file(conn, path, crs=world.settings.srid, actor="comp-test", settings=world.settings)
+        assert report.ok and report.created == 1, report.issues
+        assert any("调查登记" in n for n in report.notes), report.notes
+        pid = conn.execute(text("SELECT id FROM parcels WHERE code = 'SV-1'")).scalar_one()
+    got = world.client.get(f"/parcels/{pid}/survey").json()
+    assert (got["structure"], got["decoration"], got["transition_months"]) == ("brick_wood", "fine", 9)
+    assert got["counts"] == [{"item": "attachments", "grade": "水井", "quantity": 1.0}]

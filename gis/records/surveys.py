@@ -169,3 +169,18 @@ def survey_columns(header: Sequence[str]) -> bool:
     """Whether a parcel file's header holds survey columns (so its import records the survey too)."""
     columns, _unused = match_header(header, _HEADERS)
     return len(set(columns) - {"code"}) > 0
+
+
+def import_with_parcels(conn: Connection, path: Path | str, actor: str) -> str | None:
+    """After a parcel file's import (``gis.records.importer``): its survey columns, if it is a sheet (XLSX or CSV)
+    with any, recorded for the parcels just written, in the same transaction; a note saying so, or None. Refused
+    rows raise SurveysRejected, so the parcels are not stored either."""
+    if Path(path).suffix.lower() not in (".csv", ".xlsx"):
+        return None
+    header, _records = read_sheet(Path(path), "surveys")
+    if not survey_columns(header):
+        return None
+    if "code" not in match_header(header, _HEADERS)[0]:
+        return "survey columns not read: the parcel code's column is not one they know (地块编号, 宗地代码 …)"
+    out = import_surveys(conn, path, actor)
+    return f"survey facts (调查登记) recorded for {out['changed']} of {out['rows']} parcels"
