@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from sqlalchemy import Engine
 
 from api.auth import Principal, Role, require, require_any
-from api.deps import BigId, Conn, Day, StrictNumber, get_engine, get_today
+from api.deps import NO_NUL, BigId, Conn, Day, StrictNumber, get_engine, get_today
 from api.uploads import kept_upload
 from gis.analysis import compensation
 from gis.domain.compensation import COUNT_QUANTITY, MAX_COUNTS, MAX_GRADE, TRANSITION_MONTHS
@@ -39,7 +39,8 @@ class CountIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     item: Literal["attachments", "crops"]
-    grade: StrictStr = Field(min_length=1, max_length=MAX_GRADE, description="The kind: 围墙, 水井, 果树, 青苗 …")
+    grade: StrictStr = Field(min_length=1, max_length=MAX_GRADE, pattern=NO_NUL,
+                             description="The kind: 围墙, 水井, 果树, 青苗 …")
     quantity: StrictNumber = Field(gt=COUNT_QUANTITY.gt, le=COUNT_QUANTITY.le)
 
 
@@ -47,8 +48,9 @@ class SurveyIn(BaseModel):
     """A parcel's survey facts; the classes in code or Chinese (砖混, 精装修)."""
 
     model_config = ConfigDict(extra="forbid")
-    structure: StrictStr | None = Field(None, max_length=20, description="钢混, 砖混, 砖木 or 简易.")
-    decoration: StrictStr | None = Field(None, max_length=20, description="无装修, 简易装修, 中等装修 or 精装修.")
+    structure: StrictStr | None = Field(None, max_length=20, pattern=NO_NUL, description="钢混, 砖混, 砖木 or 简易.")
+    decoration: StrictStr | None = Field(None, max_length=20, pattern=NO_NUL,
+                                         description="无装修, 简易装修, 中等装修 or 精装修.")
     business_area_m2: StrictNumber | None = Field(None, ge=0, le=1_000_000, description="Floor area used for "
                                                                                        "business, m².")
     transition_months: StrictInt | None = Field(None, ge=TRANSITION_MONTHS.ge, le=TRANSITION_MONTHS.le)

@@ -363,8 +363,9 @@ def household_from(values: Mapping[str, Any], *, district_id: int, on: date) -> 
 
 def district_id_of(conn: Connection, district: Any) -> int:
     """A district's id by its code or name; InvalidInput naming ``district`` otherwise."""
+    given = str(district)[:100].replace("\x00", "")  # no district's code or name is longer or holds a NUL
     row = conn.execute(text("SELECT id FROM districts WHERE code = :d OR name = :d OR CAST(id AS text) = :d "
-                            "ORDER BY id LIMIT 1"), {"d": str(district)}).first()
+                            "ORDER BY id LIMIT 1"), {"d": given}).first() if given == str(district) else None
     if row is None:  # the value is not echoed: the public sends it, and it may be anything
         listed = ", ".join(f"{r.name} ({r.code})" for r in conn.execute(text("SELECT code, name FROM districts "
                                                                              "ORDER BY code")))

@@ -53,6 +53,8 @@ def parse_grade(item: str, value: object) -> str:
         text = ""
     if not text:
         return NO_GRADE
+    if "\x00" in text:
+        raise ValueError("grade must not contain NUL (0x00) characters")
     if item in GRADED:
         vocab = GRADED[item]
         code = text if text in vocab else _ALIASES.get(text)

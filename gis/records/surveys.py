@@ -137,7 +137,7 @@ def import_surveys(conn: Connection, path: Path | str, actor: str, *, dry_run: b
     if len(columns) == 1:
         raise InvalidInput("the sheet has no survey column (房屋结构, 装修等级, 经营面积, 过渡期, 附属物, 青苗)",
                            "header")
-    codes = [str(rec[columns["code"]]).strip() for _n, rec in records]
+    codes = [str(rec[columns["code"]]).strip().replace("\x00", "") for _n, rec in records]
     ids = dict(conn.execute(text("SELECT code, id FROM parcels WHERE code = ANY(:codes)"), {"codes": codes}).all())
     issues: list[Issue] = []
     parsed: list[tuple[int, SurveyFacts]] = []
