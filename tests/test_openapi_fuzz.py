@@ -33,7 +33,7 @@ GETS = (
 WRITES = (
     ("POST", r"^/overlaps"), ("PATCH", r"^/parcels/\{parcel_id\}$"), ("POST", r"^/parcels/\{parcel_id\}/payments$"),
     ("POST", r"^/imports/profiles$"), ("PATCH", r"^/projects/\{project_id\}$"), ("POST", r"^/users$"),
-    ("PUT", r"^/standards$"),
+    ("PUT", r"^/standards$"), ("POST", r"^/compensation/estimate$"), ("PUT", r"^/parcels/\{parcel_id\}/survey$"),
 )
 
 
