@@ -14,6 +14,7 @@ from api.limits import BodyLimit
 from api.routers import (
     admin,
     checks,
+    compensation,
     disclosures,
     dispatch,
     districts,
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(disclosures.router)
     app.include_router(resettlement.router)  # 安置 and cleared land's supply
     app.include_router(findings.router)
+    app.include_router(compensation.router)
     app.include_router(admin.router)
     app.include_router(workbench.router)
     app.include_router(docs.router)

@@ -43,7 +43,8 @@ __all__ = ["Principal", "PrincipalCache", "Role", "RoleDependency", "RouteInfo",
 
 SESSION_COOKIE = "pb_session"
 # Paths anyone may call; everything else must declare its roles (a test walks app.routes).
-PUBLIC_PATHS = frozenset({"/health", "/login", "/logout", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
+PUBLIC_PATHS = frozenset({"/health", "/login", "/logout", "/openapi.json", "/docs", "/docs/oauth2-redirect",
+                          "/public"})
 PUBLIC_PREFIXES = ("/public/", "/static/")
 
 

@@ -13,6 +13,7 @@ from rich.markup import escape
 from cli import (
     analysis,
     checks,
+    compensation,
     db,
     demo,
     disclosures,
@@ -60,6 +61,7 @@ app.add_typer(resettlement.app, name="resettlement")
 app.add_typer(resettlement.land_app, name="cleared-land")
 app.add_typer(findings.app, name="findings")
 app.command("contest")(findings.contest_command)
+app.add_typer(compensation.app, name="compensation")
 
 
 def main() -> None:

@@ -27,7 +27,10 @@ The rules, precisely:
   else its contract; the payment's date when it has neither or the recorded one is later than the payment:
   ``gis.records.standards``, where the rule is written once); the basis area is the payment's own (converted to the
   standard's unit), else the parcel's floor area (houses) or land area (land). Payments of an item with no
-  standard in force then are counted as unchecked.
+  standard in force then are counted as unchecked. Where the standards set a rate per structure or decoration
+  grade, the parcel's surveyed class chooses it. Items not priced by a rate per area (attachments, crops, the
+  transitional fee, the signing incentive, rates per item or household) are checked item by item against the
+  itemised engine (``gis.compensation_check``): the item's total paid against its amount.
 - incomplete_archives (档案不全): document kinds required (document_requirements) by a stage the
   parcel reached on its way to its current stage, with no document of that kind uploaded by the end
   of ``as_of``. Stages undone by a move back do not count. With ``grace_days``, a stage reached
@@ -58,6 +61,7 @@ from typing import Any, Self
 from sqlalchemy import Connection, text
 
 from gis.analysis.dispatch import GAP_LABELS_ZH, dispatch_gaps
+from gis.compensation_check import AREA_UNITS, ENGINE_ITEMS, item_excesses_sql
 from gis.domain.limits import MAX_AREA_THRESHOLD_M2
 from gis.domain.privacy import mask_name
 from gis.domain.stages import KIND_LABELS_ZH, STAGE_AT_SQL, STAGE_LABELS_ZH, STAGE_SINCE_AT_SQL, end_of_day, today_in
@@ -434,10 +438,15 @@ def double_compensation(conn: Connection, params: DoubleCompensation = DoubleCom
 # ---------------------------------------------------------------------------------------------
 # 突破政策底线
 
+# The rate's class from the parcel's survey: its structure for the house's value, its grade for the decoration.
+SURVEY_GRADE_SQL = ("coalesce(CASE pm.item WHEN 'house_value' THEN ps.structure "
+                    "WHEN 'decoration' THEN ps.decoration END, '')")
 _STANDARD_IN_FORCE = f"""
 JOIN parcels pa ON pa.id = pm.parcel_id
 CROSS JOIN LATERAL (SELECT {contract_date_sql("pa", "pm.paid_on")} AS day) priced
-{standard_in_force_sql(district="pa.district_id", kind="pa.kind", item="pm.item", on="priced.day", alias="s")}
+LEFT JOIN parcel_surveys ps ON ps.parcel_id = pa.id  -- the structure or decoration grade a rate may be set for
+{standard_in_force_sql(district="pa.district_id", kind="pa.kind", item="pm.item", on="priced.day", alias="s",
+                       grade=SURVEY_GRADE_SQL)}
 CROSS JOIN LATERAL (
     SELECT coalesce(CAST(pm.basis_area AS numeric),
                     CAST(CASE pa.kind WHEN 'house' THEN pa.floor_area_m2 ELSE pa.land_area_mu END AS numeric)) AS area,
@@ -461,6 +470,7 @@ SELECT pm.parcel_id, pm.id AS payment_id, pm.paid_on, pm.item, priced.day AS pri
 FROM payments pm
 {_STANDARD_IN_FORCE}
   AND s.rate_yuan IS NOT NULL AND b.basis > 0
+  AND s.unit = ANY(:area_units) AND pm.item <> ALL(:engine_items)  -- the others, item by item: compensation_check
   AND pm.amount_yuan - round(s.rate_yuan * b.basis, 2) > :tolerance
 """
 _UNCHECKED = f"""
@@ -469,7 +479,7 @@ SELECT count(*) FILTER (WHERE s.rate_yuan IS NOT NULL AND b.basis > 0) AS checke
 FROM payments pm
 {_STANDARD_IN_FORCE}
 """
-UNIT_LABELS_ZH = {"m2": "㎡", "mu": "亩"}
+UNIT_LABELS_ZH = {"m2": "㎡", "mu": "亩", "each": "项", "m2_month": "㎡·月", "household": "户"}
 ABOVE_STANDARD_COLUMNS = (
     Column("paid_on", "付款日期", "date"),
     Column("item", "补偿科目", values=ITEM_LABELS_ZH, width=12),
@@ -492,9 +502,12 @@ def above_standard(conn: Connection, params: AboveStandard = AboveStandard(), *,
     """突破政策底线: payments above the district's standard for the parcel's kind and the payment's item, in force
     on the parcel's contract date, with the excess."""
     params, day = params.validated(), _day(as_of, tz)
-    values = day.params | {"tolerance": Decimal(str(params.tolerance_yuan))}
-    findings = _findings(conn, _ABOVE_STANDARD, values, "f.excess_yuan DESC, pa.code, f.payment_id",
-                         reveal_personal=reveal_personal, with_geometry=with_geometry)
+    values = day.params | {"tolerance": Decimal(str(params.tolerance_yuan)), "area_units": list(AREA_UNITS),
+                           "engine_items": list(ENGINE_ITEMS)}
+    by_item, by_item_params = item_excesses_sql(conn, day.params["as_of"], values["tolerance"])
+    findings = _findings(conn, f"{_ABOVE_STANDARD} UNION ALL {by_item}", values | by_item_params,
+                         "f.excess_yuan DESC, pa.code, f.payment_id", reveal_personal=reveal_personal,
+                         with_geometry=with_geometry)
     counts = conn.execute(text(_UNCHECKED), values).mappings().one()
     return CheckResult(
         "above_standard", "突破政策底线",

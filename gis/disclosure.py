@@ -102,6 +102,7 @@ h1 {{ font-size: 1.4rem; }} li {{ margin: .5rem 0; }} li a {{ margin-left: 1rem;
 <body>{header}<main>
 <h1>阳光征迁 · 征收补偿公示</h1>
 <p>{note}</p>
+<p><a href="{base}/public/calculator">征收补偿测算（按公布的标准逐项计算）</a></p>
 <ul>{items}</ul>
 </main></body></html>
 """
@@ -118,9 +119,10 @@ def public_index_html(conn: Connection, *, header: str = "", base_url: str = "")
         items.append(f'<li data-project-id="{pid}">{escape(r["name"])}'
                      + (f"（范围公告日 {freeze.isoformat()}）" if freeze else "")
                      + f'<a href="{base}/public/projects/{pid}/map">公示地图</a>'
-                     f'<a href="{base}/public/projects/{pid}">公示数据（JSON）</a></li>')
+                     f'<a href="{base}/public/projects/{pid}">公示数据（JSON）</a>'
+                     f'<a href="{base}/public/projects/{pid}/standards">补偿标准</a></li>')
     return _INDEX_PAGE.format(fonts=SYSTEM_FONTS, header=header, items="".join(items) or "<li>尚无公示项目。</li>",
-                              note=escape(PUBLIC_NOTE_ZH))
+                              note=escape(PUBLIC_NOTE_ZH), base=base)
 
 
 def public_map_html(conn: Connection, project_id: int, tolerance: Tolerance, settings: Settings, *,

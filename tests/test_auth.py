@@ -94,6 +94,12 @@ EXPECTED = {
     ("POST", "/findings/{finding_id}/status"): AT_LEAST["district_editor"],  # the move decides: see test_findings
     ("POST", "/findings/{finding_id}/documents"): {"district_editor", "admin"},
     ("GET", "/contest"): AT_LEAST["viewer"],
+    ("POST", "/compensation/estimate"): AT_LEAST["viewer"],
+    ("GET", "/parcels/{parcel_id}/compensation"): AT_LEAST["viewer"],
+    ("GET", "/parcels/{parcel_id}/compensation.xlsx"): AT_LEAST["viewer"],
+    ("GET", "/parcels/{parcel_id}/survey"): AT_LEAST["viewer"],
+    ("PUT", "/parcels/{parcel_id}/survey"): {"district_editor", "admin"},
+    ("POST", "/surveys/imports"): {"admin"},
 }
 
 

@@ -13,6 +13,7 @@ import pytest
 import shapely
 from pyproj import Transformer
 
+from gis.demo.compensation import itemised_standards, surveys
 from gis.demo.generator import DEFAULT_TODAY
 from tests.oracles import footprint_of, stages_at
 
@@ -180,11 +181,29 @@ def test_ad_hoc_query_in_wgs84_and_compensation_estimate(client, demo_city):
     body = client.post("/overlaps", json={"geometry": shapely.geometry.mapping(to_wgs(zone["boundary"]))}).json()
     parcels = demo_city.parcels.set_index("code")
     rates = {(r.district_id, r.kind): r.rate_yuan for r in demo_city.standards.itertuples()}
+    # Every item, by hand from the demo's itemised standards and surveys (all in force over the demo's contracts).
+    items = {(r.district_id, r.kind, r.item, r.grade): float(r.rate_yuan)
+             for r in itemised_standards(demo_city).itertuples()}
+    facts, counts = surveys(demo_city)
+    facts = facts.set_index("parcel_id")
     expected = 0.0
     for p in body["parcels"]:
         row = parcels.loc[p["code"]]
-        rate = rates[(row["district_id"], row["kind"])]
-        expected += row["floor_area_m2"] * rate if row["kind"] == "house" else p["overlap_m2"] / (10000 / 15) * rate
+        did, kind, pid = row["district_id"], row["kind"], int(row["id"])
+        rate = rates[(did, kind)]
+        counted = sum(c.quantity * items[(did, kind, c.item, c.grade)]
+                      for c in counts[counts["parcel_id"] == pid].itertuples())
+        if kind == "house":
+            f, area = facts.loc[pid], row["floor_area_m2"]
+            per_m2 = rate + sum(items[(did, kind, i, "")] for i in ("relocation", "incentive"))
+            expected += (area * (per_m2 + items[(did, kind, "decoration", f["decoration"])])
+                         if f["decoration"] != "none" else area * per_m2)
+            expected += area * f["transition_months"] * items[(did, kind, "temporary_resettlement", "")]
+            business = f["business_area_m2"] if f["business_area_m2"] == f["business_area_m2"] else 0  # NaN: none
+            expected += (business or 0) * items[(did, kind, "business_loss", "")] + counted
+        else:
+            per_mu = rate + items[(did, kind, "subsidy", "")] + items[(did, kind, "social_security", "")]
+            expected += p["overlap_m2"] / (10000 / 15) * per_mu + counted
     assert body["totals"]["estimated_compensation_yuan"] == pytest.approx(expected, rel=1e-6)
     assert body["totals"]["households"] == int(parcels.loc[[p["code"] for p in body["parcels"]], "households"].sum())
 

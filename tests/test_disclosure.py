@@ -103,6 +103,7 @@ def test_no_personal_data_in_logs_errors_or_public_output(caplog, settings, engi
     scanner = PersonalDataScanner(demo_city.parcels)
     owner = demo_city.parcels.iloc[11]
     pid, name, id_number = int(owner["id"]), owner["owner_name"], owner["owner_id_number"]
+    district = demo_city.districts["code"].iloc[0]
     app = create_app(settings)
 
     @app.get("/test-db-error", dependencies=[Depends(require(Role.admin))])
@@ -132,12 +133,25 @@ def test_no_personal_data_in_logs_errors_or_public_output(caplog, settings, engi
             c.get(f"/parcels/{pid}", headers={"Authorization": f"Bearer {id_number}"}),
             c.get("/test-db-error", headers=admin),
             c.get(f"/public/projects/{int(demo_city.projects['id'].iloc[0])}", params={"owner": name}),
+            # The public calculator's estimate given personal data where a district or a structure belongs.
+            c.post("/public/compensation/estimate", json={"district": name, "kind": "house", "floor_area_m2": 80}),
+            c.post("/public/compensation/estimate", json={"district": district, "kind": "house",
+                                                          "floor_area_m2": 80, "structure": id_number}),
         ]
-        assert [r.status_code for r in bad] == [422, 412, 422, 401, 401, 500, 422]
+        assert [r.status_code for r in bad] == [422, 412, 422, 401, 401, 500, 422, 422, 422]
         outputs += [r.text for r in bad]
         for project_id in demo_city.projects["id"]:
             outputs.append(c.get(f"/public/projects/{int(project_id)}").text)
             outputs.append(c.get(f"/public/projects/{int(project_id)}/map").text)
+            outputs.append(c.get(f"/public/projects/{int(project_id)}/standards").text)
+        for path in ("/public", "/public/", "/public/calculator"):
+            page = c.get(path)
+            assert page.status_code == 200, path
+            outputs.append(page.text)
+        estimate = c.post("/public/compensation/estimate", json={"district": district, "kind": "house",
+                                                                 "floor_area_m2": 80, "structure": "砖混"})
+        assert estimate.status_code == 200 and estimate.json()["items"], estimate.text
+        outputs.append(estimate.text)
     with engine.connect() as conn:  # nothing above changed the parcel
         assert conn.execute(text("SELECT version, households > 0 FROM parcels WHERE id = :id"), {"id": pid}).one() == (
             version, True)

@@ -34,6 +34,7 @@ WRITES = (
     ("POST", r"^/overlaps"), ("PATCH", r"^/parcels/\{parcel_id\}$"), ("POST", r"^/parcels/\{parcel_id\}/payments$"),
     ("POST", r"^/imports/profiles$"), ("PATCH", r"^/projects/\{project_id\}$"), ("POST", r"^/users$"),
     ("PUT", r"^/standards$"), ("POST", r"^/units$"), ("POST", r"^/units/\{unit\}/assignments$"),
+    ("PUT", r"^/standards$"), ("POST", r"^/compensation/estimate$"), ("PUT", r"^/parcels/\{parcel_id\}/survey$"),
 )
 
 

@@ -234,7 +234,7 @@ BAD_ROWS = {
     "no date": (VALID[:5] + (None,), "生效日期", "is empty"),
     "unknown kind": (VALID[:1] + ("厂区",) + VALID[2:], "类型", "unknown kind"),
     "item of the other kind": (VALID[:2] + ("青苗补偿",) + VALID[3:], "补偿科目", "no item of 房屋"),
-    "unknown unit": (VALID[:4] + ("元/个",) + VALID[5:], "单位", "unknown unit"),
+    "unknown unit": (VALID[:4] + ("元/吨",) + VALID[5:], "单位", "unknown unit"),
     "duplicate": (VALID, "生效日期", "row 2 already gives"),
 }
 
@@ -368,7 +368,7 @@ def test_the_template_reads_back_as_an_importable_sheet(world, imported, tmp_pat
     path.write_bytes(r.content)
     book = openpyxl.load_workbook(path)
     rows = list(book.worksheets[0].iter_rows(values_only=True))
-    assert rows[0] == ("片区", "类型", "补偿科目", "单价", "单位", "生效日期", "依据")
+    assert rows[0] == ("片区", "类型", "补偿科目", "单价", "单位", "生效日期", "依据", "等级/种类", "签约期限")
     assert len(rows) == 2 and rows[1][:3] == ("甲区", "房屋", "房屋价值补偿")
     assert "填写说明" in book.sheetnames
     before = stored(world)

@@ -1,10 +1,11 @@
 """Ad hoc overlap queries: what would a line or polygon hit, near-and-far bands, and alignment comparison.
 
-Compensation is estimated from the base standards (房屋价值补偿 per floor area, 土地补偿 per area): a house
-hit at all is taken whole (floor area × the house rate), land only for the part inside the footprint
-(overlap × the land rate), each converted to the standard's unit. The standard is the one in force on the
-parcel's contract date (its compensation decision, else its contract), or today for a parcel without one:
-``gis.records.standards`` states the rule once, for these estimates and the above-standard check alike.
+Compensation is estimated item by item by the engine of ``gis.analysis.compensation`` (the same as a parcel's
+own calculation and the public calculator): a house hit at all is taken whole (its floor area and survey facts),
+land only for the part inside the footprint (the overlap's area, with the parcel's counted crops and attachments).
+The standards are those in force on the parcel's contract date (its compensation decision, else its contract), or
+today for a parcel without one: ``gis.records.standards`` states the rule once, for these estimates and the
+above-standard check alike. The base rate (房屋价值补偿 or 土地补偿) is listed beside each parcel.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Connection, text
 
+from gis.analysis.compensation import estimate_hits
 from gis.domain.geometry import QueryGeometry
 from gis.domain.privacy import mask_name
 from gis.domain.tolerance import Tolerance, tolerance_sql
@@ -33,7 +36,8 @@ _STANDARD_JOIN = standard_in_force_sql(district="pa.district_id", kind="pa.kind"
                                        on=contract_date_sql("pa", "CAST(:today AS date)"), alias="std")
 # A str.format template ({geometry}), so the standard's fragment joins it with any braces escaped.
 _HIT_SQL = """
-SELECT m.parcel_id, pa.code, pa.kind, d.code AS district, d.name AS district_name, pa.stage, pa.holdout,
+SELECT m.parcel_id, pa.code, pa.kind, pa.district_id, d.code AS district, d.name AS district_name, pa.stage,
+       pa.holdout, """ + contract_date_sql("pa", "CAST(:today AS date)") + """ AS priced_on,
        pa.legacy, pa.households, pa.floor_area_m2, pa.land_area_mu, pa.owner_name,
        m.parcel_m2, m.overlap_m2, std.rate_yuan, std.unit AS rate_unit, std.valid_from AS standard_from {geometry}
 FROM measured m
@@ -88,19 +92,9 @@ class Totals:
         return dict(self.__dict__)
 
 
-def _estimate(row: Any) -> float | None:
-    """The base compensation: a house's whole floor area, land's area inside the footprint, × the rate."""
-    if row["rate_yuan"] is None:
-        return None
-    area_m2 = (row["floor_area_m2"] or 0) if row["kind"] == "house" else row["overlap_m2"]
-    basis = area_m2 if row["rate_unit"] == "m2" else area_m2 / SQM_PER_MU
-    return round(basis * float(row["rate_yuan"]), 2)
-
-
-def _hit(row: Any, reveal_personal: bool) -> dict[str, Any]:
+def _hit(row: Any, reveal_personal: bool, estimate: Decimal | None) -> dict[str, Any]:
     overlap_mu = row["overlap_m2"] / SQM_PER_MU
     rate = float(row["rate_yuan"]) if row["rate_yuan"] is not None else None
-    estimate = _estimate(row)
     hit = {
         "parcel_id": row["parcel_id"], "code": row["code"], "kind": row["kind"], "district": row["district"],
         "district_name": row["district_name"], "stage": row["stage"], "holdout": row["holdout"],
@@ -110,7 +104,7 @@ def _hit(row: Any, reveal_personal: bool) -> dict[str, Any]:
         "share": round(row["overlap_m2"] / row["parcel_m2"], 6) if row["parcel_m2"] else 0.0,
         "standard_rate_yuan": rate, "standard_unit": row["rate_unit"],
         "standard_valid_from": row["standard_from"].isoformat() if row["standard_from"] else None,
-        "estimated_compensation_yuan": estimate,
+        "estimated_compensation_yuan": float(estimate) if estimate is not None else None,
         "owner_name": row["owner_name"] if reveal_personal else mask_name(row["owner_name"]),
     }
     if "geometry" in row.keys():
@@ -152,7 +146,9 @@ def overlap_hits(conn: Connection, query: QueryGeometry, srid: int, tolerance: T
     sql = measured_overlaps_sql(_QUERY_FOOTPRINT) + _HIT_SQL.format(geometry=geometry)
     params = _geom_params(query.footprint, srid) | {
         **tolerance.params, "today": today}
-    return [_hit(r, reveal_personal) for r in conn.execute(text(sql), params).mappings()]
+    rows = conn.execute(text(sql), params).mappings().all()
+    estimates = estimate_hits(conn, rows)  # the itemised engine, as for a parcel's own calculation
+    return [_hit(r, reveal_personal, estimates[r["parcel_id"]]) for r in rows]
 
 
 def overlap_report(conn: Connection, query: QueryGeometry, srid: int, tolerance: Tolerance, today: date, *,

@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from gis.demo.command import COMMAND_TABLES, load_command
+from gis.demo.compensation import load_compensation
 from gis.demo.findings import plant_findings
 from gis.demo.generator import DemoCity
 from gis.demo.resettlement import seed_resettlement
@@ -22,6 +23,7 @@ DEMO_TABLES = COMMAND_TABLES + (
     "finding_documents", "finding_events", "findings",
     "land_supply", "transition_payments", "resettlement_allocations", "resettlement_households",
     "resettlement_flats", "resettlement_buildings", "resettlement_estates",
+    "parcel_survey_counts", "parcel_surveys",
     "revision_parcel_overlaps", "project_parcel_overlaps", "project_revisions", "documents", "payments",
     "parcel_events", "parcels", "compensation_standards", "targets",
     "document_requirements", "compensation_disclosures", "projects", "districts", "dataset_notes",
@@ -56,6 +58,7 @@ def load_city(conn: Connection, city: DemoCity, progress: Callable[[int], None] 
         "payments": copy("payments", city.payments),
         "documents": copy("documents", city.documents),
     }
+    written |= load_compensation(conn, city)
     conn.execute(text("SELECT setval(pg_get_serial_sequence('parcels', 'id'), (SELECT max(id) FROM parcels))"))
     record_first_revisions(conn, "demo")
     written["project_parcel_overlaps"] = refresh_projects(conn)

@@ -24,6 +24,8 @@ DISTRIBUTED: dict[str, tuple[str, str]] = {
     "resettlement_allocations": ("parcel_id", "parcels"),
     "transition_payments": ("parcel_id", "parcels"),
     "land_supply": ("parcel_id", "parcels"),
+    "parcel_surveys": ("parcel_id", "parcels"),
+    "parcel_survey_counts": ("parcel_id", "parcels"),
     "findings": ("id", "findings"),
     "finding_events": ("finding_id", "findings"),
     "finding_documents": ("finding_id", "findings"),

@@ -184,7 +184,9 @@ def metadata(srid: int) -> MetaData:
         Column("note", Text),
         Column("recorded_by", Text),
         Column("recorded_at", TZ, nullable=False, server_default=NOW),
-        UniqueConstraint("district_id", "kind", "item", "valid_from", name="compensation_standards_key"),
+        Column("grade", Text, nullable=False, server_default=text("''::text")),
+        Column("sign_by", Date),
+        UniqueConstraint("district_id", "kind", "item", "grade", "valid_from", name="compensation_standards_key"),
     )
     Table(
         "targets", md,
@@ -340,6 +342,25 @@ def metadata(srid: int) -> MetaData:
         Column("created_at", TZ, nullable=False, server_default=NOW),
         Column("recorded_by", Text),
         PrimaryKeyConstraint("parcel_id", "id"),
+    )
+    # The survey facts itemised compensation needs (gis.records.surveys; bounds in gis.domain.compensation, kept by
+    # migration 0014's named CHECK constraints).
+    Table(
+        "parcel_surveys", md,
+        Column("parcel_id", BigInteger, ForeignKey("parcels.id", ondelete="CASCADE"), primary_key=True),
+        Column("structure", Text, info={"label": "房屋结构"}),
+        Column("decoration", Text, info={"label": "装修等级"}),
+        Column("business_area_m2", Double, info={"label": "经营面积（㎡）"}),
+        Column("transition_months", Integer, info={"label": "过渡期（月）"}),
+        Column("recorded_by", Text),
+        Column("recorded_at", TZ, nullable=False, server_default=NOW),
+    )
+    Table(
+        "parcel_survey_counts", md,
+        Column("parcel_id", BigInteger, ForeignKey("parcels.id", ondelete="CASCADE"), primary_key=True),
+        Column("item", Text, primary_key=True, info={"label": "补偿科目"}),
+        Column("grade", Text, primary_key=True, info={"label": "种类"}),
+        Column("quantity", Numeric(14, 2), nullable=False, info={"label": "数量"}),
     )
     Table(
         "project_parcel_overlaps", md,

@@ -79,7 +79,7 @@ from gis.platform.bulk import deferred_indexes, may_defer_indexes
 from gis.platform.config import Settings, get_settings
 from gis.platform.db import working_srid
 from gis.platform.errors import Forbidden, InvalidInput
-from gis.records import history
+from gis.records import history, surveys
 from gis.records.footprints import refresh_parcels, refresh_projects
 
 BATCH_ROWS = 20_000
@@ -325,6 +325,8 @@ def import_file(
     _write(conn, plan, city, report, actor, f"导入文件 {file_fingerprint(path)}", today_in(settings.city_timezone),
            _bulk(conn, report.created))
     report.committed = True
+    if (note := surveys.import_with_parcels(conn, path, actor)) is not None:  # its survey columns (调查登记)
+        report.notes.append(note)
     if progress:
         progress("write", report.rows, report.rows)
     return report

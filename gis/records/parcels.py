@@ -372,7 +372,8 @@ def _check_permission(principal: Principal, row: Any, edit: ParcelEdit, values: 
 # Payments
 
 PAYMENT_ITEMS = ("house_value", "relocation", "temporary_resettlement", "business_loss", "subsidy", "incentive",
-                 "land", "crops", "deposit")  # Decree 590 Art. 17 items, land and crops, and a decision's deposit
+                 "land", "crops", "deposit",  # Decree 590 Art. 17 items, land and crops, and a decision's deposit
+                 "decoration", "attachments", "social_security")  # the itemised compensation's other items
 _PAYMENTS_SQL = """
 SELECT id, project_id, paid_on, amount_yuan, item, basis_area, basis_unit, rate_yuan, note, recorded_by, created_at
 FROM payments WHERE parcel_id = :id ORDER BY paid_on, id

@@ -41,6 +41,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from gis.domain.compensation import NO_GRADE, grade_label, parse_grade
 from gis.domain.stages import KIND_LABELS_ZH, today_in
 from gis.io.fields import KIND_VALUES, cell_date, normalise
 from gis.io.readers import open_source
@@ -51,27 +52,31 @@ from gis.platform.errors import InvalidInput
 # The vocabulary and the limits (stated once: the migration's CHECK constraints are written from these)
 
 KINDS = ("house", "land")
-UNITS = ("m2", "mu")
+UNITS = ("m2", "mu", "each", "m2_month", "household")
 ITEM_LABELS_ZH = {
     "house_value": "房屋价值补偿", "relocation": "搬迁费", "temporary_resettlement": "临时安置费",
     "business_loss": "停产停业损失", "subsidy": "补助", "incentive": "奖励", "land": "土地补偿", "crops": "青苗补偿",
-    "deposit": "提存",
+    "deposit": "提存", "decoration": "装修补偿", "attachments": "附属物补偿", "social_security": "社会保障费",
 }
 # Items a standard may price, by parcel kind (Decree 590 art. 17 for houses; Land Administration Law art. 48
 # for land: land compensation, resettlement subsidy, young crops). 'deposit' (提存) is money deposited under
 # a decision, not an item with a rate of its own.
+# Decoration and attachments are the local rules' additions (DOMAIN.md); social security contributions for the
+# farmers whose land is taken are art. 48's fourth item.
 ITEMS_BY_KIND = {
-    "house": ("house_value", "relocation", "temporary_resettlement", "business_loss", "subsidy", "incentive"),
-    "land": ("land", "crops", "subsidy", "incentive"),
+    "house": ("house_value", "relocation", "temporary_resettlement", "business_loss", "subsidy", "incentive",
+              "decoration", "attachments"),
+    "land": ("land", "crops", "subsidy", "incentive", "attachments", "social_security"),
 }
 # The base rate of each kind: what a house or land parcel's value is priced by, per m² of floor area or per mu
 # (the demo city's payments, the overlap estimates, and the rows that existed before items did).
 BASE_ITEM = {"house": "house_value", "land": "land"}
 BASE_UNIT = {"house": "m2", "land": "mu"}
-RATE_UNIT_LABELS_ZH = {"m2": "元/㎡", "mu": "元/亩"}
+RATE_UNIT_LABELS_ZH = {"m2": "元/㎡", "mu": "元/亩", "each": "元/项", "m2_month": "元/㎡·月", "household": "元/户"}
 # Highest rate per unit: above the dearest city floor space (元/㎡) and land (元/亩) compensated in China, low
 # enough to catch a rate per mu typed as a rate per m², or a figure in fen (分) typed as yuan.
-MAX_RATE_YUAN = {"m2": Decimal("200000"), "mu": Decimal("10000000")}
+MAX_RATE_YUAN = {"m2": Decimal("200000"), "mu": Decimal("10000000"), "each": Decimal("1000000"),
+                 "m2_month": Decimal("1000"), "household": Decimal("10000000")}
 RATE_CENTS = Decimal("0.01")
 # Standards of the past (legacy cases go back decades) and announced ones; nothing outside is a real date.
 VALID_FROM_RANGE = (date(1990, 1, 1), date(2099, 12, 31))
@@ -100,6 +105,11 @@ COLUMNS = (
     Column("valid_from", "生效日期", ("生效日期", "执行日期", "实施日期", "施行日期", "起始日期", "valid_from",
                                       "effective_from")),
     Column("note", "依据", ("依据", "文件依据", "政策依据", "备注", "说明", "note"), required=False),
+    # The class the rate is set for (gis.domain.compensation): structure, decoration grade, kind of tree or crop.
+    Column("grade", "等级/种类", ("等级/种类", "等级", "种类", "结构", "结构类型", "装修等级", "品种", "grade"),
+           required=False),
+    # The signing incentive's deadline: contracts signed on or before it earn it.
+    Column("sign_by", "签约期限", ("签约期限", "签约截止日期", "奖励期限", "sign_by"), required=False),
 )
 LABELS = {c.field: c.label for c in COLUMNS}
 FIELDS = tuple(c.field for c in COLUMNS)
@@ -113,12 +123,18 @@ _ITEM_NAMES = {
     "incentive": ("奖励费", "签约奖励", "按期签约奖励"),
     "land": ("土地补偿费", "土地"),
     "crops": ("青苗补偿费", "青苗费", "青苗"),
+    "decoration": ("装修", "装饰装修补偿", "装修补偿费"),
+    "attachments": ("附属物", "附属物补偿费", "附属设施补偿", "地上附着物补偿"),
+    "social_security": ("社保费", "社会保障费用", "被征地农民社会保障费"),
 }
 _ITEMS = {normalise(n): item for item, names in _ITEM_NAMES.items() for n in (item, ITEM_LABELS_ZH[item], *names)}
 _KINDS = {normalise(k): v for k, v in KIND_VALUES.items()}
 _UNITS = {normalise(n): unit for unit, names in {
     "m2": ("m2", "㎡", "平方米", "平米", "元/㎡", "元/平方米", "元每平方米"),
     "mu": ("mu", "亩", "元/亩", "元每亩"),
+    "each": ("each", "项", "个", "株", "棵", "处", "元/项", "元/个", "元/株", "元/棵", "元/处"),
+    "m2_month": ("m2_month", "元/㎡·月", "元/m2·月", "元/平方米·月", "元/㎡/月", "元/平方米/月"),
+    "household": ("household", "户", "元/户"),
 }.items() for n in names}
 _HEADERS = {normalise(n): c.field for c in COLUMNS for n in (c.field, *c.names)}
 _PARENTHESIS = re.compile(r"\((.*)\)$")
@@ -137,14 +153,16 @@ def contract_date_sql(parcel: str, fallback: str) -> str:
     return f"least(coalesce({parcel}.compensation_decision_on, {parcel}.signed_on), {fallback})"
 
 
-def standard_in_force_sql(*, district: str, kind: str, item: str, on: str, alias: str) -> str:
-    """A LEFT JOIN LATERAL giving ``alias`` (id, rate_yuan, unit, valid_from): the standard in force on ``on``
-    for the district, kind and item; NULLs when none is. The unique key's index serves it."""
+def standard_in_force_sql(*, district: str, kind: str, item: str, on: str, alias: str, grade: str = "''") -> str:
+    """A LEFT JOIN LATERAL giving ``alias`` (id, rate_yuan, unit, valid_from, sign_by, note): the standard in force on
+    ``on`` for the district, kind, item and grade (none by default), a class without a rate of its own taking the
+    item's rate for all classes (grade ''); NULLs when none is. The unique key's index serves it."""
     return f"""
 LEFT JOIN LATERAL (
-    SELECT s.id, s.rate_yuan, s.unit, s.valid_from FROM compensation_standards s
-    WHERE s.district_id = {district} AND s.kind = {kind} AND s.item = {item} AND s.valid_from <= {on}
-    ORDER BY s.valid_from DESC LIMIT 1
+    SELECT s.id, s.rate_yuan, s.unit, s.valid_from, s.sign_by, s.note FROM compensation_standards s
+    WHERE s.district_id = {district} AND s.kind = {kind} AND s.item = {item} AND s.grade IN ({grade}, '')
+      AND s.valid_from <= {on}
+    ORDER BY s.grade = '', s.valid_from DESC LIMIT 1
 ) {alias} ON true"""
 
 
@@ -194,7 +212,8 @@ def parse_unit(value: Any) -> str:
     """m2 or mu from a cell (元/㎡, 亩, ...); ValueError otherwise."""
     unit = _UNITS.get(normalise(value))
     if unit is None:
-        raise ValueError(f"unknown unit {_shown(value)}; units are 元/㎡ (m2) and 元/亩 (mu)")
+        listed = ", ".join(f"{label} ({unit})" for unit, label in RATE_UNIT_LABELS_ZH.items())
+        raise ValueError(f"unknown unit {_shown(value)}; units are {listed}")
     return unit
 
 
@@ -299,14 +318,17 @@ class Standard:
     rate_yuan: Decimal
     valid_from: date
     note: str | None
+    grade: str = NO_GRADE
+    sign_by: date | None = None
 
     @property
-    def key(self) -> tuple[int, str, str, date]:
-        return self.district_id, self.kind, self.item, self.valid_from
+    def key(self) -> tuple[int, str, str, str, date]:
+        return self.district_id, self.kind, self.item, self.grade, self.valid_from
 
     def params(self) -> dict[str, Any]:
         return {"district_id": self.district_id, "kind": self.kind, "item": self.item, "unit": self.unit,
-                "rate_yuan": self.rate_yuan, "valid_from": self.valid_from, "note": self.note}
+                "rate_yuan": self.rate_yuan, "valid_from": self.valid_from, "note": self.note, "grade": self.grade,
+                "sign_by": self.sign_by}
 
 
 @dataclass(frozen=True)
@@ -417,9 +439,31 @@ def _read_row(row: int, values: Mapping[str, Any], columns: Mapping[str, str], d
     rate = read("rate_yuan", parse_rate, unit)
     valid_from = read("valid_from", parse_valid_from)
     note = read("note", parse_note)
+    grade = read("grade", _parse_grade, item) if item else None
+    sign_by = read("sign_by", _parse_sign_by, item) if item else None
     if len(issues) > before:
         return None
-    return Standard(row, district_id, kind, item, unit, rate, valid_from, note or None)
+    return Standard(row, district_id, kind, item, unit, rate, valid_from, note or None, grade or NO_GRADE, sign_by)
+
+
+def _parse_grade(value: Any, item: str) -> str:
+    return parse_grade(item, value)
+
+
+def _parse_sign_by(value: Any, item: str) -> date:
+    """The signing deadline of an incentive (签约奖励), a date in VALID_FROM_RANGE; no other item has one."""
+    if item != "incentive":
+        raise ValueError(f"only the signing incentive (签约奖励) has a deadline (sign_by), not {item}")
+    try:
+        day = cell_date(value)
+    except ValueError:
+        day = None
+    if day is None:
+        raise ValueError(f"sign_by must be a date such as 2025-06-30, not {_shown(value)}")
+    low, high = VALID_FROM_RANGE
+    if not low <= day <= high:
+        raise ValueError(f"sign_by must be between {low.isoformat()} and {high.isoformat()}")
+    return day
 
 
 def _duplicates(standards: Sequence[Standard], columns: Mapping[str, str]) -> list[Issue]:
@@ -428,24 +472,25 @@ def _duplicates(standards: Sequence[Standard], columns: Mapping[str, str]) -> li
     for s in standards:
         if s.key in first:
             issues.append(Issue(s.row, columns.get("valid_from", "valid_from"),
-                                f"row {first[s.key]} already gives this district, kind and item from this date: "
+                                f"row {first[s.key]} already gives this district, kind, item and grade from this date: "
                                 "one standard per day"))
         first.setdefault(s.key, s.row)
     return issues
 
 
 _STORED_SQL = """
-SELECT s.district_id, s.kind, s.item, s.valid_from, s.unit, s.rate_yuan, s.note
+SELECT s.district_id, s.kind, s.item, s.grade, s.valid_from, s.unit, s.rate_yuan, s.note, s.sign_by
 FROM compensation_standards s
 JOIN unnest(CAST(:district_ids AS integer[]), CAST(:kinds AS text[]), CAST(:items AS text[]),
-            CAST(:days AS date[])) AS k(district_id, kind, item, valid_from)
-  USING (district_id, kind, item, valid_from)
+            CAST(:grades AS text[]), CAST(:days AS date[])) AS k(district_id, kind, item, grade, valid_from)
+  USING (district_id, kind, item, grade, valid_from)
 """
 
 
 def _key_params(standards: Sequence[Standard]) -> dict[str, list[Any]]:
     return {"district_ids": [s.district_id for s in standards], "kinds": [s.kind for s in standards],
-            "items": [s.item for s in standards], "days": [s.valid_from for s in standards]}
+            "items": [s.item for s in standards], "grades": [s.grade for s in standards],
+            "days": [s.valid_from for s in standards]}
 
 
 @dataclass
@@ -458,16 +503,16 @@ class _Plan:
 def _against_stored(conn: Connection, standards: Sequence[Standard], columns: Mapping[str, str], today: date,
                     issues: list[Issue]) -> _Plan:
     """New, corrected or unchanged; a changed rate or unit of a standard already in force is refused."""
-    stored = {(r.district_id, r.kind, r.item, r.valid_from): r
+    stored = {(r.district_id, r.kind, r.item, r.grade, r.valid_from): r
               for r in conn.execute(text(_STORED_SQL), _key_params(standards))}
     plan = _Plan()
     for s in standards:
         old = stored.get(s.key)
         if old is None:
             plan.create.append(s)
-        elif (old.unit, old.rate_yuan, old.note) == (s.unit, s.rate_yuan, s.note):
+        elif (old.unit, old.rate_yuan, old.note, old.sign_by) == (s.unit, s.rate_yuan, s.note, s.sign_by):
             plan.unchanged.append(s)
-        elif (old.unit, old.rate_yuan) == (s.unit, s.rate_yuan) or s.valid_from > today:
+        elif (old.unit, old.rate_yuan, old.sign_by) == (s.unit, s.rate_yuan, s.sign_by) or s.valid_from > today:
             plan.correct.append(s)
         else:
             issues.append(Issue(s.row, columns.get("rate_yuan", "rate_yuan"),
@@ -498,13 +543,14 @@ def _check_rows(conn: Connection, rows: Sequence[tuple[int, Mapping[str, Any]]],
 
 
 _INSERT_SQL = """
-INSERT INTO compensation_standards (district_id, kind, item, unit, rate_yuan, valid_from, note, recorded_by)
-VALUES (:district_id, :kind, :item, :unit, :rate_yuan, :valid_from, :note, :actor)
+INSERT INTO compensation_standards (district_id, kind, item, grade, unit, rate_yuan, valid_from, sign_by, note,
+                                    recorded_by)
+VALUES (:district_id, :kind, :item, :grade, :unit, :rate_yuan, :valid_from, :sign_by, :note, :actor)
 """
 _CORRECT_SQL = """
-UPDATE compensation_standards SET unit = :unit, rate_yuan = :rate_yuan, note = :note, recorded_by = :actor,
-       recorded_at = now()
-WHERE district_id = :district_id AND kind = :kind AND item = :item AND valid_from = :valid_from
+UPDATE compensation_standards SET unit = :unit, rate_yuan = :rate_yuan, sign_by = :sign_by, note = :note,
+       recorded_by = :actor, recorded_at = now()
+WHERE district_id = :district_id AND kind = :kind AND item = :item AND grade = :grade AND valid_from = :valid_from
 """
 
 
@@ -589,10 +635,11 @@ def put_standards(conn: Connection, rows: Sequence[Mapping[str, Any]], actor: st
 
 
 _PERIODS_SQL = """
-SELECT s.id, s.district_id, d.code AS district, d.name AS district_name, s.kind, s.item, s.unit, s.rate_yuan,
-       s.valid_from,
-       -- the supersession rule: a standard ends the day before the next one of its district, kind and item
-       lead(s.valid_from) OVER (PARTITION BY s.district_id, s.kind, s.item ORDER BY s.valid_from) - 1 AS valid_to,
+SELECT s.id, s.district_id, d.code AS district, d.name AS district_name, s.kind, s.item, s.grade, s.unit,
+       s.rate_yuan, s.valid_from, s.sign_by,
+       -- the supersession rule: a standard ends the day before the next one of its district, kind, item and grade
+       lead(s.valid_from) OVER (PARTITION BY s.district_id, s.kind, s.item, s.grade ORDER BY s.valid_from) - 1
+           AS valid_to,
        s.note, s.recorded_by, s.recorded_at
 FROM compensation_standards s JOIN districts d ON d.id = s.district_id
 """
@@ -600,19 +647,21 @@ _LIST_SQL = f"""
 WITH periods AS ({_PERIODS_SQL}),
 given AS (  -- standards just stored, to be listed in the order they were given
     SELECT * FROM unnest(CAST(:district_ids AS integer[]), CAST(:kinds AS text[]), CAST(:items AS text[]),
-                         CAST(:days AS date[])) WITH ORDINALITY AS g(district_id, kind, item, valid_from, n)
+                         CAST(:grades AS text[]), CAST(:days AS date[]))
+        WITH ORDINALITY AS g(district_id, kind, item, grade, valid_from, n)
 )
 SELECT p.* FROM periods p
-LEFT JOIN given g ON (g.district_id, g.kind, g.item, g.valid_from) = (p.district_id, p.kind, p.item, p.valid_from)
+LEFT JOIN given g ON (g.district_id, g.kind, g.item, g.grade, g.valid_from)
+                   = (p.district_id, p.kind, p.item, p.grade, p.valid_from)
 WHERE (CAST(:district_id AS integer) IS NULL OR p.district_id = :district_id)
   AND (CAST(:kind AS text) IS NULL OR p.kind = :kind)
   AND (CAST(:item AS text) IS NULL OR p.item = :item)
   AND (CAST(:on AS date) IS NULL OR p.id IN (
-      SELECT std.id FROM (SELECT DISTINCT district_id, kind, item FROM compensation_standards) k
+      SELECT std.id FROM (SELECT DISTINCT district_id, kind, item, grade FROM compensation_standards) k
       {standard_in_force_sql(district="k.district_id", kind="k.kind", item="k.item", on="CAST(:on AS date)",
-                             alias="std")}))
+                             alias="std", grade="k.grade")}))
   AND (CAST(:district_ids AS integer[]) IS NULL OR g.n IS NOT NULL)
-ORDER BY g.n, p.district, p.kind, p.item, p.valid_from
+ORDER BY g.n, p.district, p.kind, p.item, p.grade, p.valid_from
 """
 
 
@@ -620,6 +669,7 @@ def _listed(row: Any) -> dict[str, Any]:
     return {
         "district": row.district, "district_name": row.district_name, "kind": row.kind,
         "kind_label": KIND_LABELS_ZH[row.kind], "item": row.item, "item_label": ITEM_LABELS_ZH[row.item],
+        "grade": row.grade, "grade_label": grade_label(row.item, row.grade), "sign_by": row.sign_by,
         "unit": row.unit, "unit_label": RATE_UNIT_LABELS_ZH[row.unit], "rate_yuan": row.rate_yuan,
         "valid_from": row.valid_from, "valid_to": row.valid_to, "note": row.note, "recorded_by": row.recorded_by,
         "recorded_at": row.recorded_at,
@@ -629,7 +679,7 @@ def _listed(row: Any) -> dict[str, Any]:
 def _listing(conn: Connection, *, district_id: int | None = None, kind: str | None = None, item: str | None = None,
              on: date | None = None, keys: Sequence[Standard] | None = None) -> list[dict[str, Any]]:
     params: dict[str, Any] = {"district_id": district_id, "kind": kind, "item": item, "on": on,
-                              "district_ids": None, "kinds": None, "items": None, "days": None}
+                              "district_ids": None, "kinds": None, "items": None, "grades": None, "days": None}
     if keys is not None:
         params |= _key_params(keys)
     return [_listed(r) for r in conn.execute(text(_LIST_SQL), params)]
@@ -660,7 +710,7 @@ def as_json(standard: Mapping[str, Any]) -> dict[str, Any]:
     """A listed standard with JSON's types: dates as ISO text, the rate as a number."""
     out = dict(standard)
     out["rate_yuan"] = float(out["rate_yuan"])
-    for key in ("valid_from", "valid_to", "recorded_at"):
+    for key in ("valid_from", "valid_to", "recorded_at", "sign_by"):
         out[key] = out[key].isoformat() if out[key] is not None else None
     return out
 
@@ -680,6 +730,7 @@ def standards_template(conn: Connection, *, today: date | None = None) -> bytes:
         "district": districts.first_name, "kind": KIND_LABELS_ZH["house"], "item": ITEM_LABELS_ZH["house_value"],
         "rate_yuan": float(EXAMPLE_RATE_YUAN), "unit": RATE_UNIT_LABELS_ZH["m2"],
         "valid_from": datetime(today.year + 1, 1, 1), "note": "示例：请改为实际标准及其文件依据",
+        "grade": "砖混", "sign_by": "",
     }
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True})
@@ -687,7 +738,8 @@ def standards_template(conn: Connection, *, today: date | None = None) -> bytes:
     day = book.add_format({"num_format": "yyyy-mm-dd"})
     money = book.add_format({"num_format": "#,##0.00"})
     sheet = book.add_worksheet("补偿标准")
-    widths = {"district": 12, "kind": 8, "item": 16, "rate_yuan": 14, "unit": 8, "valid_from": 12, "note": 36}
+    widths = {"district": 12, "kind": 8, "item": 16, "rate_yuan": 14, "unit": 8, "valid_from": 12, "note": 36,
+              "grade": 12, "sign_by": 12}
     for col, c in enumerate(COLUMNS):
         sheet.write(0, col, c.label, head)
         sheet.set_column(col, col, widths[c.field], day if c.field == "valid_from" else
@@ -721,6 +773,10 @@ def _write_instructions(sheet: Any, head: Any, districts: _Districts) -> None:
         ("单位", "元/㎡ 或 元/亩", "不填时房屋按元/㎡、土地按元/亩"),
         ("生效日期", "标准开始执行的日期", f"{low.isoformat()} 至 {high.isoformat()}"),
         ("依据", "文件依据或备注（可不填）", f"不超过{MAX_NOTE}字"),
+        ("等级/种类", "房屋价值补偿填结构（钢混、砖混、砖木、简易），"
+         "装修补偿填装修等级（无装修、简易装修、中等装修、精装修），附属物、青苗填种类（围墙、果树……）",
+         "其他科目不填；不填的标准适用于未单列的等级"),
+        ("签约期限", "签约奖励的截止日期", "在此日期及之前签约的享受签约奖励；其他科目不填"),
         ("规则", "同一片区、类型、补偿科目的新标准自其生效日期起取代旧标准",
          "补偿款按签约（或补偿决定）之日有效的标准核对；已生效的标准不能改单价，请以新的生效日期另行发布"),
         ("导入", "gis standards import 文件.xlsx 或 POST /standards/imports", "逐行检查，有一行不合格则全部不导入"),
