@@ -136,7 +136,9 @@ def blocker_from_sql(as_of: date | None) -> str:
     overlaps = "project_parcel_overlaps" if as_of is None else overlaps_in_force_sql()
     return f"""
     FROM {overlaps} o
-    JOIN parcels pa ON pa.id = o.parcel_id
+    -- Each parcel fetched by its key (OFFSET 0 keeps it so): a project's few thousand rows, where the planner
+    -- would hash the whole parcels table, a scan that grows with the city.
+    CROSS JOIN LATERAL (SELECT * FROM parcels p WHERE p.id = o.parcel_id OFFSET 0) pa
     JOIN districts d ON d.id = pa.district_id
     CROSS JOIN LATERAL (SELECT {stage} AS stage, {since} AS stage_since) st
     WHERE o.project_id = :project_id
