@@ -286,6 +286,24 @@ def blocker_rows_statement(project_id: int, query: BlockerFilter, tolerance: Tol
     return sql, params | _params(project_id, query, tolerance, day, tz, query.limit)
 
 
+def _run_page(conn: Connection, project_id: int, query: BlockerFilter, tolerance: Tolerance, tz: str,
+              today: date | None, as_json: bool) -> tuple[BlockerPage, list[str], list[Any]]:
+    """The page's statement run: the page without its items, the field names and the rows of the page."""
+    today = today or today_in(tz)
+    check_districts(conn, query.districts)
+    st = blocker_statement(project_id, query, tolerance, day=query.as_of or today, tz=tz, as_json=as_json)
+    result = conn.execute(text(st.sql), st.params)
+    names, rows = list(result.keys()), result.all()
+    if not rows:
+        raise ProjectNotFound(project_id)
+    head = rows[0]
+    project = {"id": project_id, "code": head.project_code, "name": head.project_name, "kind": head.project_kind}
+    n = names.index("item" if as_json else "parcel_id")
+    page = BlockerPage(project=project, tolerance=tolerance, as_of=query.as_of, today=today, total=head.total,
+                       limit=query.page_limit, offset=query.offset)
+    return page, names[n:], [row[n:] for row in rows if row[n] is not None]
+
+
 def find_blockers(
     conn: Connection,
     project_id: int,
@@ -297,20 +315,9 @@ def find_blockers(
     reveal_personal: bool = False,
 ) -> BlockerPage:
     """A page of the parcels blocking ``project_id`` (at ``query.as_of`` when given)."""
-    today = today or today_in(tz)
-    check_districts(conn, query.districts)
-    st = blocker_statement(project_id, query, tolerance, day=query.as_of or today, tz=tz)
-    result = conn.execute(text(st.sql), st.params)
-    names, rows = result.keys(), result.all()
-    if not rows:
-        raise ProjectNotFound(project_id)
-    head = rows[0]
-    project = {"id": project_id, "code": head.project_code, "name": head.project_name, "kind": head.project_kind}
-    names = list(names)
-    n = names.index("parcel_id")
-    page = [row[n:] for row in rows if row.parcel_id is not None]
-    return BlockerPage(project=project, tolerance=tolerance, as_of=query.as_of, today=today, total=head.total,
-                       limit=query.page_limit, offset=query.offset, items=_items(names[n:], page, reveal_personal))
+    page, names, rows = _run_page(conn, project_id, query, tolerance, tz, today, as_json=False)
+    page.items = _items(names, rows, reveal_personal)
+    return page
 
 
 def blockers_json(
@@ -325,19 +332,9 @@ def blockers_json(
 ) -> bytes:
     """``find_blockers(...).as_dict()`` as JSON bytes, each item written by PostgreSQL (without the geometry):
     Python only masks the owner's name and joins the items."""
-    today = today or today_in(tz)
-    check_districts(conn, query.districts)
-    st = blocker_statement(project_id, query, tolerance, day=query.as_of or today, tz=tz, as_json=True)
-    rows = conn.execute(text(st.sql), st.params).all()
-    if not rows:
-        raise ProjectNotFound(project_id)
-    head = rows[0]
+    page, _, rows = _run_page(conn, project_id, query, tolerance, tz, today, as_json=True)
     mask = (lambda name: name) if reveal_personal else mask_name
-    items = ",".join(f'{item[:-1]},"owner_name":{orjson.dumps(mask(name)).decode()}}}'
-                     for *_, item, name in rows if item is not None)
-    page = BlockerPage(project={"id": project_id, "code": head.project_code, "name": head.project_name,
-                                "kind": head.project_kind}, tolerance=tolerance, as_of=query.as_of, today=today,
-                       total=head.total, limit=query.page_limit, offset=query.offset)
+    items = ",".join(f'{item[:-1]},"owner_name":{orjson.dumps(mask(name)).decode()}}}' for item, name in rows)
     return orjson.dumps(page.as_dict() | {"items": orjson.Fragment(f"[{items}]")})
 
 

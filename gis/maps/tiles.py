@@ -47,12 +47,16 @@ TILE_LAYERS: dict[str, TileLayer] = {
     "districts": TileLayer("districts t", "t.geom", "t.id, t.code, t.name"),
 }
 
-_SQL = """
+# The tile in Web Mercator, and the box to search in the working CRS: the tile with its buffer, moved back by the
+# display shift's translation and widened by what its linear part can add.
+_BOUNDS = """
 WITH bounds AS (
     SELECT ST_TileEnvelope(:z, :x, :y) AS tile,
            ST_Transform(ST_Expand(ST_Translate(ST_TileEnvelope(:z, :x, :y, margin => :margin), -:dx, -:dy), :slack),
                         :srid) AS query
-), features AS (
+)"""
+# MATERIALIZED: inlined, the final filter on geom is pushed into the scan and each feature is clipped twice.
+_SQL = _BOUNDS + """, features AS MATERIALIZED (
     SELECT {columns},
            ST_AsMVTGeom(ST_Affine(ST_Transform({geom}, 3857), :a, :b, :d, :e, :xoff, :yoff),
                         bounds.tile, :extent, :buffer) AS geom
@@ -65,12 +69,7 @@ SELECT ST_AsMVT(features, :layer, :extent, 'geom', 'id') FROM features WHERE geo
 CELLS = 64  # grid cells a side in a generalised tile: 4 pixels of a 256-pixel tile
 # The generalised tile: parcels counted by the grid cell of their box's centre (in Web Mercator, so the cells line
 # up with the tile's own grid), then each cell one square. The box's centre costs no geometry work.
-_CELLS_SQL = """
-WITH bounds AS (
-    SELECT ST_TileEnvelope(:z, :x, :y) AS tile,
-           ST_Transform(ST_Expand(ST_Translate(ST_TileEnvelope(:z, :x, :y, margin => :margin), -:dx, -:dy), :slack),
-                        :srid) AS query
-), grid AS (
+_CELLS_SQL = _BOUNDS + """, grid AS (
     SELECT tile, query, ST_XMin(tile) AS x0, ST_YMin(tile) AS y0, (ST_XMax(tile) - ST_XMin(tile)) / :cells AS size
     FROM bounds
 ), cells AS (
