@@ -212,13 +212,15 @@ def blocker_statement(project_id: int, query: BlockerFilter, tolerance: Toleranc
         fields = f"CAST(json_build_object({pairs}) AS text) AS item, pa.owner_name"
     else:
         fields = ", ".join(f"{sql} AS {name}" for sql, name in columns)
-    # ON true leaves PostgreSQL no join but a nested loop, which hands on the page's rows in its order.
+    # ON true leaves PostgreSQL no join but a nested loop, which hands on the page's rows in its order. The total
+    # is counted over the same rows as the page (a window, before the LIMIT); only an empty page, past the end,
+    # counts them again (coalesce evaluates its second argument only then).
     sql = f"""
-    SELECT pr.code AS project_code, pr.name AS project_name, pr.kind AS project_kind, pr.total, page.*
-    FROM (SELECT p.code, p.name, p.kind, (SELECT count(*) {from_where}) AS total
-          FROM projects p WHERE p.id = :project_id AND p.archived_at IS NULL) pr
+    SELECT pr.code AS project_code, pr.name AS project_name, pr.kind AS project_kind,
+           coalesce(page.matched, (SELECT count(*) {from_where})) AS total, page.*
+    FROM (SELECT p.code, p.name, p.kind FROM projects p WHERE p.id = :project_id AND p.archived_at IS NULL) pr
     LEFT JOIN LATERAL (
-        SELECT {fields}
+        SELECT count(*) OVER () AS matched, {fields}
         {from_where}
         ORDER BY {_order_sql(query)}
         LIMIT :limit OFFSET :offset
