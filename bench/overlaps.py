@@ -168,7 +168,7 @@ def main() -> None:
         "HTTP with a viewer's token. GeoPandas: the parcels in memory with their STRtree built (untimed); timed, the",
         "index probe and the clipping, prepared (parcels wholly inside at their own area) and plain. Rounds",
         f"alternate sides; medians of {args.rounds}. The API leaves out slivers (under {tol.min_overlap_m2:g} m² and",
-        f"{tol.min_share:.0%} of the parcel), hence its smaller count; the areas agree within 0.1 % (checked).",
+        f"{tol.min_share:.1%} of the parcel), hence its smaller count; the areas agree within 0.1 % (checked).",
         *notes,
     ])
 
