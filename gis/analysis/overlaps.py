@@ -56,7 +56,7 @@ SELECT n.id AS parcel_id, n.distance_m, width_bucket(n.distance_m, CAST(:edges A
        pa.code, pa.kind, d.code AS district, d.name AS district_name, pa.stage, pa.holdout, pa.legacy,
        pa.households, pa.floor_area_m2, pa.land_area_mu, ST_Area(pa.geom) AS parcel_m2, pa.owner_name {geometry}
 FROM near n
-JOIN parcels pa ON pa.id = n.id
+JOIN LATERAL (SELECT * FROM parcels p WHERE p.id = n.id OFFSET 0) pa ON TRUE  -- by key, as in _HIT_SQL
 JOIN districts d ON d.id = pa.district_id
 WHERE n.distance_m < :max_distance
 ORDER BY n.distance_m, pa.code
