@@ -93,7 +93,7 @@ def uvicorn_process(app: str, *, cwd: Path, env: dict[str, str], ready_path: str
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a loaded 2-core machine starts the app slowly
         while time.monotonic() < deadline:
             try:
                 if httpx.get(base + ready_path, timeout=2).status_code == 200:

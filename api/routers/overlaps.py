@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -76,6 +77,11 @@ class CompareRequest(BaseModel):
     candidates: list[Candidate] = Field(min_length=2, max_length=10)
 
 
+def _json(answer: dict[str, Any]) -> Response:
+    # orjson writes thousands of parcels in milliseconds, where FastAPI's encoder takes a tenth of a second.
+    return Response(orjson.dumps(answer), media_type="application/json")
+
+
 def _parse(conn: Connection, settings: Settings, geometry: dict, crs: object, width: float | None,
            where: str = "geometry", needs_footprint: bool = True) -> QueryGeometry:
     return parse_geometry(geometry, crs=crs, width_m=width, working_srid=settings.srid,
@@ -85,13 +91,13 @@ def _parse(conn: Connection, settings: Settings, geometry: dict, crs: object, wi
 
 @router.post("", response_model=None)
 def overlaps(body: OverlapRequest, conn: Conn, settings: Config, tolerance: Tol, today: Today,
-             principal: Viewer, format: Format = "json") -> dict[str, Any] | Response:
+             principal: Viewer, format: Format = "json") -> Response:
     """Every parcel the line's corridor or the polygon overlaps, with totals and totals by district; with
     ``format`` the parcels as a file (占压分析), the same rows and areas."""
     query = _parse(conn, settings, body.geometry, body.crs, body.width_m)
     if format == "json":
-        return overlap_report(conn, query, settings.srid, tolerance, today, with_geometry=body.with_geometry,
-                              reveal_personal=principal.reveal_personal)
+        return _json(overlap_report(conn, query, settings.srid, tolerance, today, with_geometry=body.with_geometry,
+                                    reveal_personal=principal.reveal_personal))
     # Personal data is masked by the writer, by the caller's role, as in every other download.
     hits = overlap_hits(conn, query, settings.srid, tolerance, today, reveal_personal=True, with_wkb=True)
     return export_response(overlap_export_rows(hits), "占压分析", format, srid=settings.srid, today=today,
@@ -101,12 +107,12 @@ def overlaps(body: OverlapRequest, conn: Conn, settings: Config, tolerance: Tol,
 
 @router.post("/bands", response_model=None)
 def bands(body: BandsRequest, conn: Conn, settings: Config, today: Today, principal: Viewer,
-          format: Format = "json") -> dict[str, Any] | Response:
+          format: Format = "json") -> Response:
     """Parcels near a centre line in distance bands, each with its totals; with ``format`` the parcels as a file,
     band by band."""
     query = _parse(conn, settings, body.geometry, body.crs, None, needs_footprint=False)
     if format == "json":
-        return distance_bands(conn, query, settings.srid, body.bands, reveal_personal=principal.reveal_personal)
+        return _json(distance_bands(conn, query, settings.srid, body.bands, reveal_personal=principal.reveal_personal))
     answer = distance_bands(conn, query, settings.srid, body.bands, reveal_personal=True, with_wkb=True)
     return export_response(band_export_rows(answer), "距离带分析", format, srid=settings.srid, today=today,
                            columns=BAND_EXPORT_COLUMNS, reveal_personal=principal.reveal_personal,
@@ -115,7 +121,7 @@ def bands(body: BandsRequest, conn: Conn, settings: Config, today: Today, princi
 
 @router.post("/compare", response_model=None)
 def compare(body: CompareRequest, conn: Conn, settings: Config, tolerance: Tol, today: Today,
-            principal: Viewer, format: Format = "json") -> dict[str, Any] | Response:
+            principal: Viewer, format: Format = "json") -> Response:
     """Candidate alignments side by side (比选). As a file: XLSX has the side-by-side sheet and one sheet per
     candidate; the other formats list every candidate's parcels with the candidate's name (方案)."""
     candidates = [
@@ -123,8 +129,8 @@ def compare(body: CompareRequest, conn: Conn, settings: Config, tolerance: Tol, 
         for i, c in enumerate(body.candidates)
     ]
     if format == "json":
-        return compare_alignments(conn, candidates, settings.srid, tolerance, today,
-                                  reveal_personal=principal.reveal_personal)
+        return _json(compare_alignments(conn, candidates, settings.srid, tolerance, today,
+                                        reveal_personal=principal.reveal_personal))
     summary, parcels = compare_export(conn, candidates, settings.srid, tolerance, today)
     if format == "xlsx":
         sheets = [Sheet("方案比选", summary, COMPARE_SUMMARY_COLUMNS, unit="个方案"),

@@ -50,6 +50,7 @@ from gis.analysis.blockers import (
     MAX_LIMIT,
     BlockerFilter,
     blocker_download,
+    blockers_json,
     find_blockers,
 )
 from gis.domain.geometry import QueryGeometry, city_extent, parse_geometry
@@ -129,6 +130,10 @@ async def blockers(
     if format not in ("json", "geojson"):
         return await request.app.state.render_capacity.run(_download, db.engine, project_id, query, tolerance,
                                                            settings, today, format, principal.reveal_personal)
+    if format == "json" and not query.with_geometry:
+        return Response(await db.read(blockers_json, project_id, query, tolerance, tz=settings.city_timezone,
+                                      today=today, reveal_personal=principal.reveal_personal),
+                        media_type="application/json")
     if format == "geojson":
         query = replace(query, with_geometry=True, limit=query.limit or MAX_LIMIT)
     page = await db.read(find_blockers, project_id, query, tolerance, tz=settings.city_timezone, today=today,

@@ -9,12 +9,15 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import TILE_INDEX_RANGE, TILE_ZOOM_RANGE, Database, get_database, get_settings
+from gis.maps.tile_cache import TileCache, tile_key
 from gis.maps.tiles import MEDIA_TYPE, vector_tile
 from gis.platform.config import Settings
 
 router = APIRouter(tags=["tiles"], dependencies=[Depends(require(Role.viewer))])
 # Stages change during the day: a browser may reuse a tile for a minute; no shared cache keeps it.
 TILE_CACHE = {"Cache-Control": "private, max-age=60"}
+# Tiles with a data version: the browser asks again each time, and a tile unchanged since is a 304.
+VERSIONED_TILE_CACHE = {"Cache-Control": "private, max-age=0, must-revalidate"}
 
 
 @router.get("/tiles/{layer}/{z}/{x}/{y}.mvt", response_class=Response,
@@ -30,16 +33,35 @@ async def tile(
     settings: Annotated[Settings, Depends(get_settings)],
     shift: Annotated[Literal["gcj02"] | None, Query(description="gcj02: drawn for a GCJ-02 basemap.")] = None,
 ) -> Response:
-    """A vector tile (EPSG:3857, extent 4096, buffer 64) of parcels (from zoom 12), projects or districts;
-    204 when empty. Tiles are built a few at a time (``tile_concurrency``); a request that cannot start
-    within ``tile_queue_timeout_s`` is answered 503 with Retry-After."""
-    data = await db.read_within(request.app.state.tile_capacity, vector_tile, layer, z, x, y, srid=settings.srid,
-                                gcj02=shift == "gcj02")
-    return tile_response(data, MEDIA_TYPE)
+    """A vector tile (EPSG:3857, extent 4096, buffer 64) of parcels (from zoom 12; up to zoom 14 as grid cells
+    with counts), projects or districts; 204 when empty. Each carries an ETag of its data version: a repeat
+    with ``If-None-Match`` is 304 until a change of what the tile draws. Built tiles are kept in memory
+    (``gis.maps.tile_cache``); new ones are built a few at a time (``tile_concurrency``), and a request that
+    cannot start within ``tile_queue_timeout_s`` is answered 503 with Retry-After."""
+    key = await db.read(tile_key, layer, z, x, y, shift or "")
+    headers = VERSIONED_TILE_CACHE | {"ETag": key.etag}
+    if key.etag in _etags(request.headers.get("if-none-match")):
+        return Response(status_code=304, headers=headers)
+    cache: TileCache = request.app.state.tile_cache
+    found, data = cache.get(key)
+    if not found:
+        data = await db.read_within(request.app.state.tile_capacity, vector_tile, layer, z, x, y,
+                                    srid=settings.srid, gcj02=shift == "gcj02")
+        cache.put(key, data)
+    return tile_response(data, MEDIA_TYPE, headers)
 
 
-def tile_response(data: bytes | None, media_type: str) -> Response:
-    """The tile, or 204 when it holds no feature; cacheable by the browser for a minute."""
+def _etags(header: str | None) -> set[str]:
+    """The entity tags of an If-None-Match header (weak ones compared by their tag, as RFC 9110 says)."""
+    if not header:
+        return set()
+    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
+
+
+def tile_response(data: bytes | None, media_type: str, headers: dict[str, str] | None = None) -> Response:
+    """The tile, or 204 when it holds no feature; cacheable by the browser for a minute unless ``headers`` say
+    otherwise."""
+    headers = headers or TILE_CACHE
     if data is None:
-        return Response(status_code=204, headers=TILE_CACHE)
-    return Response(data, media_type=media_type, headers=TILE_CACHE)
+        return Response(status_code=204, headers=headers)
+    return Response(data, media_type=media_type, headers=headers)

@@ -41,7 +41,9 @@ SELECT m.parcel_id, pa.code, pa.kind, pa.district_id, d.code AS district, d.name
        pa.legacy, pa.households, pa.floor_area_m2, pa.land_area_mu, pa.owner_name,
        m.parcel_m2, m.overlap_m2, std.rate_yuan, std.unit AS rate_unit, std.valid_from AS standard_from {geometry}
 FROM measured m
-JOIN parcels pa ON pa.id = m.parcel_id
+-- Each parcel fetched by its key (OFFSET 0 keeps it so): the planner, which cannot tell how few pieces and hits a
+-- footprint has, would otherwise read every parcel into a hash.
+JOIN LATERAL (SELECT * FROM parcels p WHERE p.id = m.parcel_id OFFSET 0) pa ON TRUE
 JOIN districts d ON d.id = pa.district_id
 """ + _STANDARD_JOIN.replace("{", "{{").replace("}", "}}") + """
 WHERE """ + tolerance_sql("m") + """
@@ -58,7 +60,7 @@ SELECT n.id AS parcel_id, n.distance_m, width_bucket(n.distance_m, CAST(:edges A
        pa.code, pa.kind, d.code AS district, d.name AS district_name, pa.stage, pa.holdout, pa.legacy,
        pa.households, pa.floor_area_m2, pa.land_area_mu, ST_Area(pa.geom) AS parcel_m2, pa.owner_name {geometry}
 FROM near n
-JOIN parcels pa ON pa.id = n.id
+JOIN LATERAL (SELECT * FROM parcels p WHERE p.id = n.id OFFSET 0) pa ON TRUE  -- by key, as in _HIT_SQL
 JOIN districts d ON d.id = pa.district_id
 WHERE n.distance_m < :max_distance
 ORDER BY n.distance_m, pa.code
@@ -140,15 +142,20 @@ def overlap_hits(conn: Connection, query: QueryGeometry, srid: int, tolerance: T
 
     ``with_geometry`` adds each parcel as GeoJSON in WGS 84; ``with_wkb`` its WKB in the working CRS (``geom``),
     which the file downloads write."""
+    sql, params = overlap_statement(query, srid, tolerance, today, with_geometry=with_geometry, with_wkb=with_wkb)
+    rows = conn.execute(text(sql), params).mappings().all()
+    estimates = estimate_hits(conn, rows)  # the itemised engine, as for a parcel's own calculation
+    return [_hit(r, reveal_personal, estimates[r["parcel_id"]]) for r in rows]
+
+
+def overlap_statement(query: QueryGeometry, srid: int, tolerance: Tolerance, today: date, *,
+                      with_geometry: bool = False, with_wkb: bool = False) -> tuple[str, dict[str, Any]]:
+    """The overlap query's SQL and its bound parameters (for ``overlap_hits``, and for a benchmark's EXPLAIN)."""
     geometry = ", ST_AsGeoJSON(ST_Transform(pa.geom, 4326), 7) AS geometry" if with_geometry else ""
     if with_wkb:
         geometry += ", ST_AsBinary(pa.geom) AS geom"
     sql = measured_overlaps_sql(_QUERY_FOOTPRINT) + _HIT_SQL.format(geometry=geometry)
-    params = _geom_params(query.footprint, srid) | {
-        **tolerance.params, "today": today}
-    rows = conn.execute(text(sql), params).mappings().all()
-    estimates = estimate_hits(conn, rows)  # the itemised engine, as for a parcel's own calculation
-    return [_hit(r, reveal_personal, estimates[r["parcel_id"]]) for r in rows]
+    return sql, _geom_params(query.footprint, srid) | {**tolerance.params, "today": today}
 
 
 def overlap_report(conn: Connection, query: QueryGeometry, srid: int, tolerance: Tolerance, today: date, *,

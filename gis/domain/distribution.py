@@ -37,6 +37,7 @@ REFERENCE: tuple[str, ...] = (
     "project_revisions", "users", "auth_tokens", "login_attempts", "compensation_standards", "targets",
     "assisting_units", "unit_staff", "command_posts", "frontline_visits", "duty_days",
     "compensation_disclosures", "resettlement_estates", "resettlement_buildings", "resettlement_flats",
+    "tile_versions",
 )
 
 # Constraints a distributed table cannot keep on Citus: unique ones without the distribution column (a shard checks

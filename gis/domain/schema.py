@@ -383,6 +383,9 @@ def metadata(srid: int) -> MetaData:
         Index("revision_parcel_overlaps_revision_idx", "project_id", "revision"),
     )
     _resettlement_tables(md)
+    # Raised by a statement trigger on each table the tiles draw (migration 0018); gis.maps.tile_cache reads it.
+    Table("tile_versions", md, Column("source", Text, primary_key=True),
+          Column("version", BigInteger, nullable=False, server_default=text("0")))
     return md
 
 

@@ -15,6 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+# The pieces a footprint is cut into: edges at most this long (metres), pieces of at most this many vertices.
+_PIECE_EDGE_M = 100
+_PIECE_VERTICES = 32
+
 
 def measured_overlaps_sql(footprints: str, parcel_filter: str = "") -> str:
     """CTEs ending in ``measured(key, parcel_id, parcel_m2, overlap_m2, share)``.
@@ -24,30 +28,29 @@ def measured_overlaps_sql(footprints: str, parcel_filter: str = "") -> str:
     """
     return f"""
 WITH footprints AS ({footprints}),
-pieces AS (
-    SELECT f.key, ST_Subdivide(f.footprint, 128) AS piece FROM footprints f
+-- Small pieces: densified first, so that a long corridor of few vertices is cut too (ST_Subdivide alone
+-- returns it whole, and its box, most of the city, is what each index probe would scan).
+pieces AS MATERIALIZED (
+    SELECT f.key, ST_Subdivide(ST_Segmentize(f.footprint, {_PIECE_EDGE_M}), {_PIECE_VERTICES}) AS piece
+    FROM footprints f
 ),
-hits AS (
-    SELECT DISTINCT pc.key, pa.id AS parcel_id
+-- A parcel wholly inside a piece counts at its own area; only those on a piece's edge are clipped. The pieces
+-- tile the footprint, so a parcel's overlap is the sum over the pieces it meets.
+parts AS (
+    SELECT pc.key, pa.id AS parcel_id, ST_Area(pa.geom) AS parcel_m2,
+           CASE WHEN ST_Covers(pc.piece, pa.geom) THEN ST_Area(pa.geom)
+                ELSE ST_Area(ST_Intersection(pa.geom, pc.piece)) END AS part_m2
     FROM pieces pc
-    JOIN parcels pa ON pa.geom && pc.piece AND ST_Intersects(pa.geom, pc.piece)
+    JOIN parcels pa ON ST_Intersects(pa.geom, pc.piece)
     {parcel_filter}
 ),
-clipped AS (
-    SELECT h.key, h.parcel_id, ST_Area(pa.geom) AS parcel_m2,
-           CASE WHEN ST_CoveredBy(pa.geom, f.footprint) THEN ST_Area(pa.geom)
-                ELSE (SELECT coalesce(sum(ST_Area(ST_Intersection(pa.geom, pc.piece))), 0)
-                      FROM pieces pc WHERE pc.key = h.key AND pc.piece && pa.geom)
-           END AS overlap_m2
-    FROM hits h
-    JOIN parcels pa ON pa.id = h.parcel_id
-    JOIN footprints f ON f.key = h.key
-),
--- OFFSET 0 keeps clipped a subquery of its own, so each overlap is clipped once, not once for the
--- filter and again for each column that uses it.
 measured AS (
-    SELECT c.*, CASE WHEN c.parcel_m2 > 0 THEN c.overlap_m2 / c.parcel_m2 ELSE 0 END AS share
-    FROM (SELECT * FROM clipped OFFSET 0) c
+    SELECT key, parcel_id, max(parcel_m2) AS parcel_m2, sum(part_m2) AS overlap_m2,
+           CASE WHEN max(parcel_m2) > 0 THEN sum(part_m2) / max(parcel_m2) ELSE 0 END AS share
+    -- OFFSET 0 measures each pair in the join's order, a piece's parcels one after another, where PostGIS
+    -- reuses the piece's prepared geometry; sorted for the grouping first, the pieces would alternate.
+    FROM (SELECT * FROM parts OFFSET 0) p
+    GROUP BY key, parcel_id
 )"""
 
 
