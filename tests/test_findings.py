@@ -10,11 +10,13 @@ from datetime import date, timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from gis.domain.stages import today_in
 from gis.domain.tolerance import Tolerance
 from gis.platform.db import get_engine
 from gis.records.findings import new_items, overdue_items
+from gis.records.units import add_unit
 from tests.conftest import add_parcel, bearer, make_role_tokens
 from tests.conftest import city_time as _local
 from tests.worlds import WORLD_ORIGIN, insert_document_requirements, two_districts
@@ -34,6 +36,7 @@ def world(pg_dir):
     s = two_districts(pg_dir, "findings")
     with get_engine(s).begin() as conn:
         insert_document_requirements(conn)
+        add_unit(conn, "U01", "市住建局", "test")
     tokens = make_role_tokens(get_engine(s), ["a"])
     headers = {r: bearer(t) for r, t in tokens.items()}
     parcels = [add_parcel(s, 1, stage="paid", paid_yuan=1000), add_parcel(s, 1, stage="paid", paid_yuan=1000),
@@ -107,6 +110,13 @@ def test_who_may_move_what(world):
         "check": "paid-not-demolished", "parcel_id": clean, "deadline": "2100-01-01"})
     assert r.status_code == 422 and "does not flag" in r.text
     assert _open(client, headers, p3, date(2001, 1, 1)).status_code == 422
+    # the responsible unit is one of the assisting units, in the API and in the database
+    r = client.post("/findings", headers=headers["inspector"], json={
+        "check": "paid-not-demolished", "parcel_id": p3, "deadline": "2100-01-01", "params": {"days": 10},
+        "unit_code": "U99"})
+    assert r.status_code == 422 and "U99" in r.text and "unit_code" in r.text, r.text
+    with pytest.raises(IntegrityError, match="findings_unit_code_fkey"), get_engine(s).begin() as conn:
+        conn.execute(text("UPDATE findings SET unit_code = 'U99' WHERE id = :f"), {"f": fid})
     for params in ({"days": 10.5}, {"days": -1}, {"nope": 1}, {"days": 1e300}):
         r = client.post("/findings", headers=headers["inspector"], json={
             "check": "paid-not-demolished", "parcel_id": p3, "deadline": "2100-01-01", "params": params})

@@ -224,7 +224,7 @@ def metadata(srid: int) -> MetaData:
         Column("check_params", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
         Column("parcel_id", BigInteger, ForeignKey("parcels.id"), nullable=False),
         Column("district_id", Integer, ForeignKey("districts.id"), nullable=False),
-        Column("unit_code", Text, info={"label": "责任单位"}),
+        Column("unit_code", Text, ForeignKey("assisting_units.code", onupdate="CASCADE"), info={"label": "责任单位"}),
         Column("summary", Text, info={"label": "问题摘要"}),
         Column("detail", JSONB),
         Column("deadline", Date, nullable=False, info={"label": "整改期限"}),

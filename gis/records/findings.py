@@ -86,8 +86,9 @@ def insert_item(conn: Connection, *, check_name: str, check_params: dict[str, An
     ensure_inspector(principal)
     check_values({"deadline": DAY}, {"deadline": deadline})
     _check_note(note)
-    if unit_code is not None and not (0 < len(unit_code) <= 64):
-        raise InvalidInput("a unit code is 1 to 64 characters", "unit_code")
+    if unit_code is not None and conn.execute(text("SELECT 1 FROM assisting_units WHERE code = :c"),
+                                              {"c": unit_code}).first() is None:
+        raise InvalidInput(f"no assisting unit {unit_code!r}", "unit_code")
     district = conn.execute(text("SELECT district_id FROM parcels WHERE id = :id"), {"id": parcel_id}).scalar()
     if district is None:
         raise NotFound(f"no parcel with id {parcel_id}")
