@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from sqlalchemy import Engine
 
 from api.auth import Principal, Role, require, require_any
-from api.deps import NO_NUL, BigId, Conn, Day, StrictNumber, get_engine, get_today
+from api.deps import NO_NUL, BigId, Conn, Day, IntId, StrictNumber, get_engine, get_today
 from api.uploads import kept_upload
 from gis.analysis import compensation
 from gis.domain.compensation import COUNT_QUANTITY, MAX_COUNTS, MAX_GRADE, TRANSITION_MONTHS
@@ -60,7 +60,7 @@ class SurveyIn(BaseModel):
 class EstimateIn(SurveyIn):
     """A hypothetical household: its district and kind, its areas and survey facts, and the day of agreement."""
 
-    district: StrictStr | StrictInt = Field(description="District code, name or id.")
+    district: StrictStr | IntId = Field(description="District code, name or id.")
     kind: Literal["house", "land"]
     agreed_on: Day | None = Field(None, description="The agreement's day (default today): it chooses the standards "
                                                     "in force and the signing incentive.")

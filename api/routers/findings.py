@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from api.auth import Principal, Role, require, require_any
-from api.deps import NO_NUL, AsOf, Conn, IntId, Text, get_settings, get_today, get_tolerance
+from api.deps import NO_NUL, AsOf, Conn, Day, IntId, Text, get_settings, get_today, get_tolerance
 from api.pages import page_header, root_path
 from gis import contest as contest_scores
 from gis import rectification
@@ -44,7 +44,7 @@ class FindingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     check: Text = Field(description="The check's name (paid-not-demolished, …; see /checks).", max_length=64)
     parcel_id: int = Field(ge=1, le=2**63 - 1, description="The parcel the check flags.")
-    deadline: date = Field(description="Rectify by the end of this day.")
+    deadline: Day = Field(description="Rectify by the end of this day.")
     params: dict[str, float] = Field(default_factory=dict, description="The check's parameters (its defaults "
                                      "otherwise); the re-check runs with the same.")
     unit_code: Text | None = Field(None, min_length=1, max_length=64, description="The assisting unit responsible.")

@@ -20,10 +20,12 @@ from starlette.background import BackgroundTask
 
 from api.auth import Principal, Role, require, require_any
 from api.capacity import render_slot
-from api.deps import AsOf, BigId, Conn, IntId, get_settings, get_today
+from api.deps import AsOf, BigId, Conn, Day, IntId, get_settings, get_today
 from api.export import export_response
 from api.pages import page_header, root_path
+from api.params import limited
 from gis.analysis import resettlement as analysis
+from gis.domain.limits import MAX_YUAN
 from gis.io.export import content_disposition, export_filename
 from gis.maps.assets import ensure_assets
 from gis.maps.page import Basemap, MapContext
@@ -39,7 +41,6 @@ Recorder = Annotated[Principal, Depends(require_any(Role.district_editor, Role.a
 Admin = Annotated[Principal, Depends(require(Role.admin))]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Today = Annotated[date, Depends(get_today)]
-_YUAN = {"ge": 0, "le": float(records.MAX_YUAN)}
 
 
 def _may_edit(conn: Connection, principal: Principal, parcel_id: int) -> None:
@@ -58,61 +59,63 @@ class _Body(BaseModel):
 
 
 class HouseholdIn(_Body):
-    parcel_id: int = Field(ge=1, le=2**63 - 1)
+    parcel_id: BigId
     choice: Literal["money", "flat"] = Field(description="money (货币补偿) or flat (产权调换).")
-    agreement_on: date | None = Field(None, description="Default: the parcel's contract day.")
-    project_id: int | None = Field(None, ge=1, le=2**31 - 1)
-    old_value_yuan: Decimal | None = Field(None, description="Default: the agreement amount (house_value payments).",
-                                           **_YUAN)
-    transition_from: date | None = None
-    promised_months: int | None = Field(None, ge=1, le=120)
-    monthly_fee_yuan: Decimal | None = Field(None, ge=0, le=1_000_000)
-    note: str | None = Field(None, max_length=2000)
+    agreement_on: Day | None = limited("resettlement_households", "agreement_on",
+                                         description="Default: the parcel's contract day.")
+    project_id: IntId | None = None
+    old_value_yuan: Decimal | None = limited("resettlement_households", "old_value_yuan",
+                                              description="Default: the agreement amount (house_value payments).")
+    transition_from: Day | None = limited("resettlement_households", "transition_from")
+    promised_months: int | None = limited("resettlement_households", "promised_months")
+    monthly_fee_yuan: Decimal | None = limited("resettlement_households", "monthly_fee_yuan")
+    note: str | None = limited("resettlement_households", "note")
 
 
 class SelectionIn(_Body):
-    flat_id: int = Field(ge=1, le=2**31 - 1)
-    selected_on: date
+    flat_id: IntId
+    selected_on: Day = limited("resettlement_allocations", "selected_on", ...)
 
 
 class KeysIn(_Body):
-    keys_on: date
+    keys_on: Day = limited("resettlement_households", "keys_on", ...)
 
 
 class SettlementIn(_Body):
-    settled_on: date
-    old_value_yuan: Decimal | None = Field(None, description="Default: the stored value.", **_YUAN)
+    settled_on: Day = limited("resettlement_allocations", "settled_on", ...)
+    old_value_yuan: Decimal | None = limited("resettlement_households", "old_value_yuan",
+                                              description="Default: the stored value.")
 
 
 class FeeIn(_Body):
-    month_no: int = Field(ge=1, le=1200)
-    paid_on: date
-    amount_yuan: Decimal = Field(gt=0, le=1_000_000)
+    month_no: int = limited("transition_payments", "month_no", ...)
+    paid_on: Day = limited("transition_payments", "paid_on", ...)
+    amount_yuan: Decimal = limited("transition_payments", "amount_yuan", ...)
 
 
 class SupplyIn(_Body):
     method: Literal["transfer", "allocation"] = Field(description="transfer (出让) or allocation (划拨).")
-    supplied_on: date
-    receiving_project: str = Field(min_length=1, max_length=100)
-    note: str | None = Field(None, max_length=2000)
+    supplied_on: Day = limited("land_supply", "supplied_on", ...)
+    receiving_project: str = limited("land_supply", "receiving_project", ..., min_length=1)
+    note: str | None = limited("land_supply", "note")
 
 
 class EstateIn(_Body):
-    code: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=100)
-    district_id: int = Field(ge=1, le=2**31 - 1)
+    code: str = limited("resettlement_estates", "code", ..., min_length=1)
+    name: str = limited("resettlement_estates", "name", ..., min_length=1)
+    district_id: IntId
 
 
 class BuildingIn(_Body):
-    name: str = Field(min_length=1, max_length=40)
-    floors: int = Field(ge=1, le=100)
+    name: str = limited("resettlement_buildings", "name", ..., min_length=1)
+    floors: int = limited("resettlement_buildings", "floors", ...)
 
 
 class FlatIn(_Body):
-    number: str = Field(min_length=1, max_length=20)
-    floor: int = Field(ge=1, le=100)
-    area_m2: Decimal = Field(gt=0, le=1000)
-    unit_price_yuan: Decimal = Field(ge=0, le=1_000_000)
+    number: str = limited("resettlement_flats", "number", ..., min_length=1)
+    floor: int = limited("resettlement_flats", "floor", ...)
+    area_m2: Decimal = limited("resettlement_flats", "area_m2", ...)
+    unit_price_yuan: Decimal = limited("resettlement_flats", "unit_price_yuan", ...)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,8 +144,9 @@ def get_timeline(parcel_id: BigId, _principal: Viewer, conn: Conn, settings: Set
 
 @router.get("/resettlement/households/{parcel_id}/difference")
 def get_difference(parcel_id: BigId, _principal: Viewer, conn: Conn,
-                   old_value_yuan: Annotated[Decimal | None, Query(description="The old house's value; default the "
-                                                                   "stored one.", **_YUAN)] = None) -> dict[str, Any]:
+                   old_value_yuan: Annotated[Decimal | None, Query(
+                       description="The old house's value; default the stored one.", ge=0, le=MAX_YUAN)] = None,
+                   ) -> dict[str, Any]:
     """The price difference (差价) of the household's allocated flat; positive: the household pays."""
     return _jsonable([analysis.household_difference(conn, parcel_id, old_value_yuan)])[0]
 

@@ -55,6 +55,11 @@ NOW = text("now()")
 CODE = Limit(max_length=64)  # a parcel's code (不动产单元号 are 28 characters)
 HOUSEHOLDS = Limit(ge=0, le=10_000)  # households on one parcel: a large estate has a few thousand
 RATE = Limit(ge=0, le=MAX_YUAN)
+FLOORS = Limit(ge=1, le=100)  # a building's floors, a flat's floor
+PRICE_YUAN = Limit(ge=0, le=1_000_000)  # a price per m², a monthly fee
+PAID_YUAN = Limit(gt=0, le=1_000_000)  # one month's transitional fee
+DIFFERENCE_YUAN = Limit(ge=-MAX_YUAN, le=MAX_YUAN)  # a price difference, paid either way
+ORDER = Limit(ge=1, le=1_000_000)  # a place in a queue
 TZ = TIMESTAMP(timezone=True)
 
 
@@ -209,10 +214,8 @@ def metadata(srid: int) -> MetaData:
         "compensation_disclosures", md,
         Column("id", Integer, Identity(), primary_key=True),
         Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
-        # The bounds (PAST_DAY, NOTE) are migration 0013's CHECKs and gis.records.disclosures' checks, not "limits":
-        # migration 0009 adds a CHECK for every column declaring them, before this table exists.
-        Column("published_on", Date, nullable=False, info={"label": "公示日期"}),
-        Column("note", Text, info={"label": "说明"}),
+        Column("published_on", Date, nullable=False, info={"label": "公示日期", "limits": PAST_DAY}),
+        Column("note", Text, info={"label": "说明", "limits": NOTE}),
         Column("recorded_by", Text, nullable=False),
         Column("recorded_at", TZ, nullable=False, server_default=NOW),
         UniqueConstraint("project_id", "published_on", name="compensation_disclosures_key"),
@@ -390,15 +393,15 @@ def metadata(srid: int) -> MetaData:
 
 
 def _resettlement_tables(md: MetaData) -> None:
-    """Resettlement (安置) and cleared land's supply (migration 0017; bounds in gis.records.resettlement)."""
+    """Resettlement (安置) and cleared land's supply (migration 0017 writes the bounds' CHECKs)."""
     def recorded() -> tuple[Column, Column]:
         return Column("recorded_by", Text), Column("recorded_at", TZ, nullable=False, server_default=NOW)
 
     Table(
         "resettlement_estates", md,
         Column("id", Integer, Identity(), primary_key=True),
-        Column("code", Text, nullable=False, unique=True, info={"label": "安置小区编号"}),
-        Column("name", Text, nullable=False, info={"label": "安置小区"}),
+        Column("code", Text, nullable=False, unique=True, info={"label": "安置小区编号", "limits": CODE}),
+        Column("name", Text, nullable=False, info={"label": "安置小区", "limits": Limit(max_length=100)}),
         Column("district_id", Integer, ForeignKey("districts.id"), nullable=False),
         *recorded(),
     )
@@ -406,18 +409,19 @@ def _resettlement_tables(md: MetaData) -> None:
         "resettlement_buildings", md,
         Column("id", Integer, Identity(), primary_key=True),
         Column("estate_id", Integer, ForeignKey("resettlement_estates.id"), nullable=False),
-        Column("name", Text, nullable=False, info={"label": "楼栋"}),
-        Column("floors", Integer, nullable=False, info={"label": "层数"}),
+        Column("name", Text, nullable=False, info={"label": "楼栋", "limits": Limit(max_length=40)}),
+        Column("floors", Integer, nullable=False, info={"label": "层数", "limits": FLOORS}),
         UniqueConstraint("estate_id", "name", name="resettlement_buildings_key"),
     )
     Table(
         "resettlement_flats", md,
         Column("id", Integer, Identity(), primary_key=True),
         Column("building_id", Integer, ForeignKey("resettlement_buildings.id"), nullable=False),
-        Column("number", Text, nullable=False, info={"label": "房号"}),
-        Column("floor", Integer, nullable=False, info={"label": "楼层"}),
-        Column("area_m2", Numeric(8, 2), nullable=False, info={"label": "面积（㎡）"}),
-        Column("unit_price_yuan", Numeric(12, 2), nullable=False, info={"label": "结算单价（元/㎡）"}),
+        Column("number", Text, nullable=False, info={"label": "房号", "limits": Limit(max_length=20)}),
+        Column("floor", Integer, nullable=False, info={"label": "楼层", "limits": FLOORS}),
+        Column("area_m2", Numeric(8, 2), nullable=False, info={"label": "面积（㎡）", "limits": Limit(gt=0, le=1000)}),
+        Column("unit_price_yuan", Numeric(12, 2), nullable=False,
+               info={"label": "结算单价（元/㎡）", "limits": PRICE_YUAN}),
         UniqueConstraint("building_id", "number", name="resettlement_flats_key"),
     )
     Table(
@@ -425,13 +429,13 @@ def _resettlement_tables(md: MetaData) -> None:
         Column("parcel_id", BigInteger, ForeignKey("parcels.id"), primary_key=True),
         Column("project_id", Integer, ForeignKey("projects.id")),
         Column("choice", Text, nullable=False, info={"label": "安置方式"}),
-        Column("agreement_on", Date, nullable=False, info={"label": "协议日期"}),
-        Column("old_value_yuan", Numeric(14, 2), info={"label": "被征收房屋价值（元）"}),
-        Column("transition_from", Date, info={"label": "过渡起始日"}),
-        Column("promised_months", Integer, info={"label": "约定过渡期（月）"}),
-        Column("monthly_fee_yuan", Numeric(12, 2), info={"label": "临时安置费（元/月）"}),
-        Column("keys_on", Date, info={"label": "交房日期"}),
-        Column("note", Text, info={"label": "备注"}),
+        Column("agreement_on", Date, nullable=False, info={"label": "协议日期", "limits": PAST_DAY}),
+        Column("old_value_yuan", Numeric(14, 2), info={"label": "被征收房屋价值（元）", "limits": RATE}),
+        Column("transition_from", Date, info={"label": "过渡起始日", "limits": PAST_DAY}),
+        Column("promised_months", Integer, info={"label": "约定过渡期（月）", "limits": Limit(ge=1, le=120)}),
+        Column("monthly_fee_yuan", Numeric(12, 2), info={"label": "临时安置费（元/月）", "limits": PRICE_YUAN}),
+        Column("keys_on", Date, info={"label": "交房日期", "limits": PAST_DAY}),
+        Column("note", Text, info={"label": "备注", "limits": NOTE}),
         *recorded(),
         Index("resettlement_households_project_idx", "project_id", "agreement_on"),
     )
@@ -440,11 +444,11 @@ def _resettlement_tables(md: MetaData) -> None:
         Column("parcel_id", BigInteger, ForeignKey("resettlement_households.parcel_id"), nullable=False),
         Column("id", BigInteger, Identity(), nullable=False),
         Column("flat_id", Integer, ForeignKey("resettlement_flats.id"), nullable=False),
-        Column("selection_order", Integer, nullable=False, info={"label": "选房顺序号"}),
-        Column("selected_on", Date, nullable=False, info={"label": "选房日期"}),
-        Column("settled_on", Date, info={"label": "差价结算日期"}),
-        Column("difference_yuan", Numeric(14, 2), info={"label": "结算差价（元）"}),
-        Column("cancelled_on", Date, info={"label": "撤销日期"}),
+        Column("selection_order", Integer, nullable=False, info={"label": "选房顺序号", "limits": ORDER}),
+        Column("selected_on", Date, nullable=False, info={"label": "选房日期", "limits": PAST_DAY}),
+        Column("settled_on", Date, info={"label": "差价结算日期", "limits": PAST_DAY}),
+        Column("difference_yuan", Numeric(14, 2), info={"label": "结算差价（元）", "limits": DIFFERENCE_YUAN}),
+        Column("cancelled_on", Date, info={"label": "撤销日期", "limits": PAST_DAY}),
         *recorded(),
         PrimaryKeyConstraint("parcel_id", "id"),
         # One active allocation per flat and per household: a flat allocated twice is refused here.
@@ -456,18 +460,19 @@ def _resettlement_tables(md: MetaData) -> None:
     Table(
         "transition_payments", md,
         Column("parcel_id", BigInteger, ForeignKey("resettlement_households.parcel_id"), primary_key=True),
-        Column("month_no", Integer, primary_key=True, autoincrement=False, info={"label": "过渡月份"}),
-        Column("paid_on", Date, nullable=False, info={"label": "发放日期"}),
-        Column("amount_yuan", Numeric(12, 2), nullable=False, info={"label": "金额（元）"}),
+        Column("month_no", Integer, primary_key=True, autoincrement=False,
+               info={"label": "过渡月份", "limits": Limit(ge=1, le=1200)}),
+        Column("paid_on", Date, nullable=False, info={"label": "发放日期", "limits": PAST_DAY}),
+        Column("amount_yuan", Numeric(12, 2), nullable=False, info={"label": "金额（元）", "limits": PAID_YUAN}),
         *recorded(),
     )
     Table(
         "land_supply", md,
         Column("parcel_id", BigInteger, ForeignKey("parcels.id"), primary_key=True),
         Column("method", Text, nullable=False, info={"label": "供地方式"}),
-        Column("supplied_on", Date, nullable=False, info={"label": "供地日期"}),
-        Column("receiving_project", Text, nullable=False, info={"label": "受让项目"}),
-        Column("note", Text, info={"label": "备注"}),
+        Column("supplied_on", Date, nullable=False, info={"label": "供地日期", "limits": PAST_DAY}),
+        Column("receiving_project", Text, nullable=False, info={"label": "受让项目", "limits": Limit(max_length=100)}),
+        Column("note", Text, info={"label": "备注", "limits": NOTE}),
         *recorded(),
     )
 

@@ -22,7 +22,7 @@ The rules, each stated here once:
 - Every write is a ``parcel_events`` row through ``gis.records.history`` (kinds ``resettlement`` and
   ``land_supply``), in the caller's transaction.
 
-The limits below are the ones the API, the CLI and migration 0017's CHECK constraints read.
+The limits are the columns' (``gis.domain.schema``), which the API, the CLI and migration 0017's CHECK constraints read.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from gis.domain.limits import MAX_YUAN, PAST_DAY, Limit, check_values
+from gis.domain.limits import Limit, check_values, limits_of
+from gis.domain.schema import metadata
 from gis.platform.errors import Conflict, InvalidInput, NotFound
 from gis.records.history import event, record
 
@@ -44,43 +45,10 @@ SUPPLY_METHODS = ("transfer", "allocation")
 SUPPLY_LABELS_ZH = {"awaiting": "待供地", "transfer": "已出让", "allocation": "已划拨"}
 FLAT_STATUS_LABELS_ZH = {"available": "可选", "allocated": "已选", "delivered": "已交房"}
 
-# Bounds, stated once (migration 0017 writes its CHECK constraints from these).
-LIMITS: dict[str, dict[str, Limit]] = {
-    "resettlement_estates": {"code": Limit(max_length=64), "name": Limit(max_length=100)},
-    "resettlement_buildings": {"name": Limit(max_length=40), "floors": Limit(ge=1, le=100)},
-    "resettlement_flats": {
-        "number": Limit(max_length=20),
-        "floor": Limit(ge=1, le=100),
-        "area_m2": Limit(gt=0, le=1000),  # one flat: 1,000 m² is a mansion
-        "unit_price_yuan": Limit(ge=0, le=1_000_000),  # per m²
-    },
-    "resettlement_households": {
-        "agreement_on": PAST_DAY,
-        "old_value_yuan": Limit(ge=0, le=MAX_YUAN),
-        "transition_from": PAST_DAY,
-        "promised_months": Limit(ge=1, le=120),  # ten years of transition is the longest any rule promises
-        "monthly_fee_yuan": Limit(ge=0, le=1_000_000),
-        "keys_on": PAST_DAY,
-        "note": Limit(max_length=2000),
-    },
-    "resettlement_allocations": {
-        "selection_order": Limit(ge=1, le=1_000_000),
-        "selected_on": PAST_DAY,
-        "settled_on": PAST_DAY,
-        "difference_yuan": Limit(ge=-MAX_YUAN, le=MAX_YUAN),
-        "cancelled_on": PAST_DAY,
-    },
-    "transition_payments": {
-        "month_no": Limit(ge=1, le=1200),
-        "paid_on": PAST_DAY,
-        "amount_yuan": Limit(gt=0, le=1_000_000),
-    },
-    "land_supply": {
-        "supplied_on": PAST_DAY,
-        "receiving_project": Limit(max_length=100),
-        "note": Limit(max_length=2000),
-    },
-}
+# Bounds, declared on the columns (gis.domain.schema): migration 0017 writes its CHECK constraints from these.
+TABLES = ("resettlement_estates", "resettlement_buildings", "resettlement_flats", "resettlement_households",
+          "resettlement_allocations", "transition_payments", "land_supply")
+LIMITS: dict[str, dict[str, Limit]] = {table: limits_of(metadata(4326), table) for table in TABLES}
 
 # A flat's status, from its active allocation and the household's keys, at the end of :as_of.
 FLAT_STATUS_SQL = """
