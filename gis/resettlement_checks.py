@@ -43,8 +43,6 @@ from gis.checks import (
     _param,
     jsonable,
 )
-from gis.imagery.change import ChangeRule
-from gis.imagery.reoccupation import reoccupation
 from gis.io.export import Column
 from gis.platform.config import DEFAULT_TIMEZONE
 from gis.records.resettlement import CHOICE_LABELS_ZH
@@ -268,6 +266,9 @@ REOCCUPIED_COLUMNS = (
 def reoccupied(conn: Connection, params: Reoccupied = Reoccupied(), *, as_of: date | None = None,
                tz: str = DEFAULT_TIMEZONE, reveal_personal: bool = False, with_geometry: bool = False) -> CheckResult:
     """再次占用: cleared land with a structure or planting appearing again on later imagery."""
+    from gis.imagery.change import ChangeRule  # imagery (rasterio, rio-tiler) loads only for this check
+    from gis.imagery.reoccupation import reoccupation
+
     params, day = params.validated(), _day(as_of, tz)
 
     def rule_of(kind: str) -> ChangeRule:

@@ -19,7 +19,7 @@ from rasterio.transform import from_origin
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
-from gis.imagery import register_layer
+from gis.imagery.layers import register_layer
 from gis.platform import cluster
 from gis.platform.backup import COUNTED_TABLES, restore
 from gis.platform.db import get_app_engine, get_engine

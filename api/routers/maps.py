@@ -19,7 +19,7 @@ from api.capacity import render_slot
 from api.deps import AnyProjectId, Conn, IntId, ProjectId, get_settings, get_today, get_tolerance
 from api.pages import page_header, root_path
 from gis.domain.tolerance import Tolerance
-from gis.imagery import imagery_basemaps
+from gis.imagery.layers import imagery_basemaps
 from gis.io.export import content_disposition
 from gis.maps.assets import VENDOR_PACKAGES, ensure_assets
 from gis.maps.battle_map import render_battle_map

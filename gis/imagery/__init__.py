@@ -5,8 +5,8 @@
 - ``stats``: zonal statistics per parcel, reading only each parcel's window.
 - ``change``: the post-freeze check (抢栽抢种、偷建私建) between two epochs of a layer.
 - ``demo``: two synthetic height epochs for the demo city.
+- ``labels``: the Chinese words of the checks' findings, without loading rasterio.
+
+Nothing is imported here: rasterio and rio-tiler load only with the modules that use them, so the CLI, the
+API's other routes and the checks without imagery start without them.
 """
-
-from gis.imagery.layers import KINDS, ImageryLayer, get_layer, imagery_basemaps, list_layers, register_layer, to_cog
-
-__all__ = ["KINDS", "ImageryLayer", "get_layer", "imagery_basemaps", "list_layers", "register_layer", "to_cog"]

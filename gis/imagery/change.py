@@ -33,6 +33,7 @@ from sqlalchemy import Connection, text
 
 from gis.domain.stages import KIND_LABELS_ZH, STAGE_LABELS_ZH
 from gis.domain.tolerance import Tolerance, tolerance_sql
+from gis.imagery.labels import SUSPECTED_ZH
 from gis.imagery.layers import HEIGHT_KINDS, KINDS, ImageryLayer, get_layer, open_layer, transform_geom, working_crs
 from gis.imagery.render import chip_png
 from gis.imagery.stats import cells_polygon, covered_share, parcel_window
@@ -42,7 +43,6 @@ from gis.platform.db import working_srid
 from gis.platform.errors import InvalidInput, NotFound, ProjectNotFound
 
 CHANGE_KINDS = ("hag", "dsm", "classification")  # tried in this order when no kind is asked for
-SUSPECTED_ZH = {"building": "疑似抢建", "planting": "疑似抢栽", "building_or_planting": "疑似抢建或抢栽"}
 # Chips show the parcel with this much of its surroundings (share of its larger side), at least a few pixels.
 CHIP_MARGIN = 0.3
 CHIP_MIN_MARGIN_PX = 5

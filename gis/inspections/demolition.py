@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-from rasterio.features import geometry_mask
 from sqlalchemy import Connection, text
 
 from gis.checks import (
@@ -35,8 +34,6 @@ from gis.checks import (
     _stage_at,
 )
 from gis.domain.workflow import descendants
-from gis.imagery.layers import get_layer, open_layer, transform_geom, working_crs
-from gis.imagery.stats import cells_polygon, parcel_window
 from gis.inspections.rows import rows_params, rows_sql
 from gis.io.export import Column
 from gis.platform.config import DEFAULT_TIMEZONE, Settings
@@ -93,6 +90,11 @@ class DemolitionIncomplete(CheckParams):
 def standing_area(src: Any, geom: shapely.Geometry, kind: str, params: DemolitionIncomplete, *, raster_crs: str,
                   area_crs: str) -> float:
     """The area (m², in ``area_crs``) of ``geom`` (in the raster's CRS) under cells that show a structure."""
+    from rasterio.features import geometry_mask  # only the imagery checks load rasterio: `gis` starts without it
+
+    from gis.imagery.layers import transform_geom
+    from gis.imagery.stats import cells_polygon, parcel_window
+
     window = parcel_window(src.transform, src.width, src.height, geom.bounds)
     if window is None:
         return 0.0
@@ -112,6 +114,8 @@ def demolition_incomplete(conn: Connection, params: DemolitionIncomplete = Demol
                           as_of: date | None = None, tz: str = DEFAULT_TIMEZONE, reveal_personal: bool = False,
                           with_geometry: bool = False) -> CheckResult:
     """拆除不到位: demolished parcels whose later imagery still shows a structure, or with no demolition acceptance."""
+    from gis.imagery.layers import get_layer, open_layer, transform_geom, working_crs
+
     params, day = params.validated(), _day(as_of, tz)
     rows = conn.execute(text(_DEMOLISHED), day.params | {
         "evidence": EVIDENCE_KIND, "kinds": list(STANDING_KINDS), "later": list(DEMOLISHED_OR_LATER)}).all()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, text
 
@@ -26,11 +27,14 @@ from gis.checks import (
     _param,
 )
 from gis.domain.tolerance import Tolerance
-from gis.imagery.change import SUSPECTED_ZH, ChangeRule, compare_epochs, select_epochs
+from gis.imagery.labels import SUSPECTED_ZH
 from gis.inspections.rows import rows_params, rows_sql
 from gis.io.export import Column
 from gis.platform.config import DEFAULT_TIMEZONE, Settings
 from gis.platform.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from gis.imagery.change import ChangeRule
 
 _DEFAULTS = Settings.model_fields
 _PROJECTS_SQL = """
@@ -63,6 +67,8 @@ class PostFreeze(CheckParams):
 
 
 def _rule(params: PostFreeze, kind: str) -> ChangeRule:
+    from gis.imagery.change import ChangeRule  # imagery loads rasterio: only when the check runs
+
     return ChangeRule(kind=kind, threshold_m=params.threshold_m, min_area_m2=params.min_area_m2,
                       min_share=params.min_share, built_classes=tuple(_DEFAULTS["imagery_built_classes"].default),
                       vegetation_classes=tuple(_DEFAULTS["imagery_vegetation_classes"].default))
@@ -71,6 +77,8 @@ def _rule(params: PostFreeze, kind: str) -> ChangeRule:
 def post_freeze(conn: Connection, params: PostFreeze = PostFreeze(), *, as_of: date | None = None,
                 tz: str = DEFAULT_TIMEZONE, reveal_personal: bool = False, with_geometry: bool = False) -> CheckResult:
     """抢栽抢种、偷建私建: parcels built on or planted after their project's freeze, for every project with imagery."""
+    from gis.imagery.change import compare_epochs, select_epochs
+
     params, day = params.validated(), _day(as_of, tz)
     tolerance = Tolerance.defaults()
     rows: list[tuple] = []
