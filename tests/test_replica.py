@@ -50,8 +50,10 @@ def superuser(s):
 
 
 def caught_up(primary, standby) -> None:
+    # The insert position, not the write one: the test clusters commit asynchronously (cluster.py), so a commit
+    # record may still be in the WAL buffers, past pg_current_wal_lsn(), until the WAL writer flushes it.
     with superuser(primary).connect() as p:
-        target = p.execute(text("SELECT pg_current_wal_lsn()")).scalar_one()
+        target = p.execute(text("SELECT pg_current_wal_insert_lsn()")).scalar_one()
     with superuser(standby).connect() as r:
         for _ in range(300):
             if r.execute(text("SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), :t) >= 0"), {"t": target}).scalar():
