@@ -22,7 +22,7 @@ import random
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -93,14 +93,17 @@ def rate(base: str, urls: list[str], concurrency: int, headers: dict[str, str]) 
 
 
 def compare(name: str, ours: tuple[str, list[str], dict], theirs: tuple[str, list[str], dict],
-            concurrency: int) -> dict[str, float]:
-    """Alternating batches of the same size; requests per second over all batches of each side."""
+            concurrency: int, before_ours: Callable[[], None] | None = None) -> dict[str, float]:
+    """Alternating batches of the same size; requests per second over all batches of each side.
+    ``before_ours`` runs (untimed) before each of this service's batches."""
     totals = {"ours": [0, 0.0], "tipg": [0, 0.0]}
     for base, urls, headers in (ours, theirs):  # warm-up: connections, plans, caches
         rate(base, urls[:8], concurrency, headers)
     for k in range(ROUNDS):
         for side, (base, urls, headers) in (("ours", ours), ("tipg", theirs)):
             batch = urls[k::ROUNDS]
+            if side == "ours" and before_ours is not None:
+                before_ours()
             n, seconds = rate(base, batch, concurrency, headers)
             totals[side][0] += n
             totals[side][1] += seconds
@@ -109,6 +112,15 @@ def compare(name: str, ours: tuple[str, list[str], dict], theirs: tuple[str, lis
     print(f"{name}: this service {out['ours']:.1f} req/s, tipg {out['tipg']:.1f} req/s, ratio {out['ratio']:.2f}x",
           flush=True)
     return out
+
+
+def stale_every_tile(settings: Settings) -> Callable[[], None]:
+    """A write to the parcels (the statement trigger raises their tile version): every tile this service has
+    kept is stale, so the next asks build them, as tipg always does."""
+    def bump() -> None:
+        with get_engine(settings).begin() as conn:
+            conn.execute(text("UPDATE parcels SET holdout = holdout WHERE id = (SELECT min(id) FROM parcels)"))
+    return bump
 
 
 def check_same_answers(ours: str, headers: dict[str, str], tipg: str) -> None:
@@ -164,34 +176,47 @@ def main() -> None:
             (ours, [f"/ogc/collections/parcels/items?limit={PAGE}&offset={o}&count=false" for o in offsets], auth),
             (tipg, [f"/collections/{TIPG_TABLE}/items?limit={PAGE}&offset={o}&properties={ITEM_PROPERTIES}"
                     for o in offsets], {}), args.concurrency)
-        vector = compare(
-            f"vector tiles z{ZOOMS[0]}-{ZOOMS[-1]}",
-            (ours, [f"/ogc/collections/parcels/tiles/WebMercatorQuad/{t.z}/{t.y}/{t.x}" for t in tile_urls], auth),
-            (tipg, [f"/collections/{TIPG_TABLE}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}?properties={TILE_PROPERTIES}"
-                    for t in tile_urls], {}), args.concurrency)
+        def tile_paths(sample: list) -> tuple[list[str], list[str]]:
+            return ([f"/ogc/collections/parcels/tiles/WebMercatorQuad/{t.z}/{t.y}/{t.x}" for t in sample],
+                    [f"/collections/{TIPG_TABLE}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}?properties={TILE_PROPERTIES}"
+                     for t in sample])
+
+        # Each distinct tile once a round, after a write: this service builds every tile, as tipg does.
+        cold_ours, cold_tipg = tile_paths([t for t in tiles for _ in range(ROUNDS)])  # batch k: urls[k::ROUNDS]
+        cold = compare(f"vector tiles z{ZOOMS[0]}-{ZOOMS[-1]}, each built after a write",
+                       (ours, cold_ours, auth), (tipg, cold_tipg, {}), args.concurrency,
+                       before_ours=stale_every_tile(settings))
+        # The same tiles asked again and again, as a map panned back and forth: this service's cache answers.
+        warm_ours, warm_tipg = tile_paths(tile_urls)
+        vector = compare(f"vector tiles z{ZOOMS[0]}-{ZOOMS[-1]}, repeated",
+                         (ours, warm_ours, auth), (tipg, warm_tipg, {}), args.concurrency)
     if args.results != "-":
-        write_results(Path(args.results), args, count, len(tiles), items, uncounted, vector)
+        write_results(Path(args.results), args, count, len(tiles), items, uncounted, cold, vector)
 
 
 NOTE = """
 Items: one statement per page and a count unless `count=false` (the page's rows chosen first, only they
 transformed and written as GeoJSON by PostGIS, passed through orjson untouched) against tipg's page and
 count with a pydantic model per feature. Tiles: both run one `ST_AsMVT` statement of the same shape (this
-service's is `gis.maps.tiles`, shared with the maps), so the difference is per-request overhead, where this service
-also checks the bearer token in the database on every request; tipg's tiles were asked for this service's
-buffer (64) and properties.
+service's is `gis.maps.tiles`, shared with the maps); tipg's tiles were asked for this service's buffer (64) and
+properties. "Built after a write": before each of this service's batches a write raises the parcels' tile version, so
+every tile is built (the difference is per-request overhead: the version read, the token from the principal cache).
+"Repeated": the sample asked again and again; this service builds each tile once and answers the rest from its
+cache (`gis.maps.tile_cache`), tipg builds every one.
 """
 
 
 def write_results(path: Path, args: argparse.Namespace, count: int, distinct_tiles: int,
-                  items: dict, uncounted: dict, vector: dict) -> None:
+                  items: dict, uncounted: dict, cold: dict, vector: dict) -> None:
     from importlib.metadata import version
 
     command = (f"python -m bench.ogc_vs_tipg --parcels {args.parcels} --requests {args.requests} "
                f"--concurrency {args.concurrency}")
+    tiles = f"vector tiles z{ZOOMS[0]}-{ZOOMS[-1]}, {distinct_tiles} distinct"
     rows = [(f"items, pages of {PAGE} (numberMatched counted by both)", items),
             (f"items, pages of {PAGE}, this service with count=false", uncounted),
-            (f"vector tiles z{ZOOMS[0]}-{ZOOMS[-1]} ({distinct_tiles} distinct tiles)", vector)]
+            (f"{tiles}, each built after a write", cold),
+            (f"{tiles}, repeated ({4 * args.requests} asks)", vector)]
     table = "\n".join(f"| {name} | {r['ours']:.1f} | {r['tipg']:.1f} | {r['ratio']:.2f}x |" for name, r in rows)
     section = f"""
 ## OGC API vs tipg: items pages and vector tiles (bench/ogc_vs_tipg.py)

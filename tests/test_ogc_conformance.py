@@ -195,7 +195,9 @@ def test_bad_parameters_are_400_with_a_json_body(viewer, bad):
 def test_not_found_is_404_with_a_json_body(viewer):
     for path in ("/ogc/collections/nowhere", "/ogc/collections/nowhere/items", "/ogc/collections/parcels/items/0",
                  "/ogc/collections/parcels/items/abc", "/ogc/collections/blockers-nowhere/items",
-                 "/ogc/collections/parcels/tiles/NoSuchTMS", "/ogc/collections/blockers-hsr/tiles"):
+                 "/ogc/collections/parcels/tiles/NoSuchTMS", "/ogc/collections/blockers-hsr/tiles",
+                 "/ogc/collections/blockers-hsr/tiles/WebMercatorQuad/14/0/0",
+                 "/ogc/collections/nowhere/tiles/WebMercatorQuad/14/0/0"):
         r = viewer(path)
         assert r.status_code == 404 and r.json()["detail"], path
 

@@ -93,6 +93,30 @@ def test_an_import_or_direct_write_invalidates_too(world):
     assert holdouts[pid] is True
 
 
+def test_the_ogc_tile_is_the_same_cached_tile(world):
+    """OGC API - Tiles (row before column) answers from the maps' cache: same bytes, same ETag, a 304 for a repeat,
+    and a new tile after a write."""
+    w, c = world
+    h = w.headers["viewer"]
+    pid = add_parcel(w.settings, 1)
+    z, x, y = _tile_with(w, pid)
+    maps = c.get(f"/tiles/parcels/{z}/{x}/{y}.mvt", headers=h)
+    ogc_path = f"/ogc/collections/parcels/tiles/WebMercatorQuad/{z}/{y}/{x}"
+    hits = c.app.state.tile_cache.hits
+    ogc = c.get(ogc_path, headers=h)
+    assert ogc.status_code == 200 and ogc.content == maps.content and ogc.headers["etag"] == maps.headers["etag"]
+    assert c.app.state.tile_cache.hits == hits + 1
+    assert c.get(ogc_path, headers=h | {"If-None-Match": ogc.headers["etag"]}).status_code == 304
+    with get_engine(w.settings).begin() as conn:
+        conn.execute(text("UPDATE parcels SET holdout = true WHERE id = :id"), {"id": pid})
+    r = c.get(ogc_path, headers=h | {"If-None-Match": ogc.headers["etag"]})
+    assert r.status_code == 200 and {f["id"]: f["properties"]["holdout"]
+                                     for f in decode(r.content, z, x, y)["parcels"]["features"]}[pid] is True
+    # an unknown collection is still a 404 saying so, before any tile is built
+    missing = c.get("/ogc/collections/nope/tiles/WebMercatorQuad/17/0/0", headers=h)
+    assert missing.status_code == 404 and "no collection 'nope'" in missing.text, missing.text
+
+
 def test_low_zoom_tiles_are_grid_cells_counting_the_parcels(client, engine, demo_city):
     """Below the detail zoom every parcel is counted once, in the cell of its box's centre; the cells' stage is the
     most common stage of their parcels."""

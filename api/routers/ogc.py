@@ -22,8 +22,8 @@ from api import ogc_docs as docs
 from api.auth import Principal, Role, require
 from api.deps import Conn, Database, get_database, get_settings
 from api.pages import page_header
-from api.routers.tiles import tile_response
-from gis.maps.tiles import MAX_ZOOM, vector_tile
+from api.routers.tiles import cached_tile
+from gis.maps.tiles import MAX_ZOOM, TILE_LAYERS
 from gis.ogc import collections as ogc
 from gis.ogc import cql2 as cql2_sql
 from gis.ogc.cql2 import BadRequest
@@ -346,17 +346,16 @@ def collection_tilejson(collection_id: str, tms: str, request: Request, _princip
 async def tile(collection_id: str, tms: str, tile_matrix: str, tile_row: str, tile_col: str, request: Request,
                _principal: Reader, db: Annotated[Database, Depends(get_database)], settings: Config) -> Response:
     """A Mapbox vector tile; note the OGC order: tile matrix (zoom), row (y), column (x). 204 when empty.
-    Built within the tiles' capacity, like /tiles (503 with Retry-After when no slot comes free in time)."""
+    The same tiles as /tiles, from the same cache, with the same ETag and 304 (503 with Retry-After when no slot
+    comes free in time to build one)."""
     _only(request, {"f"})
     _check_tms(tms)
     z, y, x = (_tile_index(v) for v in (tile_matrix, tile_row, tile_col))
     if z > MAX_ZOOM or x >= 1 << z or y >= 1 << z:
         raise NotFound(f"tile {tile_matrix}/{tile_row}/{tile_col} is outside {docs.TMS_ID} (zoom 0 to {MAX_ZOOM})")
-
-    def build(conn: Connection) -> bytes | None:
-        return vector_tile(conn, _tiled(conn, settings, collection_id).id, z, x, y, srid=settings.srid)
-
-    return tile_response(await db.read_within(request.app.state.tile_capacity, build), docs.MT_MVT)
+    if collection_id not in TILE_LAYERS:
+        await db.read(_tiled, settings, collection_id)  # says which: no such collection, or one not tiled
+    return await cached_tile(request, db, settings, collection_id, z, x, y, media_type=docs.MT_MVT)
 
 
 def _tile_index(value: str) -> int:

@@ -38,7 +38,14 @@ async def tile(
     with ``If-None-Match`` is 304 until a change of what the tile draws. Built tiles are kept in memory
     (``gis.maps.tile_cache``); new ones are built a few at a time (``tile_concurrency``), and a request that
     cannot start within ``tile_queue_timeout_s`` is answered 503 with Retry-After."""
-    key = await db.read(tile_key, layer, z, x, y, shift or "")
+    return await cached_tile(request, db, settings, layer, z, x, y, shift=shift or "")
+
+
+async def cached_tile(request: Request, db: Database, settings: Settings, layer: str, z: int, x: int, y: int, *,
+                      shift: str = "", media_type: str = MEDIA_TYPE) -> Response:
+    """The tile from the app's cache, built on a miss; 304 when ``If-None-Match`` names its current version.
+    The maps' tiles and the OGC API's are the same tiles, so both answer through here."""
+    key = await db.read(tile_key, layer, z, x, y, shift)
     headers = VERSIONED_TILE_CACHE | {"ETag": key.etag}
     if key.etag in _etags(request.headers.get("if-none-match")):
         return Response(status_code=304, headers=headers)
@@ -48,7 +55,7 @@ async def tile(
         data = await db.read_within(request.app.state.tile_capacity, vector_tile, layer, z, x, y,
                                     srid=settings.srid, gcj02=shift == "gcj02")
         cache.put(key, data)
-    return tile_response(data, MEDIA_TYPE, headers)
+    return tile_response(data, media_type, headers)
 
 
 def _etags(header: str | None) -> set[str]:
