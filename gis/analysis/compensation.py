@@ -189,12 +189,13 @@ class _Rates:
 
     def __init__(self, rates: Iterable[Rate]) -> None:
         self.by_key = {(r.item, r.grade): r for r in rates}
+        self.items = {item for item, _grade in self.by_key}
 
     def get(self, item: str, grade: str | None) -> Rate | None:
         return self.by_key.get((item, grade or NO_GRADE)) or self.by_key.get((item, NO_GRADE))
 
     def has(self, item: str) -> bool:
-        return any(i == item for i, _g in self.by_key)
+        return item in self.items
 
 
 def _line(rate: Rate, quantity: Decimal | None, note: str | None, grade: str | None = None) -> Item:
@@ -249,19 +250,42 @@ def itemise(rates: Iterable[Rate], h: Household) -> Calculation:
 # ---------------------------------------------------------------------------------------------
 # The standards in force, from the database
 
+# Per item and grade, the latest standard from on or before the day (the supersession rule of
+# gis.records.standards), for a district, kind and day given as SQL expressions.
 _IN_FORCE_SQL = """
 SELECT DISTINCT ON (s.item, s.grade) s.id, s.item, s.grade, s.unit, s.rate_yuan, s.valid_from, s.sign_by, s.note
 FROM compensation_standards s
-WHERE s.district_id = :district_id AND s.kind = :kind AND s.valid_from <= :on
+WHERE s.district_id = {district_id} AND s.kind = {kind} AND s.valid_from <= {on}
 ORDER BY s.item, s.grade, s.valid_from DESC
 """
+_ONE_KEY_SQL = _IN_FORCE_SQL.format(district_id=":district_id", kind=":kind", on=":on")
+_MANY_KEYS_SQL = f"""
+SELECT k.district_id, k.kind, k.day, r.*
+FROM unnest(CAST(:districts AS integer[]), CAST(:kinds AS text[]), CAST(:days AS date[])) AS k(district_id, kind, day)
+CROSS JOIN LATERAL ({_IN_FORCE_SQL.format(district_id="k.district_id", kind="k.kind", on="k.day")}) r
+"""
+
+
+def _rate(r: Any) -> Rate:
+    return Rate(r.id, r.item, r.grade, r.unit, r.rate_yuan, r.valid_from, r.sign_by, r.note)
 
 
 def rates_in_force(conn: Connection, district_id: int, kind: str, on: date) -> list[Rate]:
     """The standards of a district and kind in force on ``on``: per item and grade, the latest from on or before it
     (the supersession rule of ``gis.records.standards``)."""
-    rows = conn.execute(text(_IN_FORCE_SQL), {"district_id": district_id, "kind": kind, "on": on})
-    return [Rate(r.id, r.item, r.grade, r.unit, r.rate_yuan, r.valid_from, r.sign_by, r.note) for r in rows]
+    return [_rate(r) for r in conn.execute(text(_ONE_KEY_SQL), {"district_id": district_id, "kind": kind, "on": on})]
+
+
+def rates_in_force_for(conn: Connection,
+                       keys: Iterable[tuple[int, str, date]]) -> dict[tuple[int, str, date], list[Rate]]:
+    """``rates_in_force`` for many (district id, kind, day) keys in one statement; a key with none maps to []."""
+    wanted = sorted(set(keys))
+    out: dict[tuple[int, str, date], list[Rate]] = {key: [] for key in wanted}
+    rows = conn.execute(text(_MANY_KEYS_SQL), {"districts": [k[0] for k in wanted], "kinds": [k[1] for k in wanted],
+                                               "days": [k[2] for k in wanted]})
+    for r in rows:
+        out[(r.district_id, r.kind, r.day)].append(_rate(r))
+    return out
 
 
 def calculate(conn: Connection, h: Household) -> Calculation:
@@ -466,12 +490,10 @@ def estimate_hits(conn: Connection, hits: Sequence[Mapping[str, Any]]) -> dict[i
     ``priced_on``, ``floor_area_m2``, ``households``, ``overlap_m2``): a house whole, land for its area inside the
     footprint; None where no standard prices it. Standards and surveys are read once for all."""
     surveys = _surveys_of(conn, [h["parcel_id"] for h in hits])
-    rates: dict[tuple[int, str, date], list[Rate]] = {}
+    rates = rates_in_force_for(conn, ((h["district_id"], h["kind"], h["priced_on"]) for h in hits))
     out: dict[int, Decimal | None] = {}
     for hit in hits:
         key = (hit["district_id"], hit["kind"], hit["priced_on"])
-        if key not in rates:
-            rates[key] = rates_in_force(conn, *key)
         house = hit["kind"] == "house"
         h = household(hit["kind"], hit["district_id"], hit["priced_on"], households=hit["households"] or 1,
                       floor_area_m2=_decimal(hit["floor_area_m2"]) if house else None,

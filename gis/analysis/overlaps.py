@@ -94,7 +94,7 @@ class Totals:
         return dict(self.__dict__)
 
 
-def _hit(row: Any, reveal_personal: bool, estimate: Decimal | None) -> dict[str, Any]:
+def _hit(row: Any, reveal_personal: bool, estimate: Decimal | None, *, geometry: bool, wkb: bool) -> dict[str, Any]:
     overlap_mu = row["overlap_m2"] / SQM_PER_MU
     rate = float(row["rate_yuan"]) if row["rate_yuan"] is not None else None
     hit = {
@@ -109,9 +109,9 @@ def _hit(row: Any, reveal_personal: bool, estimate: Decimal | None) -> dict[str,
         "estimated_compensation_yuan": float(estimate) if estimate is not None else None,
         "owner_name": row["owner_name"] if reveal_personal else mask_name(row["owner_name"]),
     }
-    if "geometry" in row.keys():
+    if geometry:
         hit["geometry"] = json.loads(row["geometry"])
-    if "geom" in row.keys():  # WKB in the working CRS, for a download
+    if wkb:  # WKB in the working CRS, for a download
         hit["geom"] = bytes(row["geom"])
     return hit
 
@@ -145,7 +145,7 @@ def overlap_hits(conn: Connection, query: QueryGeometry, srid: int, tolerance: T
     sql, params = overlap_statement(query, srid, tolerance, today, with_geometry=with_geometry, with_wkb=with_wkb)
     rows = conn.execute(text(sql), params).mappings().all()
     estimates = estimate_hits(conn, rows)  # the itemised engine, as for a parcel's own calculation
-    return [_hit(r, reveal_personal, estimates[r["parcel_id"]]) for r in rows]
+    return [_hit(r, reveal_personal, estimates[r["parcel_id"]], geometry=with_geometry, wkb=with_wkb) for r in rows]
 
 
 def overlap_statement(query: QueryGeometry, srid: int, tolerance: Tolerance, today: date, *,
