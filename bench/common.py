@@ -136,7 +136,10 @@ class Latency:
 
 def write_section(path: Path, heading: str, lines: list[str]) -> None:
     """``lines`` as the section of the results file under ``heading`` (a '## ' line): in place of the
-    section whose heading starts so, or appended; the other sections are kept."""
+    section whose heading starts so, or appended; the other sections are kept. A path of '-' prints it only."""
+    if str(path) == "-":
+        print("\n".join([heading, *lines]))
+        return
     previous = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     section = "\n".join([heading, *lines]).rstrip()
     if heading in previous:
