@@ -250,30 +250,25 @@ def itemise(rates: Iterable[Rate], h: Household) -> Calculation:
 # ---------------------------------------------------------------------------------------------
 # The standards in force, from the database
 
-# Per item and grade, the latest standard from on or before the day (the supersession rule of
-# gis.records.standards), for a district, kind and day given as SQL expressions.
+# For each (district, kind, day) key, per item and grade, the latest standard from on or before the day (the
+# supersession rule of gis.records.standards); by key, then item and grade.
 _IN_FORCE_SQL = """
-SELECT DISTINCT ON (s.item, s.grade) s.id, s.item, s.grade, s.unit, s.rate_yuan, s.valid_from, s.sign_by, s.note
-FROM compensation_standards s
-WHERE s.district_id = {district_id} AND s.kind = {kind} AND s.valid_from <= {on}
-ORDER BY s.item, s.grade, s.valid_from DESC
-"""
-_ONE_KEY_SQL = _IN_FORCE_SQL.format(district_id=":district_id", kind=":kind", on=":on")
-_MANY_KEYS_SQL = f"""
 SELECT k.district_id, k.kind, k.day, r.*
 FROM unnest(CAST(:districts AS integer[]), CAST(:kinds AS text[]), CAST(:days AS date[])) AS k(district_id, kind, day)
-CROSS JOIN LATERAL ({_IN_FORCE_SQL.format(district_id="k.district_id", kind="k.kind", on="k.day")}) r
+CROSS JOIN LATERAL (
+    SELECT DISTINCT ON (s.item, s.grade) s.id, s.item, s.grade, s.unit, s.rate_yuan, s.valid_from, s.sign_by, s.note
+    FROM compensation_standards s
+    WHERE s.district_id = k.district_id AND s.kind = k.kind AND s.valid_from <= k.day
+    ORDER BY s.item, s.grade, s.valid_from DESC
+) r
+ORDER BY k.district_id, k.kind, k.day, r.item, r.grade
 """
-
-
-def _rate(r: Any) -> Rate:
-    return Rate(r.id, r.item, r.grade, r.unit, r.rate_yuan, r.valid_from, r.sign_by, r.note)
 
 
 def rates_in_force(conn: Connection, district_id: int, kind: str, on: date) -> list[Rate]:
     """The standards of a district and kind in force on ``on``: per item and grade, the latest from on or before it
     (the supersession rule of ``gis.records.standards``)."""
-    return [_rate(r) for r in conn.execute(text(_ONE_KEY_SQL), {"district_id": district_id, "kind": kind, "on": on})]
+    return rates_in_force_for(conn, [(district_id, kind, on)])[(district_id, kind, on)]
 
 
 def rates_in_force_for(conn: Connection,
@@ -281,10 +276,11 @@ def rates_in_force_for(conn: Connection,
     """``rates_in_force`` for many (district id, kind, day) keys in one statement; a key with none maps to []."""
     wanted = sorted(set(keys))
     out: dict[tuple[int, str, date], list[Rate]] = {key: [] for key in wanted}
-    rows = conn.execute(text(_MANY_KEYS_SQL), {"districts": [k[0] for k in wanted], "kinds": [k[1] for k in wanted],
-                                               "days": [k[2] for k in wanted]})
+    rows = conn.execute(text(_IN_FORCE_SQL), {"districts": [k[0] for k in wanted], "kinds": [k[1] for k in wanted],
+                                              "days": [k[2] for k in wanted]})
     for r in rows:
-        out[(r.district_id, r.kind, r.day)].append(_rate(r))
+        out[(r.district_id, r.kind, r.day)].append(
+            Rate(r.id, r.item, r.grade, r.unit, r.rate_yuan, r.valid_from, r.sign_by, r.note))
     return out
 
 
@@ -417,10 +413,11 @@ def standards_for_districts(conn: Connection, district_ids: Sequence[int], on: d
     """The standards in force on ``on`` of each district, item by item, for publication (亮底征收)."""
     rows = conn.execute(text("SELECT id, code, name FROM districts WHERE id = ANY(:ids) ORDER BY code"),
                         {"ids": list(district_ids)}).all()
+    rates = rates_in_force_for(conn, [(d.id, kind, on) for d in rows for kind in ITEMS_BY_KIND])
     out = []
     for d in rows:
         for kind in ITEMS_BY_KIND:
-            for r in rates_in_force(conn, d.id, kind, on):
+            for r in rates[(d.id, kind, on)]:
                 out.append({"district": d.code, "district_name": d.name, "kind": kind,
                             "kind_label": KIND_LABELS_ZH[kind], "item": r.item, "item_label": ITEM_LABELS_ZH[r.item],
                             "grade": r.grade, "grade_label": grade_label(r.item, r.grade),
