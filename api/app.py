@@ -45,6 +45,7 @@ from api.security import SecurityHeaders
 from gis.maps.tile_cache import TileCache
 from gis.platform.config import Settings, get_settings
 from gis.platform.db import get_app_engine, get_health_engine, get_read_engine
+from gis.platform.versioned import BytesLRU
 
 _frozen = False
 
@@ -62,6 +63,8 @@ async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+# A full list of 10,000 blockers is ~4 MB of JSON: room for the demo city's projects at every role and filter.
+BLOCKER_CACHE_BYTES = 32 * 1024 * 1024
 HEALTH_WAIT_S = 0.5  # /health waits this long at most for one of its two threads, then says 503
 
 
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # /health has its own connections and threads so it answers while everything else is busy.
     app.state.tile_capacity = Capacity("tiles", settings.tile_concurrency, settings.tile_queue_timeout_s)
     app.state.tile_cache = TileCache()  # built tiles by data version (gis.maps.tile_cache)
+    app.state.blocker_cache = BytesLRU(BLOCKER_CACHE_BYTES)  # today's blocker pages by data version
     app.state.render_capacity = Capacity("renders", settings.render_concurrency, settings.render_queue_timeout_s)
     app.state.health_engine = get_health_engine(settings)
     app.state.health_capacity = Capacity("health", 2, HEALTH_WAIT_S)

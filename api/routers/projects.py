@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import date
+from functools import partial
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -38,6 +39,7 @@ from api.deps import (
 )
 from api.export import ListFormat, export_response
 from api.uploads import saved_upload
+from api.versioned import versioned_response
 from gis.analysis.alignments import (
     list_revisions,
     preview_project,
@@ -51,6 +53,7 @@ from gis.analysis.blockers import (
     BlockerFilter,
     blocker_download,
     blockers_json,
+    blockers_key,
     find_blockers,
 )
 from gis.domain.geometry import QueryGeometry, city_extent, parse_geometry
@@ -131,9 +134,8 @@ async def blockers(
         return await request.app.state.render_capacity.run(_download, db.engine, project_id, query, tolerance,
                                                            settings, today, format, principal.reveal_personal)
     if format == "json" and not query.with_geometry:
-        return Response(await db.read(blockers_json, project_id, query, tolerance, tz=settings.city_timezone,
-                                      today=today, reveal_personal=principal.reveal_personal),
-                        media_type="application/json")
+        return await _blockers_json(request, db, project_id, query, tolerance, settings, today,
+                                    principal.reveal_personal)
     if format == "geojson":
         query = replace(query, with_geometry=True, limit=query.limit or MAX_LIMIT)
     page = await db.read(find_blockers, project_id, query, tolerance, tz=settings.city_timezone, today=today,
@@ -141,6 +143,21 @@ async def blockers(
     if format == "geojson":
         return Response(orjson.dumps(page.as_geojson()), media_type="application/geo+json")
     return Response(orjson.dumps(page.as_dict()), media_type="application/json")
+
+
+async def _blockers_json(request: Request, db: Database, project_id: int, query: BlockerFilter,
+                         tolerance: Tolerance, settings: Settings, today: date, reveal: bool) -> Response:
+    """A JSON page; today's kept by data version (``gis.platform.versioned``): the command centre's screens and
+    a meeting room opening one project ask the same page again and again between two changes."""
+    build = partial(db.read, blockers_json, project_id, query, tolerance, tz=settings.city_timezone, today=today,
+                    reveal_personal=reveal)
+    key = await db.read(blockers_key, project_id, query, tolerance, tz=settings.city_timezone, today=today,
+                        reveal_personal=reveal)
+    if key is None:
+        return Response(await build(), media_type="application/json")
+    return await versioned_response(request, request.app.state.blocker_cache, key, build,
+                                    lambda data, headers: Response(data, media_type="application/json",
+                                                                   headers=headers))
 
 
 def _download(engine: Engine, project_id: int, query: BlockerFilter, tolerance: Tolerance, settings: Settings,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -9,15 +10,14 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import TILE_INDEX_RANGE, TILE_ZOOM_RANGE, Database, get_database, get_settings
-from gis.maps.tile_cache import TileCache, tile_key
+from api.versioned import versioned_response
+from gis.maps.tile_cache import tile_key
 from gis.maps.tiles import MEDIA_TYPE, vector_tile
 from gis.platform.config import Settings
 
 router = APIRouter(tags=["tiles"], dependencies=[Depends(require(Role.viewer))])
 # Stages change during the day: a browser may reuse a tile for a minute; no shared cache keeps it.
 TILE_CACHE = {"Cache-Control": "private, max-age=60"}
-# Tiles with a data version: the browser asks again each time, and a tile unchanged since is a 304.
-VERSIONED_TILE_CACHE = {"Cache-Control": "private, max-age=0, must-revalidate"}
 
 
 @router.get("/tiles/{layer}/{z}/{x}/{y}.mvt", response_class=Response,
@@ -46,23 +46,10 @@ async def cached_tile(request: Request, db: Database, settings: Settings, layer:
     """The tile from the app's cache, built on a miss; 304 when ``If-None-Match`` names its current version.
     The maps' tiles and the OGC API's are the same tiles, so both answer through here."""
     key = await db.read(tile_key, layer, z, x, y, shift)
-    headers = VERSIONED_TILE_CACHE | {"ETag": key.etag}
-    if key.etag in _etags(request.headers.get("if-none-match")):
-        return Response(status_code=304, headers=headers)
-    cache: TileCache = request.app.state.tile_cache
-    found, data = cache.get(key)
-    if not found:
-        data = await db.read_within(request.app.state.tile_capacity, vector_tile, layer, z, x, y,
-                                    srid=settings.srid, gcj02=shift == "gcj02")
-        cache.put(key, data)
-    return tile_response(data, media_type, headers)
-
-
-def _etags(header: str | None) -> set[str]:
-    """The entity tags of an If-None-Match header (weak ones compared by their tag, as RFC 9110 says)."""
-    if not header:
-        return set()
-    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    build = partial(db.read_within, request.app.state.tile_capacity, vector_tile, layer, z, x, y,
+                    srid=settings.srid, gcj02=shift == "gcj02")
+    return await versioned_response(request, request.app.state.tile_cache, key, build,
+                                    lambda data, headers: tile_response(data, media_type, headers))
 
 
 def tile_response(data: bytes | None, media_type: str, headers: dict[str, str] | None = None) -> Response:

@@ -23,6 +23,7 @@ from gis.domain.tolerance import Tolerance, tolerance_sql
 from gis.io.export import EXTRA_COLUMNS, PARCEL_COLUMNS, Column, QueryRows, query_rows
 from gis.platform.config import DEFAULT_TIMEZONE, SQM_PER_MU
 from gis.platform.errors import InvalidInput, ProjectNotFound
+from gis.platform.versioned import data_versions, version_etag
 from gis.records.districts import DISTRICT_REFS_SQL, check_districts
 from gis.records.footprints import overlaps_in_force_sql
 
@@ -338,6 +339,38 @@ def blockers_json(
     mask = (lambda name: name) if reveal_personal else mask_name
     items = ",".join(f'{item[:-1]},"owner_name":{orjson.dumps(mask(name)).decode()}}}' for item, name in rows)
     return orjson.dumps(page.as_dict() | {"items": orjson.Fragment(f"[{items}]")})
+
+
+# The tables a page of today's blockers reads, each with a version trigger. The kept overlaps are written only
+# in transactions that write parcels or projects (gis.records.footprints' callers), so theirs need no counter.
+BLOCKER_SOURCES = ("parcels", "projects", "districts")
+
+
+@dataclass(frozen=True)
+class BlockersKey:
+    """A page of ``blockers_json`` as built from these data versions (``gis.platform.versioned``)."""
+
+    project_id: int
+    query: BlockerFilter
+    tolerance: Tolerance
+    today: date
+    tz: str
+    reveal_personal: bool
+    versions: tuple[int, ...]
+
+    @property
+    def etag(self) -> str:
+        return version_etag(self)
+
+
+def blockers_key(conn: Connection, project_id: int, query: BlockerFilter, tolerance: Tolerance, *, tz: str,
+                 today: date, reveal_personal: bool) -> BlockersKey | None:
+    """The key of today's page with the current data versions (one small query); None for a past day's page
+    (``as_of``), which replays the history and is built each time."""
+    if query.as_of is not None:
+        return None
+    return BlockersKey(project_id, query.validated(), tolerance, today, tz, reveal_personal,
+                       data_versions(conn, BLOCKER_SOURCES))
 
 
 def _rounded(expression: str, digits: int) -> str:
