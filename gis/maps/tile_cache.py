@@ -1,10 +1,14 @@
-"""Built tiles kept in memory, keyed by layer, address and the data version of what the layer draws.
+"""Built tiles kept in memory, keyed by layer, address and the data version of what the tile itself draws.
 
-A tile's version is the counters of the tables its layer reads (``tile_versions``, raised in the writer's own
-transaction by a statement trigger on each: migration 0018). Every edit, import or alignment change raises
-them, so from its commit on, each tile of the layers it touches is a miss: nothing stale is ever served, and
-nothing needs to be dropped (old versions age out of the LRU). The same version makes the ETag, so a browser
-repeating a tile with ``If-None-Match`` is answered 304 after one small query, without building it.
+Every statement that writes a table the tiles draw (parcels, projects, districts) raises that table's counter
+(``tile_versions``) and logs, in the writer's own transaction, the new version with the extent of the rows it
+touched, before and after (``tile_edits``, statement triggers of migration 0020; imports' COPY fires them too).
+A tile's version is, for each table its layer reads, the highest logged version whose extent meets the box the
+tile's build searches (``gis.maps.tiles.SEARCH_BOUNDS``), or the table's base version if none does: one small
+query on the log's spatial index. So an edit makes a miss of exactly the tiles that could draw the rows it
+touched, from its commit on; every other cached tile, and every browser's ETag for it, stays valid. Nothing
+stale is ever served, and nothing needs to be dropped (old versions age out of the LRU). The same version makes
+the ETag, so a browser repeating a tile with ``If-None-Match`` is answered 304 after that one query.
 
 The versions are read before the tile is built: a change committed between the two is in the tile but not in
 its key, which only costs that tile one more build later; never the other way round.
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from gis.maps.tiles import tile_layer
+from gis.maps.tiles import BUFFER, EXTENT, SEARCH_BOUNDS, search_params, tile_layer
 
 # The tables each layer's tiles read: parcels carry their district's code.
 LAYER_SOURCES: dict[str, tuple[str, ...]] = {
@@ -27,7 +31,23 @@ LAYER_SOURCES: dict[str, tuple[str, ...]] = {
     "projects": ("projects",),
     "districts": ("districts",),
 }
+TILE_SOURCES = tuple(dict.fromkeys(s for sources in LAYER_SOURCES.values() for s in sources))
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+# The key's box is the build's own search box (the tile, its buffer, and for a GCJ-02 tile the shift's offset and
+# slack: SEARCH_BOUNDS with the same parameters), widened once more by the buffer's width and a metre. The build
+# reads no row outside its search box (grid cells too count only the parcels found in it), so the search box alone
+# would be exact; the extra width is cheap (1.6 % of the tile a side) and keeps a stale tile impossible should float
+# rounding of the boxes, or a later change to the build's own margin, ever make the two differ slightly.
+KEY_MARGIN_TILES = BUFFER / EXTENT
+KEY_MARGIN_M = 1.0
+_HALF_WORLD = 20037508.342789244
+# For each table the layer reads, in order: the highest version of its edits meeting the box, else its base.
+_VERSIONS_SQL = SEARCH_BOUNDS + """
+SELECT coalesce((SELECT max(e.version) FROM tile_edits e, bounds b
+                 WHERE e.source = v.source AND e.extent && b.query), v.base)
+FROM unnest(CAST(:sources AS text[])) WITH ORDINALITY AS s (source, n) JOIN tile_versions v USING (source)
+ORDER BY s.n
+"""
 
 
 @dataclass(frozen=True)
@@ -46,13 +66,24 @@ class TileKey:
         return f'"{digest}"'
 
 
-def tile_key(conn: Connection, layer: str, z: int, x: int, y: int, shift: str = "") -> TileKey:
-    """The tile's key with the current data versions (one small query); the address checked first."""
+def tile_key(conn: Connection, layer: str, z: int, x: int, y: int, shift: str = "", *, srid: int) -> TileKey:
+    """The tile's key with the current data versions of what it draws (one small query); the address checked
+    first. ``srid`` is the working CRS the log's extents are in."""
     tile_layer(layer, z, x, y)
     sources = LAYER_SOURCES[layer]
-    found = dict(conn.execute(text("SELECT source, version FROM tile_versions WHERE source = ANY(:sources)"),
-                              {"sources": list(sources)}).all())
-    return TileKey(layer, z, x, y, shift, tuple(found.get(s, 0) for s in sources))
+    params = search_params(z, x, y, srid=srid, gcj02=shift == "gcj02")
+    params["slack"] += KEY_MARGIN_TILES * 2 * _HALF_WORLD / (1 << z) + KEY_MARGIN_M
+    versions = conn.execute(text(_VERSIONS_SQL), params | {"sources": list(sources)}).scalars().all()
+    return TileKey(layer, z, x, y, shift, tuple(versions))
+
+
+def expire_everywhere(conn: Connection, source: str) -> int:
+    """An edit of ``source`` (a table the tiles draw) everywhere, in the caller's transaction, as a TRUNCATE logs
+    one: from its commit on, every tile drawing it is rebuilt. For what the triggers cannot see (a change of how the
+    tiles are drawn, a benchmark's worst case); returns the new version."""
+    if source not in TILE_SOURCES:
+        raise ValueError(f"no tile source {source!r}; sources are {', '.join(TILE_SOURCES)}")
+    return conn.execute(text("SELECT tile_edit_everywhere(:source)"), {"source": source}).scalar_one()
 
 
 class TileCache:
