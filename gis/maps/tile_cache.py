@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from gis.maps.tiles import BUFFER, EXTENT, SEARCH_BOUNDS, search_params, tile_layer
+from gis.maps.tiles import BUFFER, EXTENT, SEARCH_BOUNDS, search_params, tile_layer, tile_size
 
 # The tables each layer's tiles read: parcels carry their district's code.
 LAYER_SOURCES: dict[str, tuple[str, ...]] = {
@@ -40,7 +40,6 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # rounding of the boxes, or a later change to the build's own margin, ever make the two differ slightly.
 KEY_MARGIN_TILES = BUFFER / EXTENT
 KEY_MARGIN_M = 1.0
-_HALF_WORLD = 20037508.342789244
 # For each table the layer reads, in order: the highest version of its edits meeting the box, else its base.
 _VERSIONS_SQL = SEARCH_BOUNDS + """
 SELECT coalesce((SELECT max(e.version) FROM tile_edits e, bounds b
@@ -72,7 +71,7 @@ def tile_key(conn: Connection, layer: str, z: int, x: int, y: int, shift: str = 
     tile_layer(layer, z, x, y)
     sources = LAYER_SOURCES[layer]
     params = search_params(z, x, y, srid=srid, gcj02=shift == "gcj02")
-    params["slack"] += KEY_MARGIN_TILES * 2 * _HALF_WORLD / (1 << z) + KEY_MARGIN_M
+    params["slack"] += KEY_MARGIN_TILES * tile_size(z) + KEY_MARGIN_M
     versions = conn.execute(text(_VERSIONS_SQL), params | {"sources": list(sources)}).scalars().all()
     return TileKey(layer, z, x, y, shift, tuple(versions))
 

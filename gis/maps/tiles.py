@@ -120,10 +120,15 @@ def tile_layer(layer: str, z: int, x: int, y: int) -> TileLayer:
     return spec
 
 
+def tile_size(z: int) -> float:
+    """A zoom-``z`` tile's side in Web Mercator metres."""
+    return 2 * _HALF_WORLD / (1 << z)
+
+
 def _display_shift(z: int, x: int, y: int) -> dict[str, float]:
     """Parameters moving the tile's features to GCJ-02: an affine map fitted over the tile, and for the
     index search, the inverse of its translation widened by what its linear part can add."""
-    size = 2 * _HALF_WORLD / (1 << z)
+    size = tile_size(z)
     cx, cy = -_HALF_WORLD + (x + 0.5) * size, _HALF_WORLD - (y + 0.5) * size
     a, b, d, e, xoff, yoff = mercator_affine(cx, cy, size / 2)
     dx, dy = a * cx + b * cy + xoff - cx, d * cx + e * cy + yoff - cy
