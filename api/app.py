@@ -42,7 +42,6 @@ from api.routers import (
     workbench,
 )
 from api.security import SecurityHeaders
-from gis.maps.tile_cache import TileCache
 from gis.platform.config import Settings, get_settings
 from gis.platform.db import get_app_engine, get_health_engine, get_read_engine
 from gis.platform.versioned import BytesLRU
@@ -79,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Capacity kept apart (api.capacity): tiles come in floods and must queue, not stall the rest;
     # /health has its own connections and threads so it answers while everything else is busy.
     app.state.tile_capacity = Capacity("tiles", settings.tile_concurrency, settings.tile_queue_timeout_s)
-    app.state.tile_cache = TileCache()  # built tiles by data version (gis.maps.tile_cache)
+    app.state.tile_cache = BytesLRU()  # built tiles by data version (gis.maps.tile_cache)
     app.state.blocker_cache = BytesLRU(BLOCKER_CACHE_BYTES)  # today's blocker pages by data version
     app.state.render_capacity = Capacity("renders", settings.render_concurrency, settings.render_queue_timeout_s)
     app.state.health_engine = get_health_engine(settings)

@@ -54,8 +54,8 @@ from gis.platform.db import get_engine
 
 _TIME = re.compile(r"^Time: ([\d.]+) ms", re.M)
 BATCH = 10  # requests in a row on one side before the other side's turn
-# What every write of parcels does to the versions the kept pages are keyed by (migration 0018's trigger).
-STALE = "UPDATE tile_versions SET version = version + 1 WHERE source = 'parcels'"
+# A write of parcels everywhere (gis.maps.tile_cache.expire_everywhere): every kept page is built again.
+STALE = "SELECT tile_edit_everywhere('parcels')"
 
 
 def literal_sql(conn: psycopg.Connection, sql: str, params: dict) -> str:
@@ -190,8 +190,8 @@ def main() -> None:
         "very statement the API runs (`gis.analysis.blockers.blocker_statement(..., as_json=True)`: PostgreSQL writes "
         "each item's JSON), parameters as literals, "
         "`\\timing`, output to /dev/null. GeoPandas: in memory, prepared footprint, the sliver rule and the stage "
-        f"(same list, checked). In batches of {BATCH}, alternating. API: each page built, after a bump of the "
-        "parcels' data version (untimed) as any write makes; kept: the same page asked again, from the blocker "
+        f"(same list, checked). In batches of {BATCH}, alternating. API: each page built, after an edit of the "
+        "parcels everywhere (untimed), as an import makes; kept: the same page asked again, from the blocker "
         "cache (gis.platform.versioned).",
     ])
 

@@ -85,6 +85,33 @@ def test_a_change_through_the_api_or_in_sql_is_seen_at_once(world):
     assert c.get(PAGE, headers=h).status_code == 200
 
 
+def test_a_write_elsewhere_keeps_the_page_and_a_district_rename_does_not(world):
+    """Kept by the versions of the footprint's region: a parcel outside the project changing stage leaves the page
+    (and its tag) as it is; a district's new name, which the page lists, is seen at once."""
+    w, c = world
+    h, editor = w.headers["viewer"], w.headers["district_editor"]
+    inside = add_parcel(w.settings, 1)
+    outside = add_parcel(w.settings, 1, inside_project=False)
+    before = c.get(PAGE, headers=h)
+    assert inside in _items(before) and outside not in _items(before)
+    version = c.get(f"/parcels/{outside}", headers=editor).headers["etag"]
+    r = c.patch(f"/parcels/{outside}", json={"stage": "appraised"}, headers=editor | {"If-Match": version})
+    assert r.status_code == 200, r.text
+    hits = c.app.state.blocker_cache.hits
+    again = c.get(PAGE, headers=h)
+    assert again.headers["etag"] == before.headers["etag"] and again.content == before.content
+    assert c.app.state.blocker_cache.hits == hits + 1
+    with get_engine(w.settings).begin() as conn:
+        old = conn.execute(text("SELECT name FROM districts WHERE id = 1")).scalar_one()
+        conn.execute(text("UPDATE districts SET name = '新名区' WHERE id = 1"))
+    try:
+        renamed = c.get(PAGE, headers=h | {"If-None-Match": before.headers["etag"]})
+        assert _items(renamed)[inside]["district_name"] == "新名区"
+    finally:
+        with get_engine(w.settings).begin() as conn:
+            conn.execute(text("UPDATE districts SET name = :n WHERE id = 1"), {"n": old})
+
+
 def test_a_past_day_is_replayed_each_time_and_not_kept(world):
     w, c = world
     h = w.headers["viewer"]

@@ -18,8 +18,8 @@ from sqlalchemy import text
 
 from api.app import create_app
 from api.routers import tiles as tiles_router
-from gis.maps.tile_cache import TileCache
 from gis.platform.db import get_engine
+from gis.platform.versioned import BytesLRU
 from tests.conftest import bearer
 from tests.worlds import settings_for
 
@@ -33,7 +33,7 @@ def app_client(pg_dir, token: str, **overrides: object) -> Iterator[TestClient]:
     settings = settings_for(pg_dir, **overrides)
     with TestClient(create_app(settings), headers=bearer(token)) as client:
         assert client.get(TILE).status_code == 200  # and the caller's token is now in the principal cache
-        client.app.state.tile_cache = TileCache(max_bytes=0)  # every tile built: these tests are about building
+        client.app.state.tile_cache = BytesLRU(max_bytes=0)  # every tile built: these tests are about building
         yield client
 
 

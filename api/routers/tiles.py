@@ -34,8 +34,9 @@ async def tile(
     shift: Annotated[Literal["gcj02"] | None, Query(description="gcj02: drawn for a GCJ-02 basemap.")] = None,
 ) -> Response:
     """A vector tile (EPSG:3857, extent 4096, buffer 64) of parcels (from zoom 12; up to zoom 14 as grid cells
-    with counts), projects or districts; 204 when empty. Each carries an ETag of its data version: a repeat
-    with ``If-None-Match`` is 304 until a change of what the tile draws. Built tiles are kept in memory
+    with counts), projects or districts; 204 when empty. Each carries an ETag of its own data version: a repeat
+    with ``If-None-Match`` is 304 until a write touches what this tile draws (an edit elsewhere in the city leaves
+    it valid). Built tiles are kept in memory
     (``gis.maps.tile_cache``); new ones are built a few at a time (``tile_concurrency``), and a request that
     cannot start within ``tile_queue_timeout_s`` is answered 503 with Retry-After."""
     return await cached_tile(request, db, settings, layer, z, x, y, shift=shift or "")
@@ -43,9 +44,10 @@ async def tile(
 
 async def cached_tile(request: Request, db: Database, settings: Settings, layer: str, z: int, x: int, y: int, *,
                       shift: str = "", media_type: str = MEDIA_TYPE) -> Response:
-    """The tile from the app's cache, built on a miss; 304 when ``If-None-Match`` names its current version.
+    """The tile from the app's cache, built on a miss; 304 when ``If-None-Match`` names its current version, the
+    versions of the edits logged in its own box (``gis.maps.tile_cache.tile_key``).
     The maps' tiles and the OGC API's are the same tiles, so both answer through here."""
-    key = await db.read(tile_key, layer, z, x, y, shift)
+    key = await db.read(tile_key, layer, z, x, y, shift, srid=settings.srid)
     build = partial(db.read_within, request.app.state.tile_capacity, vector_tile, layer, z, x, y,
                     srid=settings.srid, gcj02=shift == "gcj02")
     return await versioned_response(request, request.app.state.tile_cache, key, build,

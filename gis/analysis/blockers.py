@@ -23,7 +23,7 @@ from gis.domain.tolerance import Tolerance, tolerance_sql
 from gis.io.export import EXTRA_COLUMNS, PARCEL_COLUMNS, Column, QueryRows, query_rows
 from gis.platform.config import DEFAULT_TIMEZONE, SQM_PER_MU
 from gis.platform.errors import InvalidInput, ProjectNotFound
-from gis.platform.versioned import data_versions, version_etag
+from gis.platform.versioned import region_versions, version_etag
 from gis.records.districts import DISTRICT_REFS_SQL, check_districts
 from gis.records.footprints import overlaps_in_force_sql
 
@@ -343,9 +343,13 @@ def blockers_json(
     return orjson.dumps(page.as_dict() | {"items": orjson.Fragment(f"[{items}]")})
 
 
-# The tables a page of today's blockers reads, each with a version trigger. The kept overlaps are written only
-# in transactions that write parcels or projects (gis.records.footprints' callers), so theirs need no counter.
+# The tables a page of today's blockers reads, with the edit triggers (gis.platform.versioned). Parcels and the
+# project by the edits meeting the footprint's box: a blocker lies in it, and a parcel moving in or out, or the
+# footprint itself, logs an extent meeting it. Districts everywhere: their names are listed, and a district's
+# outline need not hold all its parcels. The kept overlaps are written only in transactions that write parcels
+# or projects (gis.records.footprints' callers), so they need no version of their own.
 BLOCKER_SOURCES = ("parcels", "projects", "districts")
+_FOOTPRINT_BOUNDS = "WITH bounds AS (SELECT p.footprint AS query FROM projects p WHERE p.id = :project_id)"
 
 
 @dataclass(frozen=True)
@@ -371,8 +375,9 @@ def blockers_key(conn: Connection, project_id: int, query: BlockerFilter, tolera
     (``as_of``), which replays the history and is built each time."""
     if query.as_of is not None:
         return None
-    return BlockersKey(project_id, query.validated(), tolerance, today, tz, reveal_personal,
-                       data_versions(conn, BLOCKER_SOURCES))
+    versions = region_versions(conn, _FOOTPRINT_BOUNDS, {"project_id": project_id}, BLOCKER_SOURCES,
+                               everywhere=("districts",))
+    return BlockersKey(project_id, query.validated(), tolerance, today, tz, reveal_personal, versions)
 
 
 def _rounded(expression: str, digits: int) -> str:

@@ -37,7 +37,11 @@ REFERENCE: tuple[str, ...] = (
     "project_revisions", "users", "auth_tokens", "login_attempts", "compensation_standards", "targets",
     "assisting_units", "unit_staff", "command_posts", "frontline_visits", "duty_days",
     "compensation_disclosures", "resettlement_estates", "resettlement_buildings", "resettlement_flats",
-    "tile_versions",
+    # The tile cache's counters and edits log (migrations 0018, 0020): one row per writing statement, written in
+    # the writer's transaction. Citus runs no trigger with transition tables on a distributed table, so there the
+    # writers of parcels would call tile_edit_log(source, extent) themselves; projects and districts, reference
+    # tables, keep their triggers.
+    "tile_versions", "tile_edits",
 )
 
 # Constraints a distributed table cannot keep on Citus: unique ones without the distribution column (a shard checks

@@ -386,9 +386,20 @@ def metadata(srid: int) -> MetaData:
         Index("revision_parcel_overlaps_revision_idx", "project_id", "revision"),
     )
     _resettlement_tables(md)
-    # Raised by a statement trigger on each table the tiles draw (migration 0018); gis.maps.tile_cache reads it.
+    # Raised by the statement triggers on each table the tiles draw (migrations 0018, 0020), which log each writing
+    # statement's version and the box it wrote in (tile_edits); gis.maps.tile_cache reads both. ``base``: the
+    # version of a tile no logged edit meets.
     Table("tile_versions", md, Column("source", Text, primary_key=True),
-          Column("version", BigInteger, nullable=False, server_default=text("0")))
+          Column("version", BigInteger, nullable=False, server_default=text("0")),
+          Column("base", BigInteger, nullable=False, server_default=text("0")))
+    Table(
+        "tile_edits", md,
+        Column("version", BigInteger, nullable=False),
+        Column("source", Text, ForeignKey("tile_versions.source"), nullable=False),
+        Column("extent", _geom("POLYGON", srid), nullable=False),
+        PrimaryKeyConstraint("source", "version"),
+        Index("tile_edits_extent_idx", "extent", postgresql_using="gist"),
+    )
     return md
 
 

@@ -48,15 +48,16 @@ TILE_LAYERS: dict[str, TileLayer] = {
 }
 
 # The tile in Web Mercator, and the box to search in the working CRS: the tile with its buffer, moved back by the
-# display shift's translation and widened by what its linear part can add.
-_BOUNDS = """
+# display shift's translation and widened by what its linear part can add. A tile is made of the rows whose box meets
+# ``query`` and of nothing else (grid cells too), which is what lets the tile cache expire it by that box alone.
+SEARCH_BOUNDS = """
 WITH bounds AS (
     SELECT ST_TileEnvelope(:z, :x, :y) AS tile,
            ST_Transform(ST_Expand(ST_Translate(ST_TileEnvelope(:z, :x, :y, margin => :margin), -:dx, -:dy), :slack),
                         :srid) AS query
 )"""
 # MATERIALIZED: inlined, the final filter on geom is pushed into the scan and each feature is clipped twice.
-_SQL = _BOUNDS + """, features AS MATERIALIZED (
+_SQL = SEARCH_BOUNDS + """, features AS MATERIALIZED (
     SELECT {columns},
            ST_AsMVTGeom(ST_Affine(ST_Transform({geom}, 3857), :a, :b, :d, :e, :xoff, :yoff),
                         bounds.tile, :extent, :buffer) AS geom
@@ -69,7 +70,7 @@ SELECT ST_AsMVT(features, :layer, :extent, 'geom', 'id') FROM features WHERE geo
 CELLS = 64  # grid cells a side in a generalised tile: 4 pixels of a 256-pixel tile
 # The generalised tile: parcels counted by the grid cell of their box's centre (in Web Mercator, so the cells line
 # up with the tile's own grid), then each cell one square. The box's centre costs no geometry work.
-_CELLS_SQL = _BOUNDS + """, grid AS (
+_CELLS_SQL = SEARCH_BOUNDS + """, grid AS (
     SELECT tile, query, ST_XMin(tile) AS x0, ST_YMin(tile) AS y0, (ST_XMax(tile) - ST_XMin(tile)) / :cells AS size
     FROM bounds
 ), cells AS (
@@ -119,15 +120,26 @@ def tile_layer(layer: str, z: int, x: int, y: int) -> TileLayer:
     return spec
 
 
+def tile_size(z: int) -> float:
+    """A zoom-``z`` tile's side in Web Mercator metres."""
+    return 2 * _HALF_WORLD / (1 << z)
+
+
 def _display_shift(z: int, x: int, y: int) -> dict[str, float]:
     """Parameters moving the tile's features to GCJ-02: an affine map fitted over the tile, and for the
     index search, the inverse of its translation widened by what its linear part can add."""
-    size = 2 * _HALF_WORLD / (1 << z)
+    size = tile_size(z)
     cx, cy = -_HALF_WORLD + (x + 0.5) * size, _HALF_WORLD - (y + 0.5) * size
     a, b, d, e, xoff, yoff = mercator_affine(cx, cy, size / 2)
     dx, dy = a * cx + b * cy + xoff - cx, d * cx + e * cy + yoff - cy
     slack = (abs(a - 1) + abs(b) + abs(d) + abs(e - 1)) * size + 1.0
     return {"a": a, "b": b, "d": d, "e": e, "xoff": xoff, "yoff": yoff, "dx": dx, "dy": dy, "slack": slack}
+
+
+def search_params(z: int, x: int, y: int, *, srid: int, gcj02: bool = False) -> dict[str, float]:
+    """The bound parameters of ``SEARCH_BOUNDS`` for a tile, drawn for a GCJ-02 basemap or not."""
+    return {"z": z, "x": x, "y": y, "srid": srid, "margin": BUFFER / EXTENT,
+            **(_display_shift(z, x, y) if gcj02 else _IDENTITY)}
 
 
 def vector_tile(
@@ -140,8 +152,7 @@ def vector_tile(
     spec = tile_layer(layer, z, x, y)
     if z < spec.min_zoom:
         return None
-    params = {"z": z, "x": x, "y": y, "srid": srid, "extent": EXTENT, "layer": layer, "margin": BUFFER / EXTENT,
-              **(_display_shift(z, x, y) if gcj02 else _IDENTITY)}
+    params = search_params(z, x, y, srid=srid, gcj02=gcj02) | {"extent": EXTENT, "layer": layer}
     if z < spec.detail_zoom:
         data = conn.execute(text(_CELLS_SQL), params | {"cells": CELLS}).scalar_one()
     else:

@@ -1,13 +1,18 @@
-"""Answers kept by the data version they were built from: the versions' read, their ETag and a bounded LRU.
+"""Answers kept by the data version of what they draw: the versions' read, their ETag and a bounded LRU.
 
 Tiles and blocker lists are asked again and again (a map panned back and forth, the command centre's screens
-refreshing the same project) while their data changes a few times an hour. Each is keyed by what it answers
-and by the versions of the tables it reads (``tile_versions``, raised in the writer's own transaction by a
-statement trigger on each: migration 0018), so from a change's commit on the old key is never asked again:
-nothing stale is served and nothing needs dropping (old keys age out of the LRU). The same key makes the ETag.
+refreshing the same project) while their data changes a few times an hour, each time somewhere else. Every
+statement that writes parcels, projects or districts raises that table's counter (``tile_versions``) and logs the
+new version with the extent of the rows it touched, before and after (``tile_edits``, statement triggers of
+migration 0020, in the writer's own transaction; imports' COPY fires them too). The version of a region is, per
+table, the highest logged version whose extent meets the region's box, or the table's base version if none does:
+one small query on the log's spatial index (``region_versions``). An answer is keyed by what it answers and by the
+versions of its region, so an edit makes a miss of exactly the answers that could show what it touched, from its
+commit on; nothing stale is served and nothing needs dropping (old keys age out of the LRU). The same key makes
+the ETag.
 
-The versions are read before the answer is built: a change committed between the two is in the answer but not
-in its key, which only costs one more build later; never the other way round.
+The versions are read before the answer is built: a change committed between the two is in the answer but not in
+its key, which only costs one more build later; never the other way round.
 """
 
 from __future__ import annotations
@@ -15,19 +20,33 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, text
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
-def data_versions(conn: Connection, sources: Iterable[str]) -> tuple[int, ...]:
-    """The current versions of ``sources`` (tables with a version trigger), in their order: one small query."""
-    sources = tuple(sources)
-    found = dict(conn.execute(text("SELECT source, version FROM tile_versions WHERE source = ANY(:sources)"),
-                              {"sources": list(sources)}).all())
-    return tuple(found.get(s, 0) for s in sources)
+# ``bounds_sql`` is a WITH clause giving the region's box as ``bounds.query`` (in the working CRS). Per source, in
+# order: the source's counter where the answer depends on it everywhere, else the highest version of its edits
+# meeting the box, else its base.
+_REGION_VERSIONS_SQL = """
+SELECT CASE WHEN v.source = ANY(CAST(:everywhere AS text[])) THEN v.version
+            ELSE coalesce((SELECT max(e.version) FROM tile_edits e, bounds b
+                           WHERE e.source = v.source AND e.extent && b.query), v.base) END
+FROM unnest(CAST(:sources AS text[])) WITH ORDINALITY AS s (source, n) JOIN tile_versions v USING (source)
+ORDER BY s.n
+"""
+
+
+def region_versions(conn: Connection, bounds_sql: str, params: dict[str, Any], sources: Sequence[str], *,
+                    everywhere: Sequence[str] = ()) -> tuple[int, ...]:
+    """The versions of ``sources`` (tables with the edit triggers) in the box ``bounds_sql`` gives from ``params``;
+    those also in ``everywhere`` by their city-wide counter. One small query."""
+    rows = conn.execute(text(bounds_sql + _REGION_VERSIONS_SQL),
+                        params | {"sources": list(sources), "everywhere": list(everywhere)}).scalars().all()
+    return tuple(rows)
 
 
 def version_etag(key: Hashable) -> str:
