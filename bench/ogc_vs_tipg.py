@@ -32,7 +32,7 @@ import httpx
 import morecantile
 from sqlalchemy import text
 
-from bench.common import ROOT, api_server, bench_settings, bench_token, ensure_city, uvicorn_process
+from bench.common import ROOT, api_server, bench_settings, bench_token, ensure_city, uvicorn_process, write_section
 from gis.maps.tile_cache import expire_everywhere
 from gis.platform.config import Settings
 from gis.platform.db import get_engine
@@ -174,7 +174,7 @@ def main() -> None:
                                                                    f"{len(ZOOMS) * TILES_PER_ZOOM} distinct)")
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--data-dir", default=str(DEFAULT_DIR))
-    ap.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"), help="'-' to skip writing")
+    ap.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"), help="'-' to print only")
     args = ap.parse_args()
     settings = bench_settings(Path(args.data_dir))
     ensure_city(settings, args.parcels)
@@ -226,8 +226,7 @@ def main() -> None:
         elsewhere = compare(f"vector tiles z{ZOOMS[0]}-{ZOOMS[-1]}, each asked after a stage change elsewhere",
                             (ours, cold_ours, auth), (tipg, cold_tipg, {}), args.concurrency,
                             before_ours=stage_change_elsewhere(settings, tiles))
-    if args.results != "-":
-        write_results(Path(args.results), args, count, len(tiles), items, uncounted, cold, vector, elsewhere)
+    write_results(Path(args.results), args, count, len(tiles), items, uncounted, cold, vector, elsewhere)
 
 
 NOTE = """
@@ -258,21 +257,18 @@ def write_results(path: Path, args: argparse.Namespace, count: int, distinct_til
             (f"{tiles}, repeated ({4 * args.requests} asks)", vector),
             (f"{tiles}, each asked after a stage change elsewhere", elsewhere)]
     table = "\n".join(f"| {name} | {r['ours']:.1f} | {r['tipg']:.1f} | {r['ratio']:.2f}x |" for name, r in rows)
-    section = f"""
-## OGC API vs tipg: items pages and vector tiles (bench/ogc_vs_tipg.py)
-
-Command: `{command}` ({datetime.now():%Y-%m-%d %H:%M}; demo city of {count:,} parcels; {os.cpu_count()} cores shared
-with other work, load average {os.getloadavg()[0]:.1f} at the end; Python {platform.python_version()}, tipg
-{version("tipg")}; both servers uvicorn with 1 worker on the same PostGIS, in alternating batches of one run;
-this service with a viewer's bearer token, tipg without authentication).
-
-| workload | this service (req/s) | tipg (req/s) | ratio |
-|---|---|---|---|
-{table}
-{NOTE}"""
-    with path.open("a", encoding="utf-8") as f:
-        f.write(section)
-    print(f"appended to {path}")
+    write_section(path, f"## OGC API vs tipg on the {count:,}-parcel city: items pages and vector tiles", [
+        "",
+        f"Command: `{command}` ({datetime.now():%Y-%m-%d %H:%M}; {os.cpu_count()} cores shared with other work, "
+        f"load average {os.getloadavg()[0]:.1f} at the end; Python {platform.python_version()}, tipg "
+        f"{version('tipg')}; both servers uvicorn with 1 worker on the same PostGIS, in alternating batches of one "
+        "run; this service with a viewer's bearer token, tipg without authentication).",
+        "",
+        "| workload | this service (req/s) | tipg (req/s) | ratio |",
+        "|---|---|---|---|",
+        table,
+        NOTE,
+    ])
 
 
 if __name__ == "__main__":
