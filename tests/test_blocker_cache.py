@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from gis.domain.stages import today_in
 from gis.platform.db import get_engine
+from gis.records.footprints import refresh_projects
 from tests.conftest import add_parcel
 
 PAGE = "/projects/1/blockers?limit=10000"
@@ -122,3 +123,26 @@ def test_a_past_day_is_replayed_each_time_and_not_kept(world):
     entries = len(c.app.state.blocker_cache)
     assert c.get(PAGE + f"&as_of={day}", headers=h).content == past.content
     assert len(c.app.state.blocker_cache) == entries
+
+
+def test_a_deleted_project_is_a_404_at_once_not_its_kept_page(world):
+    """Deleted, a project leaves no footprint whose region could meet its own deletion: projects are versioned
+    city-wide, so the kept page of a project removed in SQL is never served again."""
+    w, c = world
+    h = w.headers["viewer"]
+    engine = get_engine(w.settings)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TEMP TABLE copy ON COMMIT DROP AS SELECT * FROM projects WHERE id = 1"))
+        copy_id = conn.execute(text("UPDATE copy SET id = (SELECT max(id) + 1 FROM projects), code = 'COPY-1' "
+                                    "RETURNING id")).scalar_one()
+        conn.execute(text("INSERT INTO projects SELECT * FROM copy"))
+        refresh_projects(conn, [copy_id])
+        # As after an import: every table's edits folded into its base, none left to meet the footprint.
+        conn.execute(text("SELECT tile_edit_everywhere(source) FROM tile_versions"))
+    page = f"/projects/{copy_id}/blockers?limit=10000"
+    kept = c.get(page, headers=h)
+    assert kept.status_code == 200 and _items(kept) == _items(c.get(PAGE, headers=h))
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM projects WHERE id = :id"), {"id": copy_id})
+    assert c.get(page, headers=h).status_code == 404
+    assert c.get(page, headers=h | {"If-None-Match": kept.headers["etag"]}).status_code == 404

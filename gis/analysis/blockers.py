@@ -343,14 +343,16 @@ def blockers_json(
     return orjson.dumps(page.as_dict() | {"items": orjson.Fragment(f"[{items}]")})
 
 
-# The tables a page of today's blockers reads, with the edit triggers (gis.platform.versioned). Parcels and the
-# project by the edits meeting the footprint's box: a blocker lies in it, and a parcel moving in or out, or the
-# footprint itself, logs an extent meeting it. Districts everywhere: their names are listed, and a district's
-# outline need not hold all its parcels. The kept overlaps are written only in transactions that write parcels
-# or projects (gis.records.footprints' callers), so they need no version of their own.
+# The tables a page of today's blockers reads, with the edit triggers (gis.platform.versioned). Parcels by the
+# edits meeting the footprint's box: a blocker lies in it, and a parcel moving in or out logs an extent meeting
+# it. That holds only because every statement writing parcels logs its rows, whichever columns it sets (a page
+# lists owners and stages, which no map draws). Projects and districts everywhere: a deleted project leaves no
+# box to meet its own deletion, and a district's outline need not hold all its parcels, whose district names are
+# listed; both are written by administrators a few times a month. The kept overlaps are written only in
+# transactions that write parcels or projects (gis.records.footprints' callers), so they need no version.
 BLOCKER_SOURCES = ("parcels", "projects", "districts")
+_CITY_WIDE_SOURCES = ("projects", "districts")
 _FOOTPRINT_BOUNDS = "WITH bounds AS (SELECT p.footprint AS query FROM projects p WHERE p.id = :project_id)"
-
 
 @dataclass(frozen=True)
 class BlockersKey:
@@ -375,9 +377,10 @@ def blockers_key(conn: Connection, project_id: int, query: BlockerFilter, tolera
     (``as_of``), which replays the history and is built each time."""
     if query.as_of is not None:
         return None
+    query = query.validated()
     versions = region_versions(conn, _FOOTPRINT_BOUNDS, {"project_id": project_id}, BLOCKER_SOURCES,
-                               everywhere=("districts",))
-    return BlockersKey(project_id, query.validated(), tolerance, today, tz, reveal_personal, versions)
+                               everywhere=_CITY_WIDE_SOURCES)
+    return BlockersKey(project_id, query, tolerance, today, tz, reveal_personal, versions)
 
 
 def _rounded(expression: str, digits: int) -> str:
