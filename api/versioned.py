@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Protocol
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from fastapi.responses import Response
 
-from gis.platform.versioned import BytesLRU
+from gis.platform.versioned import BytesLRU, VersionedKey
 
-# The client asks again each time (the data changes during the day) and an unchanged answer is a 304.
+# The client asks again each time (the data changes during the day) and an unchanged answer is a 304. JSON
+# answers keep api.security's no-store instead (owners' names): a client keeping the tag itself still gets its 304.
 VERSIONED_CACHE = {"Cache-Control": "private, max-age=0, must-revalidate"}
-
-
-class VersionedKey(Hashable, Protocol):
-    @property
-    def etag(self) -> str: ...
 
 
 async def versioned_response(request: Request, cache: BytesLRU, key: VersionedKey,

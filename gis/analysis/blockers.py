@@ -23,7 +23,7 @@ from gis.domain.tolerance import Tolerance, tolerance_sql
 from gis.io.export import EXTRA_COLUMNS, PARCEL_COLUMNS, Column, QueryRows, query_rows
 from gis.platform.config import DEFAULT_TIMEZONE, SQM_PER_MU
 from gis.platform.errors import InvalidInput, ProjectNotFound
-from gis.platform.versioned import region_versions, version_etag
+from gis.platform.versioned import VersionedKey, region_versions
 from gis.records.districts import DISTRICT_REFS_SQL, check_districts
 from gis.records.footprints import overlaps_in_force_sql
 
@@ -355,7 +355,7 @@ _CITY_WIDE_SOURCES = ("projects", "districts")
 _FOOTPRINT_BOUNDS = "WITH bounds AS (SELECT p.footprint AS query FROM projects p WHERE p.id = :project_id)"
 
 @dataclass(frozen=True)
-class BlockersKey:
+class BlockersKey(VersionedKey):
     """A page of ``blockers_json`` as built from these data versions (``gis.platform.versioned``)."""
 
     project_id: int
@@ -365,10 +365,6 @@ class BlockersKey:
     tz: str
     reveal_personal: bool
     versions: tuple[int, ...]
-
-    @property
-    def etag(self) -> str:
-        return version_etag(self)
 
 
 def blockers_key(conn: Connection, project_id: int, query: BlockerFilter, tolerance: Tolerance, *, tz: str,

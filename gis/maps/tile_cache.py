@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from gis.maps.tiles import BUFFER, EXTENT, SEARCH_BOUNDS, search_params, tile_layer, tile_size
-from gis.platform.versioned import region_versions, version_etag
+from gis.platform.versioned import VersionedKey, region_versions
 
 # The tables each layer's tiles read: parcels carry their district's code.
 LAYER_SOURCES: dict[str, tuple[str, ...]] = {
@@ -32,17 +32,13 @@ KEY_MARGIN_M = 1.0
 
 
 @dataclass(frozen=True)
-class TileKey:
+class TileKey(VersionedKey):
     layer: str
     z: int
     x: int
     y: int
     shift: str  # "" or the basemap datum the tile is drawn for
     versions: tuple[int, ...]
-
-    @property
-    def etag(self) -> str:
-        return version_etag(self)
 
 
 def tile_key(conn: Connection, layer: str, z: int, x: int, y: int, shift: str = "", *, srid: int) -> TileKey:

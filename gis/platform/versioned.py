@@ -49,11 +49,15 @@ def region_versions(conn: Connection, bounds_sql: str, params: dict[str, Any], s
     return tuple(rows)
 
 
-def version_etag(key: Hashable) -> str:
-    """A strong ETag of a key holding its versions: the same key, the same bytes. Keys are dataclasses of plain
-    values, whose repr is stable across workers and restarts."""
-    digest = hashlib.blake2b(repr(key).encode(), digest_size=12).hexdigest()
-    return f'"{digest}"'
+class VersionedKey:
+    """The base of a kept answer's key: a frozen dataclass of plain values holding the versions it was built from."""
+
+    @property
+    def etag(self) -> str:
+        """A strong ETag: the same key, the same bytes. The repr of plain values is stable across workers and
+        restarts."""
+        digest = hashlib.blake2b(repr(self).encode(), digest_size=12).hexdigest()
+        return f'"{digest}"'
 
 
 class BytesLRU:
@@ -78,6 +82,8 @@ class BytesLRU:
             return True, self._entries[key]
 
     def put(self, key: Hashable, data: bytes | None) -> None:
+        """Keep ``data`` (the first answer kept for a key stays), dropping the least recently used beyond the
+        bound; an answer larger than the whole bound is not kept."""
         size = len(data or b"")
         if size > self.max_bytes:
             return
@@ -91,4 +97,5 @@ class BytesLRU:
                 self._bytes -= len(old or b"")
 
     def __len__(self) -> int:
-        return len(self._entries)
+        with self._lock:
+            return len(self._entries)
