@@ -39,8 +39,8 @@ REFERENCE: tuple[str, ...] = (
     "compensation_disclosures", "resettlement_estates", "resettlement_buildings", "resettlement_flats",
     # The tile cache's counters and edits log (migrations 0018, 0020): one row per writing statement, written in
     # the writer's transaction. Citus runs no trigger with transition tables on a distributed table, so there the
-    # writers of parcels would call tile_edit_log(source, extent) themselves; projects and districts, reference
-    # tables, keep their triggers.
+    # writers of parcels would call tile_edit_log(source, extent) themselves, and most likely those of projects
+    # and districts too (docs/scaling.md: unchecked on a cluster).
     "tile_versions", "tile_edits",
 )
 

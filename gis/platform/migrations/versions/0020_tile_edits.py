@@ -28,7 +28,9 @@ then, for each table, the highest version whose extent meets the box its build s
 
 On Citus (``gis.domain.distribution``) ``tile_edits`` would be a reference table like ``tile_versions``; Citus does
 not run triggers with transition tables on distributed tables, so the writers of parcels would append their edit
-there themselves (``SELECT tile_edit_log(...)`` in their transaction) instead.
+there themselves (``SELECT tile_edit_log(...)`` in their transaction) instead; most likely the writers of projects
+and districts too (docs/scaling.md). The blocker pages' keys (``gis.analysis.blockers``) read this log as well: they
+rely on every statement writing parcels being logged, whichever columns it sets.
 """
 
 from alembic import op
