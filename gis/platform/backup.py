@@ -38,6 +38,7 @@ from sqlalchemy import Connection, text
 from gis.platform.config import Settings, documents_dir
 from gis.platform.db import database_url, get_engine
 from gis.platform.errors import Conflict, GisError, InvalidInput
+from gis.platform.versioned import restart_versions
 
 FORMAT = "parcel-blocker-backup/1"
 MANIFEST = "manifest.json"
@@ -366,6 +367,7 @@ def restore(settings: Settings, path: Path, *, force: bool = False, imagery_dir:
         engine.dispose()
         migrate.upgrade(settings)  # a backup from an older version gets this version's schema
         with engine.connect() as conn:
+            restart_versions(conn)
             counts = _counts(conn)
             conn.execute(text("ANALYZE"))
             conn.commit()

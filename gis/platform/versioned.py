@@ -40,6 +40,22 @@ ORDER BY s.n
 """
 
 
+# After a restore the counters are back where the backup left them, while browsers and running workers may hold
+# answers tagged with versions the lost database handed out later: the same numbers would name other data. So each
+# counter restarts at the clock in microseconds, past all those (a counter rises by one per writing statement), and
+# becomes its table's base: every answer kept before is a miss.
+_RESTART_SQL = """
+WITH now AS (SELECT CAST(extract(epoch FROM clock_timestamp()) * 1000000 AS bigint) AS us)
+UPDATE tile_versions SET version = greatest(version + 1, now.us), base = greatest(version + 1, now.us) FROM now
+"""
+
+
+def restart_versions(conn: Connection) -> None:
+    """Versions past any handed out before, in the caller's transaction (after a restore: ``gis.platform.backup``)."""
+    conn.execute(text(_RESTART_SQL))
+    conn.execute(text("DELETE FROM tile_edits"))
+
+
 def region_versions(conn: Connection, bounds_sql: str, params: dict[str, Any], sources: Sequence[str], *,
                     everywhere: Sequence[str] = ()) -> tuple[int, ...]:
     """The versions of ``sources`` (tables with the edit triggers) in the box ``bounds_sql`` gives from ``params``;
