@@ -65,7 +65,8 @@ class Settings(BaseSettings):
     )
     read_database_url: str | None = Field(
         default=None, description="A read replica (a hot standby of the database), logging in as app_db_user: the "
-                                  "API's GET routes read there, everything else stays on the primary.")
+                                  "API's GET routes read there, everything else stays on the primary. One standby, "
+                                  "not a balancer over several (docs/scaling.md).")
     session_hours: float = Field(default=12.0, gt=0, description="Browser sign-in lifetime.")
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, le=300,
