@@ -143,7 +143,7 @@ def main() -> None:
     with api_server(settings) as base, ApiClient(base, token) as client, pg:
         for pid, code in projects:
             st = blocker_statement(pid, BlockerFilter(limit=args.limit), tolerance, day=today,
-                                   tz=settings.city_timezone, as_json=True)
+                                   tz=settings.city_timezone, as_json=True, reveal_personal=True)  # admin's page
             sql = literal_sql(pg, st.sql, st.params)
             answer = json.loads(client.get(path.format(pid)))  # warm-up, and the answer to check
             total, listed = answer["total"], len(answer["items"])
@@ -188,7 +188,7 @@ def main() -> None:
         "",
         "API: uvicorn, one worker, over HTTP (http.client, one kept-alive connection) with a bearer token. psql: the",
         "very statement the API runs (`gis.analysis.blockers.blocker_statement(..., as_json=True)`: PostgreSQL writes "
-        "each item's JSON), parameters as literals, "
+        "the page's items as one JSON array), parameters as literals, "
         "`\\timing`, output to /dev/null. GeoPandas: in memory, prepared footprint, the sliver rule and the stage "
         f"(same list, checked). In batches of {BATCH}, alternating. API: each page built, after an edit of the "
         "parcels everywhere (untimed), as an import makes; kept: the same page asked again, from the blocker "

@@ -1,4 +1,10 @@
-from gis.domain.privacy import mask_id_number, mask_name, mask_phone, mask_record
+import pytest
+from sqlalchemy import text
+
+from gis.domain.privacy import mask_id_number, mask_name, mask_name_sql, mask_phone, mask_record
+
+NAMES = [None, "", "王", "李四", "张小明", "欧阳建国", "阿卜杜热合曼·买买提", "𠀀𠀁", "𠮷野家", " 张 ", "Li", "O'Brien",
+         "王\n五", "* ", "a" * 40]
 
 
 def test_names_keep_first_and_last_character():
@@ -19,3 +25,12 @@ def test_mask_record_only_touches_personal_fields():
     rec = {"code": "XJ-1", "owner_name": "张小明", "owner_phone": "13812345678", "owner_id_number": None}
     assert mask_record(rec) == {"code": "XJ-1", "owner_name": "张*明", "owner_phone": "138****5678",
                                 "owner_id_number": None}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_sql_masks_names_as_python_does(engine, name):
+    """Pages PostgreSQL writes whole (gis.analysis.blockers) mask in SQL: the same rule, the same results, astral
+    characters and empty names included."""
+    with engine.connect() as conn:
+        masked = conn.execute(text(f"SELECT {mask_name_sql('CAST(:name AS text)')}"), {"name": name}).scalar_one()
+    assert masked == mask_name(name)

@@ -18,6 +18,15 @@ def mask_name(name: str | None) -> str | None:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
+def mask_name_sql(expression: str) -> str:
+    """``mask_name`` as a SQL expression over ``expression`` (text), for answers PostgreSQL writes whole; both count
+    characters (code points), and ``tests/test_privacy.py`` holds them to the same results."""
+    n = f"char_length({expression})"
+    return (f"CASE WHEN {n} IS NULL OR {n} = 0 THEN {expression} WHEN {n} = 1 THEN '*' WHEN {n} = 2 THEN "
+            f"left({expression}, 1) || '*' ELSE left({expression}, 1) || repeat('*', {n} - 2) || "
+            f"right({expression}, 1) END")
+
+
 def mask_id_number(value: str | None) -> str | None:
     """Keep the region prefix and the check digit only: 3418**********123X → 3418************X."""
     if not value:
