@@ -22,9 +22,13 @@ from tests.worlds import settings_for
 
 @pytest.fixture(scope="module")
 def cli_env():
+    """A data folder whose cluster the command line set up and loaded with a 600-parcel demo city, so that each
+    test runs alone as well as in the file's order."""
     path = make_temp_dir("pb-cli-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIS_")}
     env |= {"GIS_DATA_DIR": str(path), "GIS_PG_FSYNC": "false", "COLUMNS": "200"}
+    gis(env, "db", "up")
+    gis(env, "demo", "load", "--parcels", "600", "--seed", "7")
     yield env, path
     cluster.stop(settings_for(path))
     shutil.rmtree(path, ignore_errors=True)
@@ -39,12 +43,10 @@ def gis(env, *args, check=True):
 
 
 def test_db_up_twice_then_demo_load_twice_replaces_the_city(cli_env):
-    env, path = cli_env
-    gis(env, "db", "up")
+    env, path = cli_env  # the fixture ran each once
     gis(env, "db", "up")
     assert gis(env, "db", "status").returncode == 0
-    for _ in range(2):
-        gis(env, "demo", "load", "--parcels", "600", "--seed", "7")
+    gis(env, "demo", "load", "--parcels", "600", "--seed", "7")
     with get_engine(settings_for(path)).connect() as conn:
         n, distinct = conn.execute(text("SELECT count(*), count(DISTINCT code) FROM parcels")).one()
         projects = conn.execute(text("SELECT count(*) FROM projects")).scalar_one()
