@@ -32,10 +32,12 @@ if TYPE_CHECKING:
 
 MAX_LIMIT = 10_000
 DEFAULT_PAGE = 100
+# An expression, not the field's name: a window's ORDER BY (the JSON page's row_number) sees no output names.
+_DAYS_IN_STAGE = "(CAST(:day AS date) - st.stage_since)"
 SORT_KEYS = {
     "overlap_m2": "o.overlap_m2",
     "share": "o.share",
-    "days_in_stage": "days_in_stage",
+    "days_in_stage": _DAYS_IN_STAGE,
     "code": "pa.code",
     "district": "d.name",
     "stage": "array_position(CAST(:stage_order AS text[]), st.stage)",
@@ -183,7 +185,7 @@ def _page_columns(geometry: bool) -> list[tuple[str, str]]:
     return [
         ("o.parcel_id", "parcel_id"), ("pa.code", "code"), ("pa.kind", "kind"), ("d.code", "district"),
         ("d.name", "district_name"), ("st.stage", "stage"), ("st.stage_since", "stage_since"),
-        ("(CAST(:day AS date) - st.stage_since)", "days_in_stage"), ("pa.holdout", "holdout"),
+        (_DAYS_IN_STAGE, "days_in_stage"), ("pa.holdout", "holdout"),
         ("pa.legacy", "legacy"), ("pa.holdout_note", "holdout_note"), ("pa.households", "households"),
         ("pa.floor_area_m2", "floor_area_m2"), ("pa.land_area_mu", "land_area_mu"),
         (_rounded("o.overlap_m2", 3), "overlap_m2"), (_rounded("o.overlap_m2 / :sqm_per_mu", 6), "overlap_mu"),
@@ -291,7 +293,7 @@ def blocker_rows_statement(project_id: int, query: BlockerFilter, tolerance: Tol
     sql = f"""
     SELECT pa.code, pa.kind, d.code AS district_code, d.name AS district_name, pa.owner_name, pa.households,
            pa.floor_area_m2, pa.land_area_mu, st.stage, st.stage_since,
-           (CAST(:day AS date) - st.stage_since) AS days_in_stage, pa.holdout, pa.legacy, pa.holdout_note,
+           {_DAYS_IN_STAGE} AS days_in_stage, pa.holdout, pa.legacy, pa.holdout_note,
            o.overlap_m2, o.overlap_m2 / :sqm_per_mu AS overlap_mu, o.share,
            ST_Area(pa.geom) AS area_m2, ST_Area(pa.geom) / :sqm_per_mu AS area_mu, ST_AsBinary(pa.geom) AS geom
     {blocker_from_sql(query.as_of)}{where}
