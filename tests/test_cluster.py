@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from gis.platform import cluster, migrate
 from gis.platform.db import get_engine
+from gis.platform.errors import GisError
 from tests.conftest import make_temp_dir
 from tests.worlds import settings_for
 
@@ -103,3 +104,15 @@ def test_a_database_created_with_another_working_crs_is_refused(own_cluster):
     other = own_cluster.model_copy(update={"srid": 2154})
     with pytest.raises(Exception, match="EPSG:4549"):
         migrate.upgrade(other)
+
+
+def test_a_database_not_in_utf8_is_refused_before_any_table_is_made(own_cluster):
+    cluster.start(own_cluster)
+    with psycopg.connect(host=str(own_cluster.socket_dir), port=own_cluster.pg_port, user="postgres",
+                         dbname="postgres", autocommit=True) as conn:
+        conn.execute("CREATE DATABASE bytes ENCODING 'SQL_ASCII' LOCALE 'C' TEMPLATE template0")
+    other = own_cluster.model_copy(update={"database_name": "bytes"})
+    with pytest.raises(GisError, match="SQL_ASCII; it must be UTF8"):
+        migrate.upgrade(other)
+    with get_engine(other).connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).scalar_one() == 0

@@ -78,8 +78,11 @@ HEALTH_POOL = PoolSpec(size=1, overflow=1, timeout_s=0.5, statement_timeout_ms=1
 @lru_cache(maxsize=32)  # a few logins and pools per database
 def _engine_for(url: str, pool: PoolSpec = PoolSpec()) -> Engine:
     # hide_parameters: bound values (owner names, ID numbers) stay out of exception texts and logs.
+    # client_encoding: text is UTF-8 whatever PGCLIENTENCODING says, and a database that is not UTF8 is still
+    # read far enough to be refused with a message (gis.platform.migrate) instead of failing SQLAlchemy's first
+    # connect on undecoded bytes.
     engine = create_engine(url, pool_size=pool.size, max_overflow=pool.overflow, pool_timeout=pool.timeout_s,
-                           hide_parameters=True)
+                           hide_parameters=True, connect_args={"client_encoding": "UTF8"})
     # One round trip for the session's settings; the values are integers and constants, no user input.
     session_sql = (f"SET search_path = {SEARCH_PATH}; SET jit = off;"
                    f" SET statement_timeout = {int(pool.statement_timeout_ms)}")

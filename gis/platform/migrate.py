@@ -28,6 +28,7 @@ def upgrade(settings: Settings | None = None, revision: str = "head") -> None:
     """Bring the schema to ``revision``, then check it uses the configured working CRS."""
     settings = settings or get_settings()
     with get_engine(settings).begin() as conn:
+        _check_encoding(conn)
         command.upgrade(_config(conn, settings), revision)
         if revision == "head":
             _check_srid(conn, settings)
@@ -55,3 +56,11 @@ def _check_srid(conn: Connection, settings: Settings) -> None:
             f"the database stores geometry in EPSG:{stored} but GIS_SRID is {settings.srid};"
             " use the SRID the database was created with, or a new database"
         )
+
+
+def _check_encoding(conn: Connection) -> None:
+    # Names, addresses and labels are Chinese, and the owner's name is masked in SQL by characters
+    # (gis.domain.privacy.mask_name_sql), which only a UTF8 database counts as Python does.
+    encoding = conn.execute(text("SHOW server_encoding")).scalar_one()
+    if encoding != "UTF8":
+        raise GisError(f"the database stores text as {encoding}; it must be UTF8 (create it with ENCODING 'UTF8')")
