@@ -108,8 +108,8 @@ def test_a_database_created_with_another_working_crs_is_refused(own_cluster):
 
 def test_a_database_not_in_utf8_is_refused_before_any_table_is_made(own_cluster):
     cluster.start(own_cluster)
-    with psycopg.connect(host=str(own_cluster.socket_dir), port=own_cluster.pg_port, user="postgres",
-                         dbname="postgres", autocommit=True) as conn:
+    with _connect(own_cluster) as conn:
+        conn.autocommit = True  # CREATE DATABASE runs outside a transaction
         conn.execute("CREATE DATABASE bytes ENCODING 'SQL_ASCII' LOCALE 'C' TEMPLATE template0")
     other = own_cluster.model_copy(update={"database_name": "bytes"})
     with pytest.raises(GisError, match="SQL_ASCII; it must be UTF8"):
