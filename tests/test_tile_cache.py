@@ -141,7 +141,9 @@ def test_low_zoom_tiles_are_grid_cells_counting_the_parcels(client, engine, demo
     west, south, east, north = tile_bounds(z, x, y)
     inside = (cx >= west) & (cx < east) & (cy >= south) & (cy < north)
     with engine.connect() as conn:
-        stage = dict(conn.execute(text("SELECT code, stage FROM parcels")).all())
+        facts = {code: (stage, district) for code, stage, district in conn.execute(text(
+            "SELECT p.code, p.stage, d.code FROM parcels p JOIN districts d ON d.id = p.district_id")).all()}
+    stage = {code: f[0] for code, f in facts.items()}
     r = client.get(f"/tiles/parcels/{z}/{x}/{y}.mvt")
     assert r.status_code == 200
     features = decode(r.content, z, x, y)["parcels"]["features"]
@@ -154,6 +156,23 @@ def test_low_zoom_tiles_are_grid_cells_counting_the_parcels(client, engine, demo
     i = np.floor((cx[inside] - west) / size).astype(int)
     j = np.floor((cy[inside] - south) / size).astype(int)
     assert len(features) == len(set(zip(i, j, strict=True)))
+    # Each cell says its parcels' most common stage and district (a tie to the first by name) and their count.
+    corner = [np.min(f["geometry"]["coordinates"][0], axis=0) for f in features]  # each square's south-west
+    cell_of = {(round((cw - west) / size), round((cs - south) / size)): f["properties"]
+               for (cw, cs), f in zip(corner, features, strict=True)}
+    members: dict[tuple[int, int], list[str]] = {}
+    for code, ci, cj in zip(parcels["code"][inside], i, j, strict=True):
+        members.setdefault((int(ci), int(cj)), []).append(code)
+    assert cell_of.keys() == members.keys()
+
+    def most_common(values: list[str]) -> str:
+        return min(set(values), key=lambda v: (-values.count(v), v))
+
+    for cell, codes in members.items():
+        props = cell_of[cell]
+        assert props["parcels"] == len(codes)
+        assert props["stage"] == most_common([facts[c][0] for c in codes])
+        assert props["district"] == most_common([facts[c][1] for c in codes])
     assert not set().union(*(f["properties"] for f in features)) & {"owner_name", "code"}
     mapbox_vector_tile.decode(r.content)  # a valid tile
 
@@ -267,6 +286,24 @@ def test_grid_cells_at_a_low_zoom_expire_where_the_parcel_is(expiry):
     after = _get(w, "parcels", near, before[near].headers["etag"])
     assert after.status_code == 200 and _blocking(after.content, near) == blocking - 1
     _assert_kept(w, "parcels", far, before[far])
+
+
+def _counted(data: bytes, tile: tuple[int, int, int]) -> int:
+    return sum(f["properties"]["parcels"] for f in decode(data, *tile)["parcels"]["features"])
+
+
+def test_a_moved_parcel_is_counted_in_the_low_zoom_cell_of_its_new_place(expiry):
+    """The stored centre (migration 0021) follows the geometry: the parcel leaves one grid tile and joins another."""
+    w = expiry
+    z = TILE_LAYERS["parcels"].detail_zoom - 2
+    near, far = _tile_at(w.settings.srid, 270, 270, z), _tile_at(w.settings.srid, FAR_M + 190, 190, z)
+    before = {t: _counted(_get(w, "parcels", t).content, t) for t in (near, far)}
+    moves = ((FAR_M, 0.0, {near: -1, far: +1}), (-FAR_M, 0.0, {near: 0, far: 0}))
+    for dx, dy, change in moves:  # there and back: the module's other tests find A44 where it was
+        with get_engine(w.settings).begin() as conn:
+            conn.execute(text("UPDATE parcels SET geom = ST_Translate(geom, :dx, :dy) WHERE id = :id"),
+                         {"dx": dx, "dy": dy, "id": w.ids["A44"]})
+        assert {t: _counted(_get(w, "parcels", t).content, t) - before[t] for t in (near, far)} == change
 
 
 def test_an_alignment_change_expires_the_tiles_of_the_old_and_the_new_corridor(expiry):

@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Computed,
     Date,
     Double,
     ForeignKey,
@@ -286,6 +287,10 @@ def metadata(srid: int) -> MetaData:
         Column("version", Integer, nullable=False, server_default=text("1")),
         Column("updated_at", TZ, nullable=False, server_default=NOW),
         Column("geom", _geom("MULTIPOLYGON", srid), nullable=False),
+        # The box's centre in Web Mercator, by which the low-zoom tiles count a parcel (migration 0021).
+        Column("centre_3857", _geom("POINT", 3857), Computed(
+            "ST_Transform(ST_SetSRID(ST_MakePoint((ST_XMin(geom) + ST_XMax(geom)) / 2, "
+            "(ST_YMin(geom) + ST_YMax(geom)) / 2), ST_SRID(geom)), 3857)", persisted=True)),
         Index("parcels_district_idx", "district_id"),
         Index("parcels_stage_idx", "stage"),
         Index("parcels_geom_idx", "geom", postgresql_using="gist"),

@@ -350,7 +350,8 @@ def _load_city(conn: Connection, settings: Settings) -> _City:
         lookup.setdefault(normalise(code), did)
         lookup.setdefault(normalise(name), did)
     columns = set(conn.execute(text(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'parcels'"
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'parcels' "
+        "AND is_generated = 'NEVER'"  # a generated column is the database's to write
     )).scalars())
     polygons = shapely.from_wkb([bytes(r[3]) for r in rows])
     shapely.prepare(polygons)
