@@ -73,7 +73,8 @@ def world(workflow_db):
 def test_every_bounded_parcel_field_is_covered():
     """Every column of parcels that a person types has bounds (not keys, flags, geometry or bookkeeping)."""
     unbounded = {c.name for c in metadata(4326).tables["parcels"].columns} - set(PARCEL)
-    assert unbounded == {"id", "kind", "district_id", "stage", "holdout", "legacy", "version", "updated_at", "geom"}
+    assert unbounded == {"id", "kind", "district_id", "stage", "holdout", "legacy", "version", "updated_at", "geom",
+                         "centre_3857"}
     assert len(CASES) >= 2 * len(PARCEL)
 
 
