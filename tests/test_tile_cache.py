@@ -18,7 +18,7 @@ from gis.analysis.alignments import revise_alignment
 from gis.domain.geometry import alignment_of
 from gis.maps.gcj02 import wgs84_to_gcj02
 from gis.maps.tile_cache import tile_key
-from gis.maps.tiles import CELLS, TILE_LAYERS, vector_tile
+from gis.maps.tiles import CELLS, TILE_LAYERS, search_params, vector_tile
 from gis.platform.db import get_engine
 from tests.conftest import add_parcel, bearer, make_role_tokens
 from tests.test_tiles import decode, tile_bounds, tile_of
@@ -125,9 +125,10 @@ def test_the_ogc_tile_is_the_same_cached_tile(world):
     assert missing.status_code == 404 and "no collection 'nope'" in missing.text, missing.text
 
 
-def test_low_zoom_tiles_are_grid_cells_counting_the_parcels(client, engine, demo_city):
-    """Below the detail zoom every parcel is counted once, in the cell of its box's centre; the cells' stage is the
-    most common stage of their parcels."""
+@pytest.mark.parametrize("shift", ["", "gcj02"])
+def test_low_zoom_tiles_are_grid_cells_counting_the_parcels(client, engine, demo_city, shift):
+    """Below the detail zoom every parcel is counted once, in the cell of its box's centre (moved by the tile's
+    GCJ-02 shift for such a basemap); the cells' stage is the most common stage of their parcels."""
     spec = TILE_LAYERS["parcels"]
     z = spec.detail_zoom - 1
     parcels = demo_city.parcels
@@ -136,15 +137,20 @@ def test_low_zoom_tiles_are_grid_cells_counting_the_parcels(client, engine, demo
     b = shapely.bounds(parcels.geometry.values)
     cx, cy = to_merc.transform((b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2)
     # the tile of the median parcel, the busiest part of the city
-    x, y = tile_of(*to_wgs.transform(float(np.median((b[:, 0] + b[:, 2]) / 2)),
-                                     float(np.median((b[:, 1] + b[:, 3]) / 2))), z)
+    lon, lat = to_wgs.transform(float(np.median((b[:, 0] + b[:, 2]) / 2)), float(np.median((b[:, 1] + b[:, 3]) / 2)))
+    if shift:
+        lon, lat = (float(v) for v in wgs84_to_gcj02(lon, lat))
+    x, y = tile_of(lon, lat, z)
+    if shift:  # the tile's affine fit of GCJ-02 (gis.maps.gcj02, checked against the exact shift elsewhere)
+        m = search_params(z, x, y, srid=demo_city.srid, gcj02=True)
+        cx, cy = m["a"] * cx + m["b"] * cy + m["xoff"], m["d"] * cx + m["e"] * cy + m["yoff"]
     west, south, east, north = tile_bounds(z, x, y)
     inside = (cx >= west) & (cx < east) & (cy >= south) & (cy < north)
     with engine.connect() as conn:
         facts = {code: (stage, district) for code, stage, district in conn.execute(text(
             "SELECT p.code, p.stage, d.code FROM parcels p JOIN districts d ON d.id = p.district_id")).all()}
     stage = {code: f[0] for code, f in facts.items()}
-    r = client.get(f"/tiles/parcels/{z}/{x}/{y}.mvt")
+    r = client.get(f"/tiles/parcels/{z}/{x}/{y}.mvt" + (f"?shift={shift}" if shift else ""))
     assert r.status_code == 200
     features = decode(r.content, z, x, y)["parcels"]["features"]
     assert sum(f["properties"]["parcels"] for f in features) == int(inside.sum()) > 0
@@ -298,12 +304,17 @@ def test_a_moved_parcel_is_counted_in_the_low_zoom_cell_of_its_new_place(expiry)
     z = TILE_LAYERS["parcels"].detail_zoom - 2
     near, far = _tile_at(w.settings.srid, 270, 270, z), _tile_at(w.settings.srid, FAR_M + 190, 190, z)
     before = {t: _counted(_get(w, "parcels", t).content, t) for t in (near, far)}
-    moves = ((FAR_M, 0.0, {near: -1, far: +1}), (-FAR_M, 0.0, {near: 0, far: 0}))
-    for dx, dy, change in moves:  # there and back: the module's other tests find A44 where it was
+
+    def move(dx: float) -> dict[tuple[int, int, int], int]:
         with get_engine(w.settings).begin() as conn:
-            conn.execute(text("UPDATE parcels SET geom = ST_Translate(geom, :dx, :dy) WHERE id = :id"),
-                         {"dx": dx, "dy": dy, "id": w.ids["A44"]})
-        assert {t: _counted(_get(w, "parcels", t).content, t) - before[t] for t in (near, far)} == change
+            conn.execute(text("UPDATE parcels SET geom = ST_Translate(geom, :dx, 0) WHERE id = :id"),
+                         {"dx": dx, "id": w.ids["A44"]})
+        return {t: _counted(_get(w, "parcels", t).content, t) - before[t] for t in (near, far)}
+
+    try:
+        assert move(FAR_M) == {near: -1, far: +1}
+    finally:  # back: the module's other tests find A44 where it was
+        assert move(-FAR_M) == {near: 0, far: 0}
 
 
 def test_an_alignment_change_expires_the_tiles_of_the_old_and_the_new_corridor(expiry):

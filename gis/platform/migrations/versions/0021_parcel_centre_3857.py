@@ -8,6 +8,9 @@ centre in Web Mercator. Built on the fly, that is a transform per parcel per til
 1,000,000-parcel city transforms 220,000 points (about 1.7 s). A stored generated column moves the transform to
 the write, once per row, by the same expression the tile used (so the cells, and the tiles' bytes, are unchanged),
 and no writer can forget it. Citus distributes tables with stored generated columns.
+
+Adding it rewrites the parcels table and its indexes under an exclusive lock: about 9 s for 1,000,000 parcels on
+a 2-core machine, during which parcels can be neither read nor written (run the upgrade outside working hours).
 """
 
 from alembic import op
